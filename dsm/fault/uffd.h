@@ -1,0 +1,64 @@
+#pragma once
+// Thin, typed wrappers over the userfaultfd ioctls the fault engine uses.
+//
+// Each call is one ioctl and returns base::Status with the ioctl's name in the
+// message. Constants newer than the installed 6.1 headers are defined here
+// (the machines run 6.18). Nothing here keeps state; every function may be
+// called from any thread.
+
+#include <linux/userfaultfd.h>
+
+#include <cstdint>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+
+// Features added after the 6.1 uapi headers (values from the 6.18 uapi).
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+#endif
+
+namespace dsm::uffd {
+
+// Features the engine needs on every userfaultfd it serves: missing faults on
+// shmem (memfd), and write-protect faults on shmem, which (unlike anonymous
+// memory) need UFFD_FEATURE_WP_HUGETLBFS_SHMEM besides PAGEFAULT_FLAG_WP.
+inline constexpr uint64_t kShmemFeatures =
+    UFFD_FEATURE_MISSING_SHMEM | UFFD_FEATURE_PAGEFAULT_FLAG_WP | UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+
+// userfaultfd(2) with O_CLOEXEC | O_NONBLOCK, then UFFDIO_API asking for
+// `features`. Fails if the kernel lacks any of them.
+base::StatusOr<base::UniqueFd> open(uint64_t features);
+
+// UFFDIO_API on an fd someone else created (e.g. inside a stub's mm). Returns
+// false, not an error, when the handshake was already done (EINVAL/EPERM on a
+// second UFFDIO_API): the creator chose the features then.
+base::StatusOr<bool> handshake(int fd, uint64_t features);
+
+// UFFDIO_REGISTER with MISSING | WP over [addr, addr+len).
+base::Status register_range(int fd, uint64_t addr, uint64_t len);
+base::Status unregister_range(int fd, uint64_t addr, uint64_t len);
+
+// UFFDIO_COPY of `len` bytes from `src` to `dst`. write_protect maps the page
+// write-protected (UFFDIO_COPY_MODE_WP); wake=false adds MODE_DONTWAKE.
+// EEXIST (already present) is returned as an error with code EEXIST.
+base::Status copy(int fd, uint64_t dst, const void* src, uint64_t len, bool write_protect,
+                  bool wake = true);
+
+// UFFDIO_WRITEPROTECT: protect (true) or unprotect (false) [addr, addr+len).
+// Unprotecting wakes threads waiting on the range unless wake=false.
+base::Status write_protect(int fd, uint64_t addr, uint64_t len, bool protect, bool wake = true);
+
+// UFFDIO_WAKE over [addr, addr+len).
+base::Status wake(int fd, uint64_t addr, uint64_t len);
+
+}  // namespace dsm::uffd
