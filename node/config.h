@@ -23,22 +23,22 @@ std::string_view fabric_provider_name(Provider p);
 
 struct NodeConfig {
   std::string name;
-  std::string host;       // data plane host (IPv4 address or name)
-  uint16_t port = 0;      // data plane port
-  std::string control;    // control plane: "host:port" or "unix:/path"; default host:(port+1)
-  uint64_t memory = 0;    // bytes this node contributes
+  std::string host;     // data plane host (IPv4 address or name)
+  uint16_t port = 0;    // data plane port
+  std::string control;  // control plane: "host:port" or "unix:/path"; default host:(port+1)
+  uint64_t memory = 0;  // bytes this node contributes
   bool primary = false;
 };
 
 struct GuestConfig {
-  uint64_t memory = 0;    // bytes; default (0 in the file) = sum of node memory
+  uint64_t memory = 0;  // bytes; default (0 in the file) = sum of node memory
   std::string cmdline;
 };
 
 struct ClusterConfig {
-  std::string source;     // the file it came from, for messages
+  std::string source;  // the file it came from, for messages
   std::string name;
-  std::string secret;     // resolved secret bytes (from "file:PATH" or inline)
+  std::string secret;  // resolved secret bytes (from "file:PATH" or inline)
   Provider provider = Provider::kTcp;
   std::string protocol = "msi-home";
   Placement placement = Placement::kInterleave;
@@ -46,9 +46,16 @@ struct ClusterConfig {
   std::vector<NodeConfig> nodes;
 
   const NodeConfig* find(std::string_view node_name) const;
-  const NodeConfig* primary() const;  // null if no node is primary
+  const NodeConfig* primary() const;               // null if no node is primary
   int index_of(std::string_view node_name) const;  // -1 if absent
 };
+
+// "host:port" split in two; the port must be 1-65535.
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+base::StatusOr<HostPort> split_host_port(std::string_view text);
 
 // Reads and validates a file. Error messages look like
 // "cluster.toml:12: node[1].memory: \"8GB?\" has an unknown unit ...".
