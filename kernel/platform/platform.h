@@ -1,0 +1,75 @@
+#pragma once
+// The platform boundary (DESIGN.md "Platform"): how the kernel runs guest
+// code. Nothing above this interface knows about ptrace; another mechanism
+// (seccomp trap + shared memory) can sit beside the ptrace one later.
+//
+// An AddressSpace is one guest memory context on the host; it maps ranges of
+// the frame memfd given to Platform::create. A Context runs guest code with
+// given registers until the guest makes a syscall, faults, gets a signal or
+// dies.
+//
+// Threads: a Platform and everything it creates must be used from the one
+// host thread that created it (ptrace binds a tracee to the thread that
+// attached it).
+
+#include <sys/user.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "base/result.h"
+
+namespace kernel::platform {
+
+using base::Errno;
+using base::Result;
+
+// The guest's general registers, in the x86-64 user_regs_struct layout.
+using Registers = struct user_regs_struct;
+
+// Guest addresses live in [kGuestMin, kGuestTop); the platform keeps its own
+// host mappings (the stub's text, stack, vdso) above kGuestTop.
+inline constexpr uint64_t kGuestMin = 0x10000;
+inline constexpr uint64_t kGuestTop = 0x7f0000000000;
+
+struct SwitchResult {
+  enum class Kind { kSyscall, kFault, kSignal, kExit };
+  Kind kind;
+  // kFault: the faulting address. kSignal: the signal number. kExit: the
+  // host wait status of the stub (it died, e.g. killed by the host).
+  uint64_t fault_addr = 0;
+  int signo = 0;
+  int wait_status = 0;
+  // kSyscall: false when the guest used a non-x86-64 entry (int $0x80).
+  bool native_abi = true;
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+  // Runs guest code from `regs` until the next event; `regs` holds the
+  // registers at the event. For kSyscall, the syscall number is in orig_rax
+  // and the result goes in rax before the next switch.
+  virtual Result<SwitchResult> switch_to(Registers& regs) = 0;
+};
+
+class AddressSpace {
+ public:
+  virtual ~AddressSpace() = default;
+  // Maps [vaddr, vaddr+len) to the frame memfd at `offset` (MAP_SHARED|MAP_FIXED).
+  virtual Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) = 0;
+  virtual Result<void> unmap(uint64_t vaddr, uint64_t len) = 0;
+  virtual Result<void> protect(uint64_t vaddr, uint64_t len, int prot) = 0;
+  // The context of the address space's first thread.
+  virtual Context& main_context() = 0;
+  // Ends the address space and every thread in it now.
+  virtual void kill() = 0;
+};
+
+class Platform {
+ public:
+  virtual ~Platform() = default;
+  virtual Result<std::unique_ptr<AddressSpace>> new_address_space() = 0;
+};
+
+}  // namespace kernel::platform

@@ -1,0 +1,280 @@
+#include "kernel/platform/ptrace/ptrace_platform.h"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/ptrace.h>
+#include <sched.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+// The stub ELF, embedded by stub_blob.S (.incbin).
+extern "C" const char pangaea_stub_blob_start[];
+extern "C" const char pangaea_stub_blob_end[];
+
+namespace kernel::platform {
+namespace {
+
+// The fd number the frame memfd has inside every stub.
+constexpr int kStubFramesFd = 100;
+constexpr int kStubExeFd = 101;
+
+long xptrace(int req, pid_t pid, uint64_t addr, uint64_t data) {
+  return ::syscall(SYS_ptrace, req, pid, addr, data);
+}
+
+class PtraceAddressSpace;
+
+class PtraceContext : public Context {
+ public:
+  explicit PtraceContext(PtraceAddressSpace& as) : as_(as) {}
+  Result<SwitchResult> switch_to(Registers& regs) override;
+  Result<SwitchResult> run(Registers& regs, int request);
+
+ private:
+  PtraceAddressSpace& as_;
+};
+
+class PtraceAddressSpace : public AddressSpace {
+ public:
+  PtraceAddressSpace(pid_t pid, uint64_t site) : pid_(pid), site_(site), context_(*this) {}
+  ~PtraceAddressSpace() override { kill(); }
+
+  Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) override {
+    int64_t r =
+        TRY(inject(SYS_mmap, vaddr, len, prot, MAP_SHARED | MAP_FIXED, kStubFramesFd, offset));
+    if (r < 0 && r > -4096) return Errno(static_cast<int>(-r));
+    if (static_cast<uint64_t>(r) != vaddr) return Errno(EFAULT);
+    return {};
+  }
+  Result<void> unmap(uint64_t vaddr, uint64_t len) override {
+    int64_t r = TRY(inject(SYS_munmap, vaddr, len));
+    if (r < 0) return Errno(static_cast<int>(-r));
+    return {};
+  }
+  Result<void> protect(uint64_t vaddr, uint64_t len, int prot) override {
+    int64_t r = TRY(inject(SYS_mprotect, vaddr, len, prot));
+    if (r < 0) return Errno(static_cast<int>(-r));
+    return {};
+  }
+  Context& main_context() override { return context_; }
+  void kill() override {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status;
+    while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
+    }
+    pid_ = -1;
+  }
+
+  // Runs one host syscall in the stub, which must be in a ptrace stop.
+  // The guest's registers are saved and restored around it.
+  Result<int64_t> inject(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+                         long a5 = 0) {
+    if (pid_ <= 0) return Errno(ESRCH);
+    Registers saved;
+    if (xptrace(PTRACE_GETREGS, pid_, 0, reinterpret_cast<uint64_t>(&saved)) < 0)
+      return Errno::last();
+    Registers r = saved;
+    r.rip = site_;
+    r.rax = nr;
+    r.orig_rax = -1;
+    r.rdi = a0;
+    r.rsi = a1;
+    r.rdx = a2;
+    r.r10 = a3;
+    r.r8 = a4;
+    r.r9 = a5;
+    if (xptrace(PTRACE_SETREGS, pid_, 0, reinterpret_cast<uint64_t>(&r)) < 0) return Errno::last();
+    if (xptrace(PTRACE_CONT, pid_, 0, 0) < 0) return Errno::last();
+    for (;;) {
+      int status;
+      if (::waitpid(pid_, &status, __WALL) < 0) {
+        if (errno == EINTR) continue;
+        return Errno::last();
+      }
+      if (WIFEXITED(status) || WIFSIGNALED(status)) {
+        spdlog::error("stub {} died during an injected syscall {} (status {:#x})", pid_, nr,
+                      status);
+        pid_ = -1;
+        return Errno(EFAULT);
+      }
+      if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP) break;
+      // Any other stop (a host signal): swallow it and go on.
+      xptrace(PTRACE_CONT, pid_, 0, 0);
+    }
+    if (xptrace(PTRACE_GETREGS, pid_, 0, reinterpret_cast<uint64_t>(&r)) < 0) return Errno::last();
+    if (xptrace(PTRACE_SETREGS, pid_, 0, reinterpret_cast<uint64_t>(&saved)) < 0)
+      return Errno::last();
+    return static_cast<int64_t>(r.rax);
+  }
+
+  pid_t pid() const { return pid_; }
+  void mark_dead() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+  uint64_t site_;  // address of the stub's syscall instruction
+  PtraceContext context_;
+};
+
+Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs, PTRACE_SYSEMU); }
+
+Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
+  pid_t pid = as_.pid();
+  if (pid <= 0) return Errno(ESRCH);
+  if (xptrace(PTRACE_SETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
+  if (xptrace(request, pid, 0, 0) < 0) return Errno::last();
+  int status;
+  for (;;) {
+    if (::waitpid(pid, &status, __WALL) < 0) {
+      if (errno == EINTR) continue;
+      return Errno::last();
+    }
+    break;
+  }
+  SwitchResult out{};
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    as_.mark_dead();
+    out.kind = SwitchResult::Kind::kExit;
+    out.wait_status = status;
+    return out;
+  }
+  if (xptrace(PTRACE_GETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
+  int sig = WSTOPSIG(status);
+  if (sig == (SIGTRAP | 0x80)) {
+    out.kind = SwitchResult::Kind::kSyscall;
+    struct ptrace_syscall_info info;
+    long n = xptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(info), reinterpret_cast<uint64_t>(&info));
+    if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) {
+      out.native_abi = info.arch == AUDIT_ARCH_X86_64;
+    }
+    return out;
+  }
+  if (sig == SIGSEGV || sig == SIGBUS) {
+    siginfo_t si;
+    if (xptrace(PTRACE_GETSIGINFO, pid, 0, reinterpret_cast<uint64_t>(&si)) == 0 &&
+        si.si_code > 0) {
+      // A real fault (si_code > 0), not a signal someone sent.
+      out.kind = SwitchResult::Kind::kFault;
+      out.fault_addr = reinterpret_cast<uint64_t>(si.si_addr);
+      out.signo = sig;
+      return out;
+    }
+  }
+  out.kind = SwitchResult::Kind::kSignal;
+  out.signo = sig;
+  return out;
+}
+
+// Writes the embedded stub ELF into a sealed memfd once per platform.
+Result<base::UniqueFd> make_stub_exe() {
+  base::UniqueFd fd(::memfd_create("pangaea-stub", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!fd.valid()) return Errno::last();
+  size_t len = pangaea_stub_blob_end - pangaea_stub_blob_start;
+  const char* p = pangaea_stub_blob_start;
+  while (len > 0) {
+    ssize_t n = ::write(fd.get(), p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno::last();
+    }
+    p += n;
+    len -= n;
+  }
+  ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+  return fd;
+}
+
+bool host_mappings_above_guest(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+  FILE* f = fopen(path, "re");
+  if (!f) return false;
+  char line[512];
+  bool ok = true;
+  while (fgets(line, sizeof(line), f)) {
+    unsigned long long start = strtoull(line, nullptr, 16);
+    if (start < kGuestTop) ok = false;
+  }
+  fclose(f);
+  return ok;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PtracePlatform>> PtracePlatform::create(int frames_fd) {
+  auto exe = TRY(make_stub_exe());
+  return std::unique_ptr<PtracePlatform>(new PtracePlatform(frames_fd, std::move(exe)));
+}
+
+Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
+  pid_t pid = ::fork();
+  if (pid < 0) return Errno::last();
+  if (pid == 0) {
+    // Child: only async-signal-safe calls from here to exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::setpgid(0, 0);  // terminal signals go to pangaea, not to stubs
+    ::personality(ADDR_NO_RANDOMIZE);
+    if (::dup2(frames_fd_, kStubFramesFd) < 0) ::_exit(124);
+    if (::dup3(stub_exe_.get(), kStubExeFd, O_CLOEXEC) < 0) ::_exit(124);
+    ::syscall(SYS_close_range, 0, kStubFramesFd - 1, 0);
+    ::syscall(SYS_close_range, kStubExeFd + 1, ~0U, 0);
+    if (xptrace(PTRACE_TRACEME, 0, 0, 0) < 0) ::_exit(125);
+    char name[] = "pangaea-stub";
+    char* argv[] = {name, nullptr};
+    char* envp[] = {nullptr};
+    ::syscall(SYS_execveat, kStubExeFd, "", argv, envp, AT_EMPTY_PATH);
+    ::_exit(126);
+  }
+  auto fail = [&](const char* what) -> Errno {
+    int err = errno ? errno : EIO;
+    spdlog::error("stub {}: {}", pid, what);
+    ::kill(pid, SIGKILL);
+    int st;
+    ::waitpid(pid, &st, __WALL);
+    return Errno(err);
+  };
+  int status;
+  if (::waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP)
+    return fail("did not stop at exec");
+  if (xptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0)
+    return fail("PTRACE_SETOPTIONS");
+  if (xptrace(PTRACE_CONT, pid, 0, 0) < 0) return fail("PTRACE_CONT");
+  // The stub installs its filter, then stops at the int3 before the site.
+  if (::waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP) {
+    errno = EIO;
+    return fail("did not reach its ready stop");
+  }
+  Registers regs;
+  if (xptrace(PTRACE_GETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0)
+    return fail("PTRACE_GETREGS");
+  // Guard the layout assumption: nothing of the host may sit where guest
+  // memory goes.
+  if (!host_mappings_above_guest(pid)) {
+    errno = EEXIST;
+    return fail("has host mappings below kGuestTop");
+  }
+  return std::unique_ptr<AddressSpace>(new PtraceAddressSpace(pid, regs.rip));
+}
+
+Result<int64_t> ptrace_inject_for_test(AddressSpace& as, long nr, long a0, long a1, long a2,
+                                       long a3, long a4, long a5) {
+  return static_cast<PtraceAddressSpace&>(as).inject(nr, a0, a1, a2, a3, a4, a5);
+}
+
+Result<SwitchResult> ptrace_cont_for_test(AddressSpace& as, Registers& regs) {
+  return static_cast<PtraceContext&>(as.main_context()).run(regs, PTRACE_CONT);
+}
+
+}  // namespace kernel::platform

@@ -1,0 +1,39 @@
+#pragma once
+// The ptrace platform: each AddressSpace is a stub process (stub.c) traced by
+// the kernel thread that created it; guest code runs under PTRACE_SYSEMU;
+// memory changes are syscalls injected at the stub's one allowed site.
+// See STUB.md for the stub's life cycle and seccomp filter.
+//
+// Threads: all calls from the thread that called create() (ptrace rule).
+
+#include <memory>
+
+#include "base/unique_fd.h"
+#include "kernel/platform/platform.h"
+
+namespace kernel::platform {
+
+class PtracePlatform : public Platform {
+ public:
+  // `frames_fd` is the frame memfd every address space maps from; it must
+  // outlive the platform.
+  static Result<std::unique_ptr<PtracePlatform>> create(int frames_fd);
+
+  Result<std::unique_ptr<AddressSpace>> new_address_space() override;
+
+ private:
+  PtracePlatform(int frames_fd, base::UniqueFd stub_exe)
+      : frames_fd_(frames_fd), stub_exe_(std::move(stub_exe)) {}
+  int frames_fd_;
+  base::UniqueFd stub_exe_;  // a sealed memfd holding the stub ELF
+};
+
+// For tests: inject an arbitrary host syscall into an address space's stub.
+// Returns the raw result (a negative errno on failure).
+Result<int64_t> ptrace_inject_for_test(AddressSpace& as, long nr, long a0 = 0, long a1 = 0,
+                                       long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0);
+// For tests: resume the stub's guest code with PTRACE_CONT instead of SYSEMU
+// (what a tracer bug would do) and return the next event.
+Result<SwitchResult> ptrace_cont_for_test(AddressSpace& as, Registers& regs);
+
+}  // namespace kernel::platform

@@ -1,0 +1,137 @@
+#include "kernel/platform/ptrace/ptrace_platform.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/unique_fd.h"
+
+namespace kernel::platform {
+namespace {
+
+constexpr uint64_t kCode = 0x10000;
+constexpr uint64_t kData = 0x20000;
+
+class PtracePlatformTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fd_.reset(memfd_create("test-frames", MFD_CLOEXEC));
+    ASSERT_TRUE(fd_.valid());
+    ASSERT_EQ(ftruncate(fd_.get(), 4 * 4096), 0);
+    mem_ = static_cast<uint8_t*>(
+        mmap(nullptr, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0));
+    ASSERT_NE(mem_, MAP_FAILED);
+    auto p = PtracePlatform::create(fd_.get());
+    ASSERT_TRUE(p.ok());
+    platform_ = std::move(*p);
+    auto as = platform_->new_address_space();
+    ASSERT_TRUE(as.ok()) << strerror(as.error().code);
+    as_ = std::move(*as);
+  }
+  void TearDown() override {
+    as_.reset();
+    munmap(mem_, 4 * 4096);
+  }
+  // Puts `code` at the start of frame 0 and maps it at kCode, read+exec.
+  void load_code(std::initializer_list<uint8_t> code) {
+    std::copy(code.begin(), code.end(), mem_);
+    ASSERT_TRUE(as_->map(kCode, 4096, PROT_READ | PROT_EXEC, 0).ok());
+  }
+  Registers regs_at(uint64_t rip) {
+    Registers r{};
+    r.rip = rip;
+    r.cs = 0x33;
+    r.ss = 0x2b;
+    r.eflags = 0x202;
+    r.rsp = kData + 4096;
+    return r;
+  }
+
+  base::UniqueFd fd_;
+  uint8_t* mem_ = nullptr;
+  std::unique_ptr<PtracePlatform> platform_;
+  std::unique_ptr<AddressSpace> as_;
+};
+
+// mov $39,%eax ; syscall ; int3
+constexpr std::initializer_list<uint8_t> kGetpidThenTrap = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xcc};
+
+TEST_F(PtracePlatformTest, InjectedSyscallRunsInStub) {
+  auto r = ptrace_inject_for_test(*as_, SYS_getpid);
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(*r, 0);
+  EXPECT_NE(*r, getpid());
+}
+
+TEST_F(PtracePlatformTest, GuestSyscallStopsUnderSysemuAndResultIsOurs) {
+  load_code(kGetpidThenTrap);
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  EXPECT_EQ(regs.orig_rax, 39u);
+  EXPECT_TRUE(ev->native_abi);
+  EXPECT_EQ(regs.rip, kCode + 7);  // just after the syscall instruction
+  regs.rax = 4242;
+  ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
+  EXPECT_EQ(ev->signo, SIGTRAP);
+  EXPECT_EQ(regs.rax, 4242u);  // the host never ran getpid
+}
+
+TEST_F(PtracePlatformTest, FaultOnUnmappedPageThenMapAndRetry) {
+  // mov 0x20000,%rax (absolute) ; int3
+  load_code({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, 0xcc});
+  mem_[4096] = 0x5a;
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kFault);
+  EXPECT_EQ(ev->fault_addr, kData);
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ, 4096).ok());
+  ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
+  EXPECT_EQ(regs.rax & 0xff, 0x5au);
+}
+
+TEST_F(PtracePlatformTest, Int80IsReportedAsForeignAbi) {
+  load_code({0xb8, 20, 0, 0, 0, 0xcd, 0x80, 0xcc});  // mov $20,%eax; int $0x80
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  EXPECT_FALSE(ev->native_abi);
+}
+
+// The seccomp wall: guest code resumed without SYSEMU (a tracer bug) that
+// makes a syscall from anywhere but the stub's site is killed by SIGSYS
+// before the host runs it.
+TEST_F(PtracePlatformTest, SeccompKillsHostSyscallOutsideTheSite) {
+  load_code(kGetpidThenTrap);
+  Registers regs = regs_at(kCode);
+  auto ev = ptrace_cont_for_test(*as_, regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kExit);
+  ASSERT_TRUE(WIFSIGNALED(ev->wait_status));
+  EXPECT_EQ(WTERMSIG(ev->wait_status), SIGSYS);
+}
+
+TEST_F(PtracePlatformTest, UnmapAndProtect) {
+  load_code(kGetpidThenTrap);
+  EXPECT_TRUE(as_->protect(kCode, 4096, PROT_READ).ok());
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->kind, SwitchResult::Kind::kFault);  // no exec permission
+  EXPECT_TRUE(as_->unmap(kCode, 4096).ok());
+}
+
+}  // namespace
+}  // namespace kernel::platform
