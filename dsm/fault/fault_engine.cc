@@ -1,0 +1,389 @@
+// The fault path: creation, the handler pool, fault events, provider
+// completions and read-ahead.
+
+#include "dsm/fault/fault_engine.h"
+
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+#include "base/bytes.h"
+#include "dsm/fault/uffd.h"
+
+namespace dsm {
+
+namespace {
+constexpr uint64_t kPage = base::kPageSize;
+
+uint64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+base::StatusOr<std::unique_ptr<FaultEngine>> FaultEngine::Create(const FaultEngineOptions& options,
+                                                                 PageProvider* provider) {
+  if (options.frames == 0) return base::Error("fault engine: zero frames", EINVAL);
+  if (provider == nullptr) return base::Error("fault engine: no provider", EINVAL);
+  if (options.handler_threads < 1 || options.batch < 1) {
+    return base::Error("fault engine: need at least one handler thread and batch >= 1", EINVAL);
+  }
+  if (options.budget_frames != 0 &&
+      (options.low_watermark <= 0 || options.low_watermark > options.high_watermark ||
+       options.high_watermark > 1)) {
+    return base::Error("fault engine: watermarks must satisfy 0 < low <= high <= 1", EINVAL);
+  }
+  std::unique_ptr<FaultEngine> engine(new FaultEngine(options, provider));
+  TRY(engine->init());
+  return engine;
+}
+
+FaultEngine::FaultEngine(const FaultEngineOptions& options, PageProvider* provider)
+    : options_(options), provider_(provider), read_ahead_(options.read_ahead_max) {}
+
+base::Status FaultEngine::init() {
+  const uint64_t size = options_.frames * kPage;
+  memfd_.reset(::memfd_create("pangaea-frames", MFD_CLOEXEC));
+  if (!memfd_.valid()) return base::Error::from_errno("memfd_create");
+  if (::ftruncate(memfd_.get(), static_cast<off_t>(size)) != 0) {
+    return base::Error::from_errno("ftruncate frames memfd");
+  }
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_.get(), 0);
+  if (p == MAP_FAILED) return base::Error::from_errno("mmap frames memfd");
+  base_ = static_cast<std::byte*>(p);
+  uffd_ = TRY(uffd::open(uffd::kShmemFeatures));
+  TRY(uffd::register_range(uffd_.get(), own_addr(0), size));
+  // Every pte starts write-protected (markers), so the invariant holds for
+  // the engine's own mapping from the first fault on.
+  TRY(uffd::write_protect(uffd_.get(), own_addr(0), size, true));
+
+  frames_.resize(options_.frames);
+  stripes_ = std::make_unique<Stripe[]>(kStripes);
+  if (options_.budget_frames != 0) {
+    const double b = static_cast<double>(options_.budget_frames);
+    high_ = std::max<uint64_t>(1, static_cast<uint64_t>(b * options_.high_watermark));
+    low_ = std::min(high_, static_cast<uint64_t>(b * options_.low_watermark));
+  }
+
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  stop_event_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!epoll_.valid() || !stop_event_.valid()) return base::Error::from_errno("epoll/eventfd");
+  for (int fd : {stop_event_.get(), uffd_.get()}) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return base::Error::from_errno("epoll_ctl");
+    }
+  }
+  for (int i = 0; i < options_.handler_threads; ++i) {
+    handlers_.emplace_back([this] { handler_loop(); });
+  }
+  if (options_.budget_frames != 0) evictor_ = std::thread([this] { evictor_loop(); });
+  return {};
+}
+
+FaultEngine::~FaultEngine() {
+  {
+    std::lock_guard lock(clock_mu_);
+    stop_ = true;
+  }
+  evictor_cv_.notify_all();
+  if (evictor_.joinable()) evictor_.join();
+  if (stop_event_.valid()) {
+    uint64_t one = 1;
+    (void)!::write(stop_event_.get(), &one, sizeof one);
+  }
+  for (auto& t : handlers_) t.join();
+  // Provider answers still in flight touch the memfd and uffd: wait for them.
+  while (inflight_.load() != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (base_ != nullptr) {
+    if (uffd_.valid())
+      (void)uffd::unregister_range(uffd_.get(), own_addr(0), options_.frames * kPage);
+    ::munmap(base_, options_.frames * kPage);
+  }
+}
+
+void FaultEngine::handler_loop() {
+  epoll_event events[8];
+  for (;;) {
+    int n = ::epoll_wait(epoll_.get(), events, 8, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::error("fault engine: epoll_wait: {}", std::strerror(errno));
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (events[i].data.fd == stop_event_.get()) return;
+      read_events(events[i].data.fd);
+    }
+  }
+}
+
+void FaultEngine::read_events(int uffd) {
+  // Several handlers may read one uffd at once; each read() takes distinct
+  // messages, and an empty one (EAGAIN) costs one syscall.
+  std::vector<uffd_msg> msgs(options_.batch);
+  uint64_t t0 = now_ns();
+  ssize_t n = ::read(uffd, msgs.data(), msgs.size() * sizeof(uffd_msg));
+  uint64_t t1 = now_ns();
+  if (n <= 0) return;
+  size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
+  uint64_t share = (t1 - t0) / count;
+  for (size_t i = 0; i < count; ++i) {
+    const uffd_msg& m = msgs[i];
+    if (m.event != UFFD_EVENT_PAGEFAULT) continue;  // no other events are requested
+    on_fault(uffd, m.arg.pagefault.address & ~(kPage - 1), m.arg.pagefault.flags, share);
+  }
+}
+
+bool FaultEngine::frame_of(int uffd, uint64_t addr, uint64_t* frame) const {
+  if (uffd == uffd_.get()) {
+    uint64_t start = own_addr(0);
+    if (addr < start || addr >= start + options_.frames * kPage) return false;
+    *frame = (addr - start) / kPage;
+    return true;
+  }
+  std::shared_lock lock(attach_mu_);
+  for (const Attachment& a : attachments_) {
+    if (a.uffd == uffd && addr >= a.addr && addr < a.addr + a.count * kPage) {
+      *frame = a.first + (addr - a.addr) / kPage;
+      return true;
+    }
+  }
+  return false;
+}
+
+void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t read_ns) {
+  uint64_t frame;
+  if (!frame_of(uffd, addr, &frame)) {
+    // A range being detached: let the thread retry rather than hang.
+    (void)uffd::wake(uffd, addr, kPage);
+    return;
+  }
+  const Access access = (flags & UFFD_PAGEFAULT_FLAG_WRITE) ? Access::kWrite : Access::kRead;
+  const uint64_t started = now_ns() - read_ns;
+  Stripe& s = stripe(frame);
+  bool need_dispatch = false;
+  bool read_miss = false;
+  {
+    std::lock_guard lock(s.mu);
+    Frame& f = frames_[frame];
+    f.referenced = true;
+    if (auto it = s.requests.find(frame); it != s.requests.end()) {
+      Request& r = it->second;
+      r.waiters.push_back({uffd, addr});
+      FaultStats::bump(stats_.coalesced);
+      if (r.read_ahead && !r.counted_hit) {
+        r.counted_hit = true;
+        FaultStats::bump(stats_.read_ahead_hits);
+      }
+      if (access == Access::kWrite && !r.dispatched) r.want = Access::kWrite;
+      return;
+    }
+    if (f.state == State::kWritable || (access == Access::kRead && f.state == State::kShared)) {
+      // Valid here already: the page arrived after the fault was queued, or
+      // this mapping is still protected from before the frame became
+      // Writable (lazy), or the clock hand protected it to sample writes.
+      FaultStats::bump(stats_.already_valid);
+      if (access == Access::kWrite) {
+        if (f.soft_wp) {
+          f.soft_wp = false;
+          (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
+        }
+        f.dirty = true;
+        (void)uffd::write_protect(uffd, addr, kPage, false);  // also wakes
+      } else {
+        (void)uffd::wake(uffd, addr, kPage);
+      }
+      return;
+    }
+    if (f.state == State::kAbsent) {
+      FaultStats::bump(access == Access::kWrite ? stats_.write_misses : stats_.read_misses);
+      read_miss = access == Access::kRead;
+    } else {
+      FaultStats::bump(stats_.write_upgrades);
+    }
+    Request& r = s.requests[frame];
+    r.want = access;
+    r.waiters.push_back({uffd, addr});
+    r.started_ns = started;
+    r.uffd_ns = read_ns;
+    need_dispatch = start_request(s, frame, r);
+  }
+  if (need_dispatch) dispatch(frame);
+  if (read_miss && options_.read_ahead_max != 0) read_ahead_after(frame);
+}
+
+bool FaultEngine::start_request(Stripe& s, uint64_t frame, Request& r) {
+  (void)s;
+  if (frames_[frame].state != State::kAbsent) return true;  // upgrade: no new slot
+  if (reserve_slot(/*queue_frame=*/true, frame)) {
+    r.has_slot = true;
+    return true;
+  }
+  return false;  // the evictor dispatches it when a slot frees
+}
+
+void FaultEngine::dispatch(uint64_t frame) {
+  FetchRequest request;
+  Stripe& s = stripe(frame);
+  {
+    std::lock_guard lock(s.mu);
+    auto it = s.requests.find(frame);
+    if (it == s.requests.end() || it->second.dispatched) return;
+    Request& r = it->second;
+    r.dispatched = true;
+    request.frame = frame;
+    request.access = r.want;
+    request.have_copy = frames_[frame].state != State::kAbsent;
+    request.read_ahead = r.read_ahead;
+  }
+  inflight_.fetch_add(1);
+  const uint64_t t0 = now_ns();
+  provider_->fetch(request, [this, frame, t0](base::StatusOr<Supply> supply) {
+    complete(frame, std::move(supply), now_ns() - t0);
+    inflight_.fetch_sub(1);
+  });
+}
+
+void FaultEngine::finish(Stripe& s, Request& r, base::Status status) {
+  if (r.outcome) {
+    r.outcome->done = true;
+    r.outcome->status = std::move(status);
+    s.cv.notify_all();
+  }
+}
+
+void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns) {
+  Stripe& s = stripe(frame);
+  bool release = false;
+  uint64_t uffd_ns = 0, started = 0, protocol_ns = 0;
+  bool demand = false;
+  {
+    std::lock_guard lock(s.mu);
+    auto it = s.requests.find(frame);
+    if (it == s.requests.end()) return;
+    Request r = std::move(it->second);
+    s.requests.erase(it);
+    Frame& f = frames_[frame];
+    const bool was_absent = f.state == State::kAbsent;
+    uffd_ns = r.uffd_ns;
+    started = r.started_ns;
+    demand = !r.waiters.empty() || r.outcome != nullptr;
+    base::Status status;
+    if (supply.ok() && supply->page == nullptr && was_absent) {
+      status = base::Error("provider answered keep-local for a frame not held here", EPROTO);
+    } else if (!supply.ok()) {
+      status = supply.error();
+    }
+    if (status.ok() && was_absent && !r.has_slot) {
+      // Invalidated while an upgrade was in flight: the data needs a slot again.
+      if (reserve_slot(/*queue_frame=*/false, frame)) {
+        r.has_slot = true;
+      } else {
+        status = base::Error("no room to install after invalidation", EAGAIN);
+      }
+    }
+    if (!status.ok()) {
+      FaultStats::bump(stats_.fetch_errors);
+      spdlog::warn("fault engine: fetch of frame {} failed: {}", frame, status.error().message());
+      release = r.has_slot;
+      // Faulting threads retry: they fault again and start a new request.
+      wake_waiters(r.waiters, false, false);
+      finish(s, r, std::move(status));
+    } else {
+      const bool writable = supply->writable;
+      protocol_ns = supply->protocol_ns;
+      uint64_t t = now_ns();
+      bool own_woken = false;
+      if (supply->page != nullptr) {
+        base::Status st;
+        if (was_absent) {
+          st = uffd::copy(uffd_.get(), own_addr(frame), supply->page, kPage, !writable);
+          own_woken = st.ok();
+        }
+        if (!was_absent || (!st.ok() && st.error().code() == EEXIST)) {
+          // Replace the data of a page already in the memfd: a file write
+          // goes around the page tables, so it cannot fault.
+          if (::pwrite(memfd_.get(), supply->page, kPage, static_cast<off_t>(frame * kPage)) !=
+              static_cast<ssize_t>(kPage)) {
+            st = base::Error::from_errno("pwrite frame");
+          } else {
+            st = {};
+          }
+        }
+        if (!st.ok())
+          spdlog::error("fault engine: install frame {}: {}", frame, st.error().message());
+      }
+      if (was_absent) note_resident(frame, f);
+      if (writable && !was_absent) {
+        (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
+        own_woken = true;
+      }
+      f.state = writable ? State::kWritable : State::kShared;
+      f.soft_wp = false;
+      f.referenced = true;
+      if (writable) f.dirty = true;
+      uffd_ns += now_ns() - t;
+      uffd_ns += wake_waiters(r.waiters, writable, own_woken);
+      release = r.has_slot && !was_absent;  // someone installed it meanwhile
+      finish(s, r, {});
+    }
+  }
+  if (release) release_slot();
+  if (demand) {
+    const uint64_t total = now_ns() - started;
+    protocol_ns = std::min(protocol_ns, provider_ns);
+    stats_.total_ns.record(total);
+    stats_.uffd_ns.record(uffd_ns);
+    stats_.network_ns.record(provider_ns - protocol_ns);
+    stats_.protocol_ns.record(protocol_ns);
+    stats_.engine_ns.record(total > uffd_ns + provider_ns ? total - uffd_ns - provider_ns : 0);
+  }
+}
+
+void FaultEngine::read_ahead_after(uint64_t frame) {
+  ReadAhead::Decision d;
+  {
+    std::lock_guard lock(ra_mu_);
+    d = read_ahead_.on_miss(frame, options_.frames);
+  }
+  if (d.hits != 0) FaultStats::bump(stats_.read_ahead_hits, d.hits);
+  for (uint64_t f = d.first; f < d.first + d.count; ++f) issue_read_ahead(f);
+}
+
+void FaultEngine::issue_read_ahead(uint64_t frame) {
+  // Read-ahead never pushes the evictor: it stops at the high watermark.
+  if (options_.budget_frames != 0 && resident_.load() + 1 >= high_) return;
+  Stripe& s = stripe(frame);
+  {
+    std::lock_guard lock(s.mu);
+    if (frames_[frame].state != State::kAbsent || s.requests.count(frame) != 0) return;
+    if (!reserve_slot(/*queue_frame=*/false, frame)) return;
+    Request& r = s.requests[frame];
+    r.want = Access::kRead;
+    r.read_ahead = true;
+    r.has_slot = true;
+    r.started_ns = now_ns();
+  }
+  FaultStats::bump(stats_.read_ahead_issued);
+  dispatch(frame);
+}
+
+FaultStatsSnapshot FaultEngine::stats() const {
+  FaultStatsSnapshot s = stats_.snapshot();
+  s.resident = resident_.load();
+  s.resident_max = resident_max_.load();
+  return s;
+}
+
+}  // namespace dsm

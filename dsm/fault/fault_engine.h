@@ -1,0 +1,221 @@
+#pragma once
+// The userfaultfd fault engine: this node's frames in a memfd, every mapping of
+// it registered with userfaultfd (MISSING | WP), misses and write upgrades
+// served through a PageProvider, a per-node budget kept by a background
+// evictor, and adaptive read-ahead. docs/dsm-fault-engine.md explains the
+// kernel behaviour it relies on and the request life cycle.
+//
+// Frame states on this node: Absent (hole in the memfd), Shared (present,
+// write-protected in every mapping), Writable (present; mappings are
+// unprotected eagerly for the faulting ones and lazily for the rest).
+// Invariant: a frame that is not Writable is write-protected (pte bit or pte
+// marker) in every registered mapping, so no write can slip past the engine.
+// attach() protects a whole new range; downgrade/invalidate/evict protect
+// before they punch, and the kernel keeps the markers across the punch.
+//
+// Threads:
+//  - handler pool (options.handler_threads): epoll over every uffd, reads
+//    fault events in batches, never waits for a provider;
+//  - provider completions: on whatever thread the provider calls `done`;
+//  - evictor (when a budget is set): picks victims, writes back, punches;
+//  - callers of the public methods (any thread); make_present() blocks.
+// Lock order: Stripe::mu (one per frame stripe, never two at once)
+//   -> attach_mu_ (shared) -> clock_mu_ / room_mu_ / ra_mu_ (leaves).
+// No lock is held while calling the provider.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <span>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "base/thread_annotations.h"
+#include "base/unique_fd.h"
+#include "dsm/fault/fault_stats.h"
+#include "dsm/fault/page_provider.h"
+#include "dsm/fault/read_ahead.h"
+#include "dsm/frame_store.h"
+
+namespace dsm {
+
+struct FaultEngineOptions {
+  uint64_t frames = 0;
+  // Most frames resident on this node at once; 0 = no budget, no evictor.
+  uint64_t budget_frames = 0;
+  // The evictor wakes at high * budget resident and drops down to low * budget.
+  double high_watermark = 0.9;
+  double low_watermark = 0.75;
+  int handler_threads = 2;
+  int batch = 16;  // uffd_msg read per read()
+  // Largest read-ahead window in frames; 0 disables read-ahead.
+  uint32_t read_ahead_max = 64;
+  // Clock second chance for Writable frames: the hand write-protects a
+  // referenced Writable frame, and a write re-fault marks it referenced again.
+  bool write_sampling = true;
+};
+
+class FaultEngine final : public FrameStore {
+ public:
+  // `provider` must outlive the engine.
+  static base::StatusOr<std::unique_ptr<FaultEngine>> Create(const FaultEngineOptions& options,
+                                                             PageProvider* provider);
+  ~FaultEngine() override;
+
+  // FrameStore.
+  int memfd() const override { return memfd_.get(); }
+  uint64_t frame_count() const override { return options_.frames; }
+  base::Status make_present(uint64_t first, uint64_t count, Access access) override;
+  // `uffd` may be fresh (the engine does UFFDIO_API) or already initialised by
+  // its creator with at least uffd::kShmemFeatures (and maybe SIGBUS). The
+  // caller keeps it open until detach().
+  base::Status attach(int uffd, uint64_t addr, uint64_t first, uint64_t count) override;
+  void detach(int uffd, uint64_t addr, uint64_t count) override;
+  // For a SIGBUS-mode uffd. `access` must be kWrite for a write fault: a write
+  // resolved as a read would fault again.
+  base::Status resolve_fault(int uffd, uint64_t addr, Access access) override;
+
+  // The protocol's side.
+  // Drops the local copy: protect, punch; the next touch faults MISSING.
+  base::Status invalidate(uint64_t frame);
+  // Writable -> Shared: write-protects the frame in every mapping.
+  base::Status downgrade(uint64_t frame);
+  // Copies the local copy out (without faulting); fails if Absent.
+  base::Status read_page(uint64_t frame, std::span<std::byte> out) const;
+  // Installs a page the protocol received unasked (or replaces the local
+  // copy's data), and wakes anyone waiting for it.
+  base::Status install(uint64_t frame, const std::byte* data, bool writable);
+
+  // The engine's own mapping of the whole memfd (registered like any other).
+  std::byte* base() const { return base_; }
+  uint64_t resident() const { return resident_.load(std::memory_order_relaxed); }
+  FaultStatsSnapshot stats() const;
+
+ private:
+  enum class State : uint8_t { kAbsent, kShared, kWritable };
+  struct Frame {
+    State state = State::kAbsent;
+    bool referenced = false;
+    bool dirty = false;    // writable since installed: write back on eviction
+    bool soft_wp = false;  // Writable but write-protected by the clock hand
+    bool in_clock = false;
+  };
+  struct Waiter {
+    int uffd;  // a thread blocked in a fault on this uffd at addr
+    uint64_t addr;
+  };
+  // What a make_present() caller waits for: the request it joined finishing.
+  struct Outcome {
+    bool done = false;
+    base::Status status;
+  };
+  struct Request {
+    Access want = Access::kRead;
+    bool dispatched = false;
+    bool evicting = false;
+    bool read_ahead = false;
+    bool counted_hit = false;
+    bool has_slot = false;
+    std::vector<Waiter> waiters;
+    uint64_t started_ns = 0;
+    uint64_t uffd_ns = 0;
+    std::shared_ptr<Outcome> outcome;  // set when a make_present() caller waits
+  };
+  struct Stripe {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::unordered_map<uint64_t, Request> requests GUARDED_BY(mu);
+  };
+  struct Attachment {
+    int uffd;
+    uint64_t addr;
+    uint64_t first;
+    uint64_t count;
+  };
+  static constexpr int kStripes = 64;
+
+  FaultEngine(const FaultEngineOptions& options, PageProvider* provider);
+  base::Status init();
+
+  Stripe& stripe(uint64_t frame) { return stripes_[frame % kStripes]; }
+  uint64_t own_addr(uint64_t frame) const {
+    return reinterpret_cast<uint64_t>(base_) + frame * 4096;
+  }
+  static bool satisfies(const Frame& f, Access access) {
+    return access == Access::kRead ? f.state != State::kAbsent
+                                   : f.state == State::kWritable && !f.soft_wp;
+  }
+
+  // Fault path (fault_engine.cc).
+  void handler_loop();
+  void read_events(int uffd);
+  void on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t read_ns);
+  bool frame_of(int uffd, uint64_t addr, uint64_t* frame) const;
+  // Gives a new request (already in s.requests) a slot if it needs one, or
+  // queues it for the evictor. REQUIRES stripe lock.
+  // Returns true when the caller must dispatch() after unlocking.
+  bool start_request(Stripe& s, uint64_t frame, Request& r) REQUIRES(s.mu);
+  void dispatch(uint64_t frame);
+  void complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns);
+  // Ends a request: wakes its make_present() waiters. REQUIRES stripe lock.
+  static void finish(Stripe& s, Request& r, base::Status status) REQUIRES(s.mu);
+  void read_ahead_after(uint64_t frame);
+  void issue_read_ahead(uint64_t frame);
+
+  // Page-table operations over every mapping of a frame (fault_engine_ops.cc).
+  // REQUIRES the frame's stripe lock.
+  uint64_t protect_everywhere(uint64_t frame, bool protect);
+  uint64_t wake_waiters(const std::vector<Waiter>& waiters, bool unprotect, bool skip_own);
+  base::Status punch(uint64_t frame);
+  void note_resident(uint64_t frame, Frame& f);
+
+  // Budget (fault_engine_evict.cc).
+  bool reserve_slot(bool queue_frame, uint64_t frame);
+  void release_slot();  // no stripe lock held
+  void kick_evictor();
+  void evictor_loop();
+  bool evict_one();
+
+  const FaultEngineOptions options_;
+  PageProvider* const provider_;
+  uint64_t high_ = 0, low_ = 0;
+  base::UniqueFd memfd_;
+  base::UniqueFd uffd_;  // the engine's own
+  base::UniqueFd epoll_;
+  base::UniqueFd stop_event_;
+  std::byte* base_ = nullptr;
+  std::vector<Frame> frames_;  // frames_[f] GUARDED_BY(stripe(f).mu)
+  std::unique_ptr<Stripe[]> stripes_;
+
+  mutable std::shared_mutex attach_mu_;
+  std::vector<Attachment> attachments_ GUARDED_BY(attach_mu_);
+  std::unordered_map<int, int> uffd_refs_ GUARDED_BY(attach_mu_);
+
+  std::mutex ra_mu_;
+  ReadAhead read_ahead_ GUARDED_BY(ra_mu_);
+
+  std::atomic<uint64_t> resident_{0};  // present or reserved frames
+  std::atomic<uint64_t> resident_max_{0};
+  std::mutex room_mu_;
+  std::deque<uint64_t> room_waiters_ GUARDED_BY(room_mu_);  // frames waiting for a slot
+  std::atomic<uint64_t> room_waiting_{0};                   // room_waiters_.size()
+
+  std::mutex clock_mu_;
+  std::condition_variable evictor_cv_;
+  std::deque<uint64_t> clock_ GUARDED_BY(clock_mu_);  // resident frames, install order
+  bool stop_ GUARDED_BY(clock_mu_) = false;
+
+  std::atomic<uint64_t> inflight_{0};  // provider calls not yet answered
+  FaultStats stats_;
+  std::vector<std::thread> handlers_;
+  std::thread evictor_;
+};
+
+}  // namespace dsm

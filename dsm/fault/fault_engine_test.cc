@@ -1,0 +1,396 @@
+// The fault engine against real userfaultfd: threads touch registered
+// mappings and the engine resolves their faults through a PatternProvider.
+
+#include "dsm/fault/fault_engine.h"
+
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "base/bytes.h"
+#include "dsm/fault/pattern_provider.h"
+#include "dsm/fault/uffd.h"
+#include "dsm/fault/zero_fill_provider.h"
+
+namespace dsm {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr uint64_t kPage = base::kPageSize;
+
+std::unique_ptr<FaultEngine> make_engine(PageProvider* provider, FaultEngineOptions o) {
+  auto engine = FaultEngine::Create(o, provider);
+  EXPECT_TRUE(engine.ok()) << engine.error().message();
+  return std::move(engine).value();
+}
+
+FaultEngineOptions small(uint64_t frames) {
+  FaultEngineOptions o;
+  o.frames = frames;
+  o.read_ahead_max = 0;
+  return o;
+}
+
+volatile uint64_t* word(std::byte* base, uint64_t frame, uint64_t i = 0) {
+  return reinterpret_cast<volatile uint64_t*>(base + frame * kPage) + i;
+}
+
+// Reads frame `frame` of `base` on another thread (so a hang shows as a
+// failed join in the test log rather than a hung test main) and checks it.
+bool frame_has_pattern(std::byte* base, uint64_t frame) {
+  bool ok = true;
+  for (uint64_t i = 0; i < kPage / 8; i += 61) {
+    ok &= *word(base, frame, i) == PatternProvider::pattern_word(frame, i);
+  }
+  return ok;
+}
+
+TEST(FaultEngine, ReadMissGetsProviderPattern) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(16));
+  bool ok = false;
+  std::thread([&] { ok = frame_has_pattern(engine->base(), 3); }).join();
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(provider.fetches(), 1u);
+  // Latencies are recorded just after the waiters are woken: let it land.
+  for (int i = 0; i < 1000 && engine->stats().total_ns.total() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  auto st = engine->stats();
+  EXPECT_EQ(st.read_misses, 1u);
+  EXPECT_EQ(st.write_misses, 0u);
+  EXPECT_EQ(st.total_ns.total(), 1u);
+  EXPECT_EQ(engine->resident(), 1u);
+}
+
+TEST(FaultEngine, ConcurrentFaultsOnOneFrameCoalesce) {
+  PatternProvider provider(std::chrono::microseconds(50'000));
+  FaultEngineOptions o = small(8);
+  o.handler_threads = 3;
+  auto engine = make_engine(&provider, o);
+  constexpr int kThreads = 8;
+  std::atomic<int> ready{0};
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) {
+      }
+      if (t % 2 == 0) {
+        good += frame_has_pattern(engine->base(), 5);
+      } else {
+        good +=
+            engine->make_present(5, 1, Access::kRead).ok() && frame_has_pattern(engine->base(), 5);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), kThreads);
+  EXPECT_EQ(provider.fetches_of(5), 1u);
+  EXPECT_EQ(provider.fetches(), 1u);
+  EXPECT_GE(engine->stats().coalesced, 1u);
+}
+
+TEST(FaultEngine, WriteToReadOnlyFrameUpgrades) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(8));
+  std::thread([&] {
+    EXPECT_TRUE(frame_has_pattern(engine->base(), 2));  // read miss: Shared
+    *word(engine->base(), 2, 7) = 42;                   // write: upgrade
+    *word(engine->base(), 4) = 7;                       // write miss: Exclusive at once
+  }).join();
+  EXPECT_EQ(provider.upgrades(), 1u);
+  EXPECT_EQ(provider.fetches(), 3u);
+  auto st = engine->stats();
+  EXPECT_EQ(st.read_misses, 1u);
+  EXPECT_EQ(st.write_upgrades, 1u);
+  EXPECT_EQ(st.write_misses, 1u);
+  EXPECT_EQ(*word(engine->base(), 2, 7), 42u);
+  EXPECT_EQ(*word(engine->base(), 2, 8), PatternProvider::pattern_word(2, 8));
+}
+
+TEST(FaultEngine, UpgradeWithDataReplacesLocalCopy) {
+  PatternProvider provider;
+  provider.set_upgrade_with_data(true);
+  auto engine = make_engine(&provider, small(4));
+  std::thread([&] {
+    (void)*word(engine->base(), 1);
+    *word(engine->base(), 1, 3) = 99;
+  }).join();
+  EXPECT_EQ(provider.upgrades(), 1u);
+  EXPECT_EQ(*word(engine->base(), 1, 3), 99u);
+  EXPECT_EQ(*word(engine->base(), 1, 4), PatternProvider::pattern_word(1, 4));
+}
+
+TEST(FaultEngine, InvalidateThenTouchFaultsAgain) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(4));
+  std::thread([&] { *word(engine->base(), 1) = 1234; }).join();
+  ASSERT_TRUE(engine->invalidate(1).ok());
+  EXPECT_EQ(engine->resident(), 0u);
+  std::array<std::byte, kPage> out;
+  EXPECT_FALSE(engine->read_page(1, out).ok());
+  bool ok = false;
+  std::thread([&] { ok = frame_has_pattern(engine->base(), 1); }).join();
+  EXPECT_TRUE(ok);  // the local write was dropped with the page
+  EXPECT_EQ(provider.fetches_of(1), 2u);
+  EXPECT_EQ(engine->stats().invalidations, 1u);
+}
+
+TEST(FaultEngine, DowngradeMakesNextWriteFault) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(4));
+  std::thread([&] { *word(engine->base(), 3) = 1; }).join();
+  ASSERT_TRUE(engine->downgrade(3).ok());
+  EXPECT_EQ(provider.upgrades(), 0u);
+  std::thread([&] {
+    EXPECT_EQ(*word(engine->base(), 3), 1u);  // reads need nothing
+    *word(engine->base(), 3) = 2;
+  }).join();
+  EXPECT_EQ(provider.upgrades(), 1u);
+  EXPECT_EQ(engine->stats().downgrades, 1u);
+  std::array<std::byte, kPage> out;
+  ASSERT_TRUE(engine->read_page(3, out).ok());
+  uint64_t w;
+  std::memcpy(&w, out.data(), 8);
+  EXPECT_EQ(w, 2u);
+}
+
+TEST(FaultEngine, InstallWakesWaitersAndServesReads) {
+  PatternProvider provider(std::chrono::microseconds(200'000));
+  auto engine = make_engine(&provider, small(4));
+  std::vector<std::byte> page(kPage, std::byte{0x5a});
+  uint64_t seen = 0;
+  std::thread reader([&] { seen = *word(engine->base(), 2); });
+  std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_TRUE(engine->install(2, page.data(), false).ok());
+  reader.join();
+  EXPECT_EQ(seen, 0x5a5a5a5a5a5a5a5aull);
+}
+
+struct SecondMapping {
+  base::UniqueFd uffd;
+  std::byte* addr = nullptr;
+  uint64_t frames = 0;
+  SecondMapping(FaultEngine& engine, uint64_t n) : frames(n) {
+    void* p = mmap(nullptr, n * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, engine.memfd(), 0);
+    EXPECT_NE(p, MAP_FAILED);
+    addr = static_cast<std::byte*>(p);
+    int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    EXPECT_GE(fd, 0);
+    uffd.reset(fd);
+    auto st = engine.attach(fd, reinterpret_cast<uint64_t>(addr), 0, n);
+    EXPECT_TRUE(st.ok()) << st.error().message();
+  }
+  ~SecondMapping() { munmap(addr, frames * kPage); }
+};
+
+TEST(FaultEngine, TwoMappingsOfTheMemfdStayCoherent) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(8));
+  SecondMapping stub(*engine, 8);
+  std::byte* own = engine->base();
+  std::thread([&] {
+    EXPECT_TRUE(frame_has_pattern(stub.addr, 0));  // miss through the stub
+    EXPECT_TRUE(frame_has_pattern(own, 0));        // present: no fetch
+    EXPECT_TRUE(frame_has_pattern(own, 1));        // miss through the kernel's mapping
+    *word(stub.addr, 1) = 11;  // Shared frame written through the other mapping: upgrade
+    EXPECT_EQ(*word(own, 1), 11u);
+    *word(own, 2) = 22;  // write miss through one, read through the other
+    EXPECT_EQ(*word(stub.addr, 2), 22u);
+    *word(stub.addr, 2) = 23;  // Writable: the lazy unprotect of the stub mapping
+    EXPECT_EQ(*word(own, 2), 23u);
+  }).join();
+  EXPECT_EQ(provider.fetches_of(0), 1u);
+  EXPECT_EQ(provider.fetches_of(1), 2u);  // the read, then the upgrade
+  EXPECT_EQ(provider.fetches_of(2), 1u);
+  EXPECT_EQ(provider.upgrades(), 1u);
+
+  // Downgrade protects both mappings; invalidation makes both miss.
+  ASSERT_TRUE(engine->downgrade(2).ok());
+  std::thread([&] { *word(stub.addr, 2) = 24; }).join();
+  EXPECT_EQ(provider.upgrades(), 2u);
+  ASSERT_TRUE(engine->invalidate(2).ok());
+  std::thread([&] {
+    EXPECT_TRUE(frame_has_pattern(stub.addr, 2));
+    EXPECT_TRUE(frame_has_pattern(own, 2));
+    // Back as Shared: a write through either mapping must still be caught,
+    // although the stub's pte was writable before the punch.
+    *word(own, 2, 1) = 5;
+  }).join();
+  EXPECT_EQ(provider.fetches_of(2), 4u);
+  EXPECT_EQ(provider.upgrades(), 3u);
+  engine->detach(stub.uffd.get(), reinterpret_cast<uint64_t>(stub.addr), 8);
+}
+
+TEST(FaultEngine, BudgetHoldsAndEvictedDirtyFramesComeBack) {
+  PatternProvider provider;
+  FaultEngineOptions o = small(256);
+  o.budget_frames = 32;
+  o.read_ahead_max = 16;  // read-ahead must respect the budget too
+  auto engine = make_engine(&provider, o);
+  std::thread([&] {
+    for (uint64_t f = 0; f < 256; ++f) {
+      EXPECT_TRUE(frame_has_pattern(engine->base(), f));
+      *word(engine->base(), f, 1) = f * 3 + 1;
+    }
+    for (uint64_t f = 0; f < 256; ++f) {
+      ASSERT_EQ(*word(engine->base(), f, 1), f * 3 + 1) << "frame " << f;
+      ASSERT_EQ(*word(engine->base(), f, 2), PatternProvider::pattern_word(f, 2));
+    }
+  }).join();
+  auto st = engine->stats();
+  EXPECT_LE(st.resident_max, 32u);
+  EXPECT_LE(engine->resident(), 32u);
+  EXPECT_GE(st.evictions, 256u - 32u);
+  EXPECT_GE(provider.write_backs(), 256u - 32u);
+  EXPECT_GE(st.write_backs, 256u - 32u);
+  // What the provider holds for an evicted frame is what was written.
+  std::vector<std::byte> stored = provider.stored(0);
+  uint64_t w;
+  std::memcpy(&w, stored.data() + 8, 8);
+  EXPECT_EQ(w, 1u);
+}
+
+uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
+  PatternProvider provider;
+  FaultEngineOptions o = small(512);
+  o.read_ahead_max = read_ahead_max;
+  auto engine = make_engine(&provider, o);
+  bool ok = true;
+  std::thread([&] {
+    for (uint64_t f = 0; f < 512; ++f)
+      ok &= *word(engine->base(), f) == PatternProvider::pattern_word(f, 0);
+  }).join();
+  EXPECT_TRUE(ok);
+  *stats = engine->stats();
+  return stats->read_misses;
+}
+
+TEST(FaultEngine, ReadAheadReducesFaultsOnSequentialScan) {
+  FaultStatsSnapshot without, with;
+  EXPECT_EQ(misses_for_scan(0, &without), 512u);
+  uint64_t misses = misses_for_scan(64, &with);
+  EXPECT_LT(misses, 64u);
+  EXPECT_GT(with.read_ahead_issued, 400u);
+  EXPECT_GT(with.read_ahead_hits, 400u);
+}
+
+// A process other than the engine's: the child makes a userfaultfd in its own
+// mm for its own mapping of the memfd; the parent pulls it over with
+// pidfd_getfd and serves the child's faults.
+TEST(FaultEngine, ServesFaultsOfAnotherProcess) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(8));
+  int to_parent[2], to_child[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  ASSERT_EQ(pipe(to_child), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    void* p = mmap(nullptr, 8 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, engine->memfd(), 0);
+    int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    uint64_t msg[2] = {static_cast<uint64_t>(fd), reinterpret_cast<uint64_t>(p)};
+    if (p == MAP_FAILED || fd < 0 || write(to_parent[1], msg, sizeof msg) != sizeof msg) _exit(2);
+    char go;
+    if (read(to_child[0], &go, 1) != 1) _exit(3);
+    auto* w = static_cast<volatile uint64_t*>(p);
+    for (uint64_t f = 0; f < 8; ++f) {
+      if (w[f * kPage / 8 + 5] != PatternProvider::pattern_word(f, 5)) _exit(4);
+    }
+    w[0] = 0xc0ffee;
+    _exit(0);
+  }
+  uint64_t msg[2];
+  ASSERT_EQ(read(to_parent[0], msg, sizeof msg), static_cast<ssize_t>(sizeof msg));
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  ASSERT_GE(pidfd, 0);
+  int uffd = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, static_cast<int>(msg[0]), 0));
+  ASSERT_GE(uffd, 0) << std::strerror(errno);
+  base::UniqueFd owned(uffd), owned_pidfd(pidfd);
+  ASSERT_TRUE(engine->attach(uffd, msg[1], 0, 8).ok());
+  ASSERT_EQ(write(to_child[1], "g", 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(*word(engine->base(), 0), 0xc0ffeeu);
+  EXPECT_EQ(provider.fetches(), 8u + 1u);  // 8 reads, one upgrade
+  engine->detach(uffd, msg[1], 8);
+  for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
+}
+
+// UFFD_FEATURE_SIGBUS: the thread gets SIGBUS instead of blocking, and the
+// caller (the tracer, in the guest kernel) resolves the fault itself.
+thread_local sigjmp_buf* t_jump = nullptr;
+thread_local uint64_t t_fault_addr = 0;
+void on_sigbus(int, siginfo_t* info, void*) {
+  t_fault_addr = reinterpret_cast<uint64_t>(info->si_addr);
+  siglongjmp(*t_jump, 1);
+}
+
+TEST(FaultEngine, ResolveFaultServesSigbusMode) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(4));
+  struct sigaction sa {
+  }, old{};
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGBUS, &sa, &old);
+  void* p = mmap(nullptr, 4 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, engine->memfd(), 0);
+  ASSERT_NE(p, MAP_FAILED);
+  auto fd = uffd::open(uffd::kShmemFeatures | UFFD_FEATURE_SIGBUS);
+  ASSERT_TRUE(fd.ok());
+  ASSERT_TRUE(engine->attach(fd->get(), reinterpret_cast<uint64_t>(p), 0, 4).ok());
+  int signals = 0;
+  uint64_t seen = 0;
+  std::thread([&] {
+    sigjmp_buf jump;
+    t_jump = &jump;
+    volatile int step = 0;  // 0: read, 1: write
+    if (sigsetjmp(jump, 1) != 0) {
+      ++signals;
+      auto st = engine->resolve_fault(fd->get(), t_fault_addr,
+                                      step == 0 ? Access::kRead : Access::kWrite);
+      EXPECT_TRUE(st.ok()) << st.error().message();
+      if (signals > 4) return;
+    }
+    auto* w = static_cast<volatile uint64_t*>(p);
+    if (step == 0) seen = w[kPage / 8 + 1];
+    step = 1;
+    w[kPage / 8 + 1] = 77;
+  }).join();
+  sigaction(SIGBUS, &old, nullptr);
+  EXPECT_EQ(signals, 2);  // one read miss, one write to the Shared copy
+  EXPECT_EQ(seen, PatternProvider::pattern_word(1, 1));
+  EXPECT_EQ(*word(engine->base(), 1, 1), 77u);
+  EXPECT_EQ(provider.upgrades(), 1u);
+  engine->detach(fd->get(), reinterpret_cast<uint64_t>(p), 4);
+  munmap(p, 4 * kPage);
+}
+
+TEST(FaultEngine, ZeroFillProviderGivesZeros) {
+  ZeroFillProvider provider;
+  auto engine = make_engine(&provider, small(4));
+  std::thread([&] {
+    EXPECT_EQ(*word(engine->base(), 0, 9), 0u);
+    *word(engine->base(), 0, 9) = 3;
+    EXPECT_EQ(*word(engine->base(), 0, 9), 3u);
+  }).join();
+  EXPECT_EQ(engine->stats().write_upgrades, 1u);
+}
+
+}  // namespace
+}  // namespace dsm
