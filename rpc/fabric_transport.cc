@@ -1,0 +1,269 @@
+#include "rpc/fabric_transport.h"
+
+#include <rdma/fi_errno.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace rpc {
+
+namespace {
+
+constexpr size_t kSlotBytes = kMaxFrameBytes;
+constexpr int kWaitMs = 5;  // the timers' granularity when idle
+
+std::byte* alloc_pages(size_t bytes) {
+  void* p = std::aligned_alloc(base::kPageSize, bytes);
+  if (p) std::memset(p, 0, bytes);
+  return static_cast<std::byte*>(p);
+}
+
+}  // namespace
+
+base::StatusOr<std::unique_ptr<FabricTransport>> FabricTransport::Create(
+    const node::ClusterConfig& config, int self_index) {
+  std::vector<std::string> names;
+  std::vector<FabricAddress> addresses;
+  for (const auto& n : config.nodes) {
+    names.push_back(n.name);
+    addresses.push_back({n.host, n.port});
+  }
+  return Create(node::fabric_provider_name(config.provider), std::move(names), std::move(addresses),
+                self_index, config.secret);
+}
+
+base::StatusOr<std::unique_ptr<FabricTransport>> FabricTransport::Create(
+    std::string_view provider, std::vector<std::string> names, std::vector<FabricAddress> addresses,
+    int self_index, std::string_view secret) {
+  if (names.size() != addresses.size())
+    return base::Error("fabric: names/addresses differ", EINVAL);
+  auth::Keys keys = TRY(auth::Keys::Create(secret));
+  auto endpoint = TRY(FabricEndpoint::Create(provider, addresses, self_index));
+  std::unique_ptr<FabricTransport> t(
+      new FabricTransport(std::move(names), self_index, keys, std::move(endpoint)));
+  TRY(t->start());
+  return t;
+}
+
+FabricTransport::FabricTransport(std::vector<std::string> names, NodeId self, auth::Keys keys,
+                                 std::unique_ptr<FabricEndpoint> endpoint)
+    : TransportBase(std::move(names), self, keys), endpoint_(std::move(endpoint)) {}
+
+base::Status FabricTransport::start() {
+  send_buf_ = alloc_pages(kSendSlots * kSlotBytes);
+  recv_buf_ = alloc_pages(kRecvSlots * kSlotBytes);
+  if (!send_buf_ || !recv_buf_) return base::Error("fabric: out of memory for buffers", ENOMEM);
+  fid_mr* smr = TRY(endpoint_->register_memory(send_buf_, kSendSlots * kSlotBytes));
+  fid_mr* rmr = TRY(endpoint_->register_memory(recv_buf_, kRecvSlots * kSlotBytes));
+  send_desc_ = fi_mr_desc(smr);
+  recv_desc_ = fi_mr_desc(rmr);
+  send_ops_.resize(kSendSlots);
+  recv_ops_.resize(kRecvSlots);
+  {
+    std::lock_guard lock(send_mu_);
+    for (size_t i = kSendSlots; i-- > 0;) {
+      send_ops_[i].is_send = true;
+      send_ops_[i].slot = i;
+      free_slots_.push_back(i);
+    }
+  }
+  for (size_t i = 0; i < kRecvSlots; ++i) {
+    recv_ops_[i].slot = i;
+    post_receive(i);
+  }
+  thread_ = std::thread([this] { run(); });
+  return base::ok_status();
+}
+
+FabricTransport::~FabricTransport() {
+  if (thread_.joinable()) {
+    stop_ = true;
+    fi_cq_signal(endpoint_->cq());
+    thread_.join();
+  }
+  close();
+  // Closing the endpoint cancels what is still posted; only then is it safe
+  // to free the buffers.
+  endpoint_.reset();
+  std::free(send_buf_);
+  std::free(recv_buf_);
+}
+
+base::Status FabricTransport::register_memory(void* base, size_t len) {
+  fid_mr* mr;
+  {
+    std::lock_guard lock(send_mu_);
+    mr = TRY(endpoint_->register_memory(base, len));
+    regions_.push_back({static_cast<const std::byte*>(base), len, mr});
+  }
+  return base::ok_status();
+}
+
+const FabricTransport::Region* FabricTransport::find_region_locked(const std::byte* page) const {
+  for (const Region& r : regions_) {
+    if (page >= r.base && page + base::kPageSize <= r.base + r.len) return &r;
+  }
+  return nullptr;
+}
+
+bool FabricTransport::page_registered(const std::byte* page) const {
+  std::lock_guard lock(send_mu_);
+  return endpoint_->iov_limit() >= 2 && find_region_locked(page) != nullptr;
+}
+
+void FabricTransport::post_receive(size_t slot) {
+  Op& op = recv_ops_[slot];
+  ssize_t ret = fi_recv(endpoint_->ep(), recv_buf_ + slot * kSlotBytes, kSlotBytes,
+                        endpoint_->needs_desc() ? recv_desc_ : nullptr, FI_ADDR_UNSPEC, &op.ctx);
+  if (ret != 0) {
+    SPDLOG_DEBUG("fi_recv: {}", fi_strerror(static_cast<int>(-ret)));
+    unposted_.push_back(slot);
+  }
+}
+
+base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> head,
+                                       const std::byte* page, SentFn sent) {
+  std::lock_guard lock(send_mu_);
+  if (free_slots_.empty()) return base::Error("fabric: all send buffers are in flight", EAGAIN);
+  size_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  Op& op = send_ops_[slot];
+  op.to = to;
+  op.sent = std::move(sent);
+  std::byte* buf = send_buf_ + slot * kSlotBytes;
+  Deferred d{slot, {}, {nullptr, nullptr}, 1, to};
+  const Region* region =
+      page != nullptr && endpoint_->iov_limit() >= 2 ? find_region_locked(page) : nullptr;
+  if (region != nullptr) {
+    std::memcpy(buf, head.data(), head.size());
+    d.iov[0] = {const_cast<std::byte*>(page), base::kPageSize};
+    d.desc[0] = fi_mr_desc(region->mr);
+    d.iov[1] = {buf, head.size()};
+    d.desc[1] = send_desc_;
+    d.count = 2;
+  } else if (page != nullptr) {
+    std::memcpy(buf, page, base::kPageSize);
+    std::memcpy(buf + base::kPageSize, head.data(), head.size());
+    d.iov[0] = {buf, base::kPageSize + head.size()};
+    d.desc[0] = send_desc_;
+  } else {
+    std::memcpy(buf, head.data(), head.size());
+    d.iov[0] = {buf, head.size()};
+    d.desc[0] = send_desc_;
+  }
+  if (!endpoint_->needs_desc()) d.desc[0] = d.desc[1] = nullptr;
+  if (!deferred_.empty()) {  // keep the order of frames to a peer
+    deferred_.push_back(d);
+    return base::ok_status();
+  }
+  ssize_t ret = fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(to), &op.ctx);
+  if (ret == -FI_EAGAIN) {
+    deferred_.push_back(d);
+    fi_cq_signal(endpoint_->cq());
+    return base::ok_status();
+  }
+  if (ret != 0) {
+    op.sent = nullptr;
+    free_slots_.push_back(slot);
+    return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
+  }
+  return base::ok_status();
+}
+
+void FabricTransport::retry_deferred() {
+  std::vector<SentFn> failed;
+  std::vector<NodeId> failed_to;
+  {
+    std::lock_guard lock(send_mu_);
+    size_t done = 0;
+    for (; done < deferred_.size(); ++done) {
+      Deferred& d = deferred_[done];
+      Op& op = send_ops_[d.slot];
+      ssize_t ret =
+          fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(d.to), &op.ctx);
+      if (ret == -FI_EAGAIN) break;
+      if (ret != 0) {
+        failed.push_back(std::move(op.sent));
+        failed_to.push_back(d.to);
+        op.sent = nullptr;
+        free_slots_.push_back(d.slot);
+      }
+    }
+    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(done));
+  }
+  for (NodeId to : failed_to) count_send_error(to);
+  for (auto& fn : failed) {
+    if (fn) fn();
+  }
+}
+
+void FabricTransport::release_send(Op& op) {
+  SentFn sent = std::move(op.sent);
+  op.sent = nullptr;
+  {
+    std::lock_guard lock(send_mu_);
+    free_slots_.push_back(op.slot);
+  }
+  if (sent) sent();
+}
+
+void FabricTransport::complete(const fi_cq_msg_entry& entry) {
+  Op& op = *reinterpret_cast<Op*>(entry.op_context);
+  if (op.is_send) {
+    release_send(op);
+    return;
+  }
+  on_receive(recv_buf_ + op.slot * kSlotBytes, entry.len);
+  post_receive(op.slot);
+}
+
+void FabricTransport::complete_error() {
+  fi_cq_err_entry err{};
+  if (fi_cq_readerr(endpoint_->cq(), &err, 0) < 0) return;
+  if (err.op_context == nullptr) return;
+  Op& op = *reinterpret_cast<Op*>(err.op_context);
+  if (op.is_send) {
+    SPDLOG_DEBUG("send to node {} failed: {}", op.to, fi_strerror(err.err));
+    count_send_error(op.to);
+    release_send(op);
+    return;
+  }
+  if (err.err == FI_ECANCELED) return;  // shutting down
+  SPDLOG_DEBUG("receive failed: {}", fi_strerror(err.err));
+  post_receive(op.slot);
+}
+
+void FabricTransport::run() {
+  fi_cq_msg_entry entries[16];
+  auto last_tick = std::chrono::steady_clock::now();
+  while (!stop_.load(std::memory_order_relaxed)) {
+    bool has_deferred;
+    {
+      std::lock_guard lock(send_mu_);
+      has_deferred = !deferred_.empty();
+    }
+    ssize_t n = endpoint_->read_cq(entries, 16, has_deferred ? 0 : kWaitMs);
+    if (n > 0) {
+      for (ssize_t i = 0; i < n; ++i) complete(entries[i]);
+    } else if (n == -FI_EAVAIL) {
+      complete_error();
+    } else if (n != -FI_EAGAIN && n != 0) {
+      SPDLOG_DEBUG("fi_cq_read: {}", fi_strerror(static_cast<int>(-n)));
+    }
+    if (has_deferred) retry_deferred();
+    if (!unposted_.empty()) {
+      auto slots = std::move(unposted_);
+      unposted_.clear();
+      for (size_t s : slots) post_receive(s);
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_tick >= std::chrono::milliseconds(1)) {
+      last_tick = now;
+      tick();
+    }
+  }
+}
+
+}  // namespace rpc

@@ -1,0 +1,108 @@
+#include "rpc/fabric_transport.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "rpc/test_util.h"
+
+namespace rpc {
+namespace {
+
+using testing::echo_request;
+using testing::serve_echo;
+using testing::wait_for;
+
+// Ports unlikely to collide with another test binary running at the same time.
+uint16_t base_port() { return static_cast<uint16_t>(30000 + (getpid() % 1000) * 16); }
+
+class FabricTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> names_{"n0", "n1"};
+  std::vector<FabricAddress> addrs_{{"127.0.0.1", base_port()},
+                                    {"127.0.0.1", static_cast<uint16_t>(base_port() + 1)}};
+  std::unique_ptr<FabricTransport> make(int self, std::string_view secret = "s") {
+    auto t = FabricTransport::Create("tcp", names_, addrs_, self, secret);
+    EXPECT_TRUE(t.ok()) << t.error().message();
+    return t.ok() ? std::move(t).value() : nullptr;
+  }
+};
+
+TEST_F(FabricTest, RequestResponseAndPageIntact) {
+  auto a = make(0);
+  auto b = make(1);
+  ASSERT_TRUE(a && b);
+  serve_echo(*b);
+  // Unregistered page: copied into a send slot.
+  std::vector<std::byte> page(base::kPageSize);
+  for (size_t i = 0; i < page.size(); ++i) page[i] = std::byte((i * 13 + 5) & 0xff);
+  auto r = echo_request(*a, 1, 9, page.data());
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.sequence, 9u);
+  EXPECT_EQ(r.page, page);
+  // Registered page: sent from where it is.
+  void* mem = std::aligned_alloc(base::kPageSize, 4 * base::kPageSize);
+  auto* reg = static_cast<std::byte*>(mem);
+  for (size_t i = 0; i < 4 * base::kPageSize; ++i) reg[i] = std::byte((i * 7) & 0xff);
+  ASSERT_TRUE(a->register_memory(reg, 4 * base::kPageSize).ok());
+  auto copies = a->counters().page_copies;
+  auto r2 = echo_request(*a, 1, 10, reg + 2 * base::kPageSize);
+  ASSERT_TRUE(r2.ok) << r2.error;
+  EXPECT_EQ(0, std::memcmp(r2.page.data(), reg + 2 * base::kPageSize, base::kPageSize));
+  EXPECT_EQ(a->counters().page_copies, copies);
+  EXPECT_EQ(a->counters().rejected(), 0u);
+  EXPECT_EQ(b->counters().rejected(), 0u);
+  a.reset();
+  b.reset();
+  std::free(mem);
+}
+
+TEST_F(FabricTest, TimeoutWhenPeerAbsent) {
+  auto a = make(0);
+  ASSERT_TRUE(a);
+  auto start = std::chrono::steady_clock::now();
+  auto r = echo_request(*a, 1, 1, nullptr, {std::chrono::milliseconds(100), 2});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.code, ETIMEDOUT);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  // One-way sends to the dead peer neither block nor fail loudly.
+  for (int i = 0; i < 100; ++i) {
+    OutMessage m;
+    m.header().initBody().initEcho();
+    EXPECT_TRUE(a->send(1, m).ok());
+  }
+}
+
+TEST_F(FabricTest, PeerRestartIsReachableAgain) {
+  auto a = make(0);
+  auto b = make(1);
+  ASSERT_TRUE(a && b);
+  serve_echo(*a);
+  serve_echo(*b);
+  ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
+  b.reset();
+  EXPECT_FALSE(echo_request(*a, 1, 2, nullptr, {std::chrono::milliseconds(100), 0}).ok);
+  b = make(1);
+  ASSERT_TRUE(b);
+  serve_echo(*b);
+  auto r = echo_request(*a, 1, 3, nullptr, {std::chrono::milliseconds(300), 10});
+  EXPECT_TRUE(r.ok) << r.error;
+  auto r2 = echo_request(*b, 0, 4, nullptr, {std::chrono::milliseconds(300), 10});
+  EXPECT_TRUE(r2.ok) << r2.error;
+}
+
+TEST_F(FabricTest, WrongSecretIsRefused) {
+  auto a = make(0, "right");
+  auto b = make(1, "wrong");
+  ASSERT_TRUE(a && b);
+  serve_echo(*a);
+  serve_echo(*b);
+  auto r = echo_request(*b, 0, 1, nullptr, {std::chrono::milliseconds(150), 1});
+  EXPECT_FALSE(r.ok);
+  EXPECT_TRUE(wait_for([&] { return a->peer_counters(1).auth_failures > 0; }));
+  EXPECT_FALSE(a->authenticated(1));
+}
+
+}  // namespace
+}  // namespace rpc

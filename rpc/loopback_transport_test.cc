@@ -1,0 +1,167 @@
+#include "rpc/loopback_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "rpc/test_util.h"
+
+namespace rpc {
+namespace {
+
+using testing::echo_request;
+using testing::serve_echo;
+using testing::wait_for;
+
+std::vector<std::byte> pattern_page(int seed) {
+  std::vector<std::byte> page(base::kPageSize);
+  for (size_t i = 0; i < page.size(); ++i) page[i] = std::byte((i * 31 + seed) & 0xff);
+  return page;
+}
+
+TEST(Loopback, RequestResponseWithPage) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  serve_echo(*b);
+  auto page = pattern_page(3);
+  auto reply = echo_request(*a, 1, 17, page.data());
+  ASSERT_TRUE(reply.ok) << reply.error;
+  EXPECT_EQ(reply.sequence, 17u);
+  EXPECT_EQ(reply.page, page);
+  EXPECT_TRUE(a->authenticated(1));
+  EXPECT_TRUE(b->authenticated(0));
+  EXPECT_EQ(a->counters().rejected(), 0u);
+  EXPECT_EQ(b->counters().rejected(), 0u);
+}
+
+TEST(Loopback, OneWayBeforeHandshakeIsDeliveredAfterIt) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  std::atomic<int> got{0};
+  b->set_handler(BodyKind::DSM, [&](const Incoming& in) {
+    if (in.from == 0 && in.header.getBody().getDsm().size() == 3) got++;
+  });
+  for (int i = 0; i < 5; ++i) {
+    OutMessage m;
+    const uint8_t blob[3] = {1, 2, 3};
+    m.header().initBody().setDsm(kj::arrayPtr(blob, 3));
+    ASSERT_TRUE(a->send(1, m).ok());
+  }
+  EXPECT_TRUE(wait_for([&] { return got == 5; }));
+}
+
+TEST(Loopback, WrongSecretIsRefusedAndOthersUnaffected) {
+  LoopbackNetwork net({"n0", "n1", "n2"});
+  auto a = net.attach(0, "right").value();
+  auto b = net.attach(1, "right").value();
+  auto evil = net.attach(2, "wrong").value();
+  serve_echo(*a);
+  serve_echo(*b);
+  serve_echo(*evil);
+  RequestOptions quick{std::chrono::milliseconds(100), 1};
+  auto r = echo_request(*evil, 0, 1, nullptr, quick);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.code, ETIMEDOUT);
+  auto r2 = echo_request(*a, 2, 1, nullptr, quick);
+  EXPECT_FALSE(r2.ok);
+  EXPECT_FALSE(a->authenticated(2));
+  EXPECT_FALSE(evil->authenticated(0));
+  EXPECT_GT(a->peer_counters(2).auth_failures, 0u);
+  // The rest of the cluster works.
+  auto ok = echo_request(*a, 1, 2, nullptr);
+  EXPECT_TRUE(ok.ok) << ok.error;
+  EXPECT_EQ(a->peer_counters(1).rejected(), 0u);
+}
+
+TEST(Loopback, MalformedAndUnauthenticatedFramesAreCounted) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  std::atomic<int> delivered{0};
+  a->set_handler(BodyKind::ECHO, [&](const Incoming&) { delivered++; });
+  // Garbage.
+  std::vector<uint64_t> junk(4, 0x4141414141414141ull);
+  net.deliver(0, junk, 32);
+  // A garbage header behind a valid trailer.
+  std::vector<uint64_t> bad(5, 0xffffffffffffffffull);
+  uint32_t trailer[2] = {32, kFrameMagic};
+  std::memcpy(&bad[4], trailer, 8);
+  net.deliver(0, bad, 40);
+  // A well-formed Echo claiming to be n1, with a made-up tag.
+  OutMessage m;
+  auto h = m.header();
+  h.setSender(1);
+  h.setAuthTag(12345);
+  h.initBody().initEcho();
+  std::vector<uint64_t> frame(kMaxHeadBytes / 8);
+  auto len = encode_head(
+      m.builder(), std::span<std::byte>(reinterpret_cast<std::byte*>(frame.data()), kMaxHeadBytes));
+  ASSERT_TRUE(len.ok());
+  net.deliver(0, frame, *len);
+  ASSERT_TRUE(wait_for([&] {
+    auto c = a->counters();
+    return c.rejected_malformed >= 2 && c.rejected_unauthenticated >= 1;
+  }));
+  EXPECT_EQ(a->peer_counters(1).rejected_unauthenticated, 1u);
+  EXPECT_EQ(delivered, 0);
+}
+
+TEST(Loopback, RestartedPeerIsReachableAgain) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  serve_echo(*b);
+  ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
+  b.reset();
+  RequestOptions quick{std::chrono::milliseconds(50), 0};
+  EXPECT_FALSE(echo_request(*a, 1, 2, nullptr, quick).ok);
+  b = net.attach(1, "s").value();
+  serve_echo(*b);
+  auto r = echo_request(*a, 1, 3, nullptr, {std::chrono::milliseconds(200), 5});
+  EXPECT_TRUE(r.ok) << r.error;
+  // And the restarted side can call us.
+  serve_echo(*a);
+  EXPECT_TRUE(echo_request(*b, 0, 4, nullptr).ok);
+}
+
+TEST(Loopback, FaultsAreSurvivedByRetries) {
+  FaultOptions faults;
+  faults.seed = 11;
+  faults.drop = 0.2;
+  faults.duplicate = 0.2;
+  faults.reorder = 0.2;
+  faults.delay_max = std::chrono::microseconds(500);
+  LoopbackNetwork net({"n0", "n1"}, faults);
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  serve_echo(*b);
+  int ok = 0;
+  std::atomic<int> callbacks{0};
+  for (int i = 0; i < 30; ++i) {
+    auto r = echo_request(*a, 1, i, nullptr, {std::chrono::milliseconds(30), 10});
+    callbacks++;
+    if (r.ok) {
+      ok++;
+      EXPECT_EQ(r.sequence, static_cast<uint64_t>(i));
+    }
+  }
+  EXPECT_EQ(ok, 30);
+  EXPECT_GT(net.dropped(), 0u);
+  // Duplicated responses are counted, never delivered twice.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(a->counters().rejected(), a->counters().rejected_unauthenticated);
+}
+
+TEST(FaultInjector, SameSeedSamePlan) {
+  FaultOptions o;
+  o.seed = 3;
+  o.drop = 0.3;
+  o.duplicate = 0.3;
+  FaultInjector x(o), y(o);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(x.plan(), y.plan());
+}
+
+}  // namespace
+}  // namespace rpc

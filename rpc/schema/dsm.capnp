@@ -1,0 +1,72 @@
+# Data-plane message header. One libfabric message carries one of these
+# (flat-array serialized) plus at most one 4 KiB page; see rpc/PROTOCOL.md.
+@0xfd421b754efb8bb1;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("rpc::schema");
+
+enum MessageType {
+  oneway @0;    # fire and forget
+  request @1;   # the receiver answers with a response carrying the same requestId
+  response @2;  # answer to a request
+}
+
+struct Hello {
+  # Opens a handshake: "I am `name`, prove you know the secret over `nonce`".
+  name @0 :Text;
+  nonce @1 :Data;       # 32 fresh random bytes
+}
+
+struct Challenge {
+  # The responder's answer: its own proof over the initiator's nonce and a
+  # fresh nonce of its own for the initiator to answer.
+  name @0 :Text;
+  nonce @1 :Data;       # 32 fresh random bytes
+  proof @2 :Data;       # crypto_auth over (responder, initiator, both nonces)
+}
+
+struct Proof {
+  # The initiator's proof over the responder's nonce; ends the handshake.
+  proof @0 :Data;
+}
+
+struct Heartbeat {
+  memoryGiven @0 :UInt64;  # bytes the sender contributes
+  memoryUsed @1 :UInt64;   # bytes of that in use
+  sendTimeNs @2 :UInt64;   # sender's monotonic clock, echoed in the ack
+}
+
+struct HeartbeatAck {
+  memoryGiven @0 :UInt64;
+  memoryUsed @1 :UInt64;
+  sendTimeNs @2 :UInt64;   # the Heartbeat's sendTimeNs, for the RTT
+}
+
+struct Echo {
+  # Benchmarks: the receiver answers with the same data (and page, if any).
+  data @0 :Data;
+  sequence @1 :UInt64;
+}
+
+struct Message {
+  type @0 :MessageType;
+  requestId @1 :UInt64;  # 0 for oneway; a response repeats its request's id
+  frame @2 :UInt64;      # guest frame number the message is about (DSM), else 0
+  sender @3 :UInt32;     # index of the sender in ClusterConfig.nodes
+  epoch @4 :UInt64;      # the sender's incarnation (random per process start)
+  authTag @5 :UInt64;    # session tag from the handshake; 0 on handshake messages
+
+  body :union {
+    none @6 :Void;
+    hello @7 :Hello;
+    challenge @8 :Challenge;
+    proof @9 :Proof;
+    heartbeat @10 :Heartbeat;
+    heartbeatAck @11 :HeartbeatAck;
+    echo @12 :Echo;
+    # Reserved for the DSM coherence protocols, which are not written yet:
+    # they will add their own members to this union (ordinals continue from
+    # @14); until then a protocol may carry its own encoding here.
+    dsm @13 :Data;
+  }
+}

@@ -1,0 +1,147 @@
+#pragma once
+// TransportBase: everything a transport does above moving frames: header
+// encoding, the authentication handshake and session tags (rpc/PROTOCOL.md),
+// request/response correlation with timeouts and retries, dispatch to
+// handlers, counters. A subclass moves frames (raw_send / on_receive) and
+// calls tick() every few milliseconds from its progress thread.
+//
+// Threads: on_receive() and tick() run on the subclass's single progress
+// thread; the public methods may be called from any thread, including from
+// handlers. Lock order: mu_, then the subclass's locks inside raw_send
+// (raw_send never calls back into this class). Handlers and callbacks run
+// without mu_ held.
+
+#include <capnp/message.h>
+
+#include <array>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/thread_annotations.h"
+#include "rpc/auth.h"
+#include "rpc/transport.h"
+
+namespace rpc {
+
+class TransportBase : public Transport {
+ public:
+  ~TransportBase() override;
+
+  NodeId self() const override { return self_; }
+  int size() const override { return static_cast<int>(names_.size()); }
+  void set_handler(BodyKind kind, Handler handler) override;
+  base::Status send(NodeId to, OutMessage& message, const std::byte* page = nullptr,
+                    SentFn sent = nullptr) override;
+  void request(NodeId to, OutMessage& message, const std::byte* page, RequestOptions options,
+               ResponseFn done) override;
+  base::Status respond(const Incoming& request, OutMessage& message,
+                       const std::byte* page = nullptr, SentFn sent = nullptr) override;
+  void forget_peer(NodeId peer) override;
+  bool authenticated(NodeId peer) const override;
+  Counters counters() const override;
+  Counters peer_counters(NodeId peer) const override;
+
+  uint64_t epoch() const { return epoch_; }
+
+  // How long a Hello waits for its Challenge before it is sent again.
+  static constexpr std::chrono::milliseconds kHelloRetry{250};
+  // One-way messages waiting for a handshake are dropped after this.
+  static constexpr std::chrono::milliseconds kQueueMaxAge{2000};
+  static constexpr size_t kQueueMaxLength = 64;
+
+ protected:
+  // `names[i]` is node i's name; `secret` the cluster secret.
+  TransportBase(std::vector<std::string> names, NodeId self, auth::Keys keys);
+
+  // Puts one frame on the wire: `page` (or null) then `head` (header and
+  // trailer). `head` is copied before return; `page` must stay valid until
+  // `sent` runs. Must not call back into TransportBase.
+  virtual base::Status raw_send(NodeId to, std::span<const std::byte> head, const std::byte* page,
+                                SentFn sent) = 0;
+  // True if `page` is in memory the fabric can send from directly.
+  virtual bool page_registered(const std::byte* page) const = 0;
+
+  // A frame arrived (from the progress thread). REQUIRES: `data` 8-aligned.
+  void on_receive(const std::byte* data, size_t len);
+  // Timers: request timeouts and retries, handshake retries, queue ageing.
+  void tick();
+  // Fails every pending request; call once, after the progress thread stopped.
+  void close();
+  void count_send_error(NodeId to);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  struct Queued {
+    kj::Array<capnp::word> flat;
+    std::vector<std::byte> page;  // a copy, or empty
+    Clock::time_point queued_at;
+  };
+  struct Pending {
+    NodeId to = -1;
+    kj::Array<capnp::word> flat;  // the request, to send again
+    const std::byte* page = nullptr;
+    std::chrono::milliseconds timeout{0};
+    int attempts_left = 0;
+    int attempts = 0;
+    bool sent = false;  // false while waiting for the handshake
+    Clock::time_point deadline;
+    ResponseFn done;
+  };
+  struct Peer {
+    // The session: messages from the peer must carry tag_in and its epoch.
+    bool authed = false;
+    uint64_t tag_in = 0;
+    uint64_t tag_out = 0;
+    uint64_t epoch = 0;
+    // A handshake we started.
+    bool initiating = false;
+    auth::Nonce my_nonce{};
+    Clock::time_point hello_sent;
+    // A handshake the peer started, waiting for its Proof.
+    bool responding = false;
+    auth::Nonce their_nonce{};
+    auth::Nonce resp_nonce{};
+    uint64_t resp_epoch = 0;
+    Clock::time_point resp_started;
+    Clock::time_point last_failure_log;
+    std::deque<Queued> queue;
+    Counters counters;
+  };
+
+  bool valid_peer(NodeId id) const { return id >= 0 && id < size() && id != self_; }
+  base::Status transmit_locked(NodeId to, capnp::MessageBuilder& message, const std::byte* page,
+                               SentFn sent) REQUIRES(mu_);
+  base::Status transmit_flat_locked(NodeId to, kj::ArrayPtr<const capnp::word> flat,
+                                    const std::byte* page) REQUIRES(mu_);
+  void start_handshake_locked(NodeId to, Clock::time_point now) REQUIRES(mu_);
+  void flush_locked(NodeId to) REQUIRES(mu_);
+  bool has_demand_locked(NodeId to) const REQUIRES(mu_);
+  void dispatch(schema::Message::Reader header, const std::byte* page);
+  void handle_auth(NodeId from, schema::Message::Reader header);
+  void on_hello(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
+  void on_challenge(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
+  void on_proof(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
+  void auth_failed_locked(NodeId from, const char* why) REQUIRES(mu_);
+
+  const std::vector<std::string> names_;
+  const NodeId self_;
+  const auth::Keys keys_;
+  const uint64_t epoch_;
+
+  mutable std::mutex mu_;
+  std::vector<Peer> peers_ GUARDED_BY(mu_);
+  Counters unattributed_ GUARDED_BY(mu_);  // frames with no believable sender
+  std::unordered_map<uint64_t, Pending> pending_ GUARDED_BY(mu_);
+  uint64_t next_request_id_ GUARDED_BY(mu_) = 1;
+  static constexpr size_t kMaxHandlers = 64;
+  std::array<std::shared_ptr<Handler>, kMaxHandlers> handlers_ GUARDED_BY(mu_);
+};
+
+}  // namespace rpc
