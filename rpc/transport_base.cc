@@ -286,6 +286,11 @@ void TransportBase::start_handshake_locked(NodeId to, Clock::time_point now) {
   if (peer.responding && now - peer.resp_started < kHelloRetry) return;
   if (!peer.initiating) peer.my_nonce = auth::fresh_nonce();  // retries reuse it
   peer.initiating = true;
+  send_hello_locked(to, now);
+}
+
+void TransportBase::send_hello_locked(NodeId to, Clock::time_point now) {
+  Peer& peer = peers_[to];
   peer.hello_sent = now;
   capnp::MallocMessageBuilder message(64);
   auto header = message.initRoot<schema::Message>();
@@ -339,8 +344,12 @@ void TransportBase::on_hello(NodeId from, schema::Message::Reader header) {
     auth_failed_locked(from, "its name does not match the node index it claims");
     return;
   }
-  // Both sides started at once: the lower index's handshake wins.
-  if (peer.initiating && !peer.authed && self_ < from) return;
+  // Both sides started at once: the lower index's handshake wins. Our Hello
+  // may have been lost (the peer was not up yet), so send it again now.
+  if (peer.initiating && !peer.authed && self_ < from) {
+    send_hello_locked(from, Clock::now());
+    return;
+  }
   peer.initiating = false;
   // A retried Hello gets the same Challenge, so both ends stay in step.
   bool repeat =

@@ -121,6 +121,7 @@ class TransportBase : public Transport {
   base::Status transmit_flat_locked(NodeId to, kj::ArrayPtr<const capnp::word> flat,
                                     const std::byte* page) REQUIRES(mu_);
   void start_handshake_locked(NodeId to, Clock::time_point now) REQUIRES(mu_);
+  void send_hello_locked(NodeId to, Clock::time_point now) REQUIRES(mu_);
   void flush_locked(NodeId to) REQUIRES(mu_);
   bool has_demand_locked(NodeId to) const REQUIRES(mu_);
   void dispatch(schema::Message::Reader header, const std::byte* page);

@@ -1,0 +1,192 @@
+#include "node/membership.h"
+
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "base/thread_annotations.h"
+
+namespace node {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
+
+struct Membership::State {
+  struct Peer {
+    PeerStatus status;
+    Clock::time_point heard;  // last heartbeat or ack from it
+  };
+
+  int self = 0;
+  uint64_t memory_given = 0;
+  std::function<uint64_t()> local_memory_used;
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool stopping GUARDED_BY(mu) = false;
+  std::vector<Peer> peers GUARDED_BY(mu);
+
+  // A sign of life from `from`; RTT when it answered our heartbeat.
+  void heard(int from, uint64_t given, uint64_t used, double rtt_us) {
+    std::lock_guard lock(mu);
+    if (stopping) return;
+    Peer& p = peers[static_cast<size_t>(from)];
+    p.heard = Clock::now();
+    p.status.memory_given = given;
+    p.status.memory_used = used;
+    if (rtt_us > 0) p.status.rtt_us = rtt_us;
+    if (!p.status.up) {
+      p.status.up = true;
+      spdlog::info("node {} ({}) is up", p.status.name, p.status.address);
+    }
+  }
+};
+
+base::StatusOr<std::unique_ptr<Membership>> Membership::Create(
+    const ClusterConfig& config, int self_index, rpc::Transport& transport,
+    std::function<uint64_t()> local_memory_used) {
+  if (self_index < 0 || self_index >= static_cast<int>(config.nodes.size())) {
+    return base::Error(
+        "membership: node index " + std::to_string(self_index) + " is not in the config", EINVAL);
+  }
+  if (transport.size() != static_cast<int>(config.nodes.size()) || transport.self() != self_index) {
+    return base::Error("membership: the transport was made for another cluster layout", EINVAL);
+  }
+  auto state = std::make_shared<State>();
+  state->self = self_index;
+  state->memory_given = config.nodes[static_cast<size_t>(self_index)].memory;
+  state->local_memory_used =
+      local_memory_used ? std::move(local_memory_used) : [] { return uint64_t{0}; };
+  for (size_t i = 0; i < config.nodes.size(); ++i) {
+    const NodeConfig& n = config.nodes[i];
+    State::Peer p;
+    p.status.name = n.name;
+    p.status.address = n.host + ":" + std::to_string(n.port);
+    p.status.self = static_cast<int>(i) == self_index;
+    p.status.up = p.status.self;
+    p.status.memory_given = n.memory;
+    state->peers.push_back(p);
+  }
+  return std::unique_ptr<Membership>(new Membership(std::move(state), transport));
+}
+
+Membership::Membership(std::shared_ptr<State> state, rpc::Transport& transport)
+    : state_(std::move(state)), transport_(transport) {
+  // Answer heartbeats; the handler holds the state, not `this`.
+  std::weak_ptr<State> weak = state_;
+  rpc::Transport* t = &transport_;
+  transport_.set_handler(rpc::BodyKind::HEARTBEAT, [weak, t](const rpc::Incoming& in) {
+    auto state = weak.lock();
+    if (!state) return;
+    auto hb = in.header.getBody().getHeartbeat();
+    state->heard(in.from, hb.getMemoryGiven(), hb.getMemoryUsed(), 0);
+    if (in.header.getType() != rpc::schema::MessageType::REQUEST) return;
+    rpc::OutMessage m;
+    auto ack = m.header().initBody().initHeartbeatAck();
+    ack.setMemoryGiven(state->memory_given);
+    ack.setMemoryUsed(state->local_memory_used());
+    ack.setSendTimeNs(hb.getSendTimeNs());
+    (void)t->respond(in, m);
+  });
+  thread_ = std::thread([this] { run(); });
+}
+
+Membership::~Membership() {
+  transport_.set_handler(rpc::BodyKind::HEARTBEAT, nullptr);
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stopping = true;
+  }
+  state_->cv.notify_all();
+  thread_.join();
+}
+
+void Membership::run() {
+  auto next_beat = Clock::now();
+  std::unique_lock lock(state_->mu);
+  while (!state_->stopping) {
+    if (Clock::now() >= next_beat) {
+      next_beat += kHeartbeatInterval;
+      lock.unlock();
+      send_heartbeats();
+      check_silence();
+      lock.lock();
+      continue;
+    }
+    state_->cv.wait_until(lock, next_beat);
+  }
+}
+
+void Membership::send_heartbeats() {
+  uint64_t used = state_->local_memory_used();
+  for (int i = 0; i < transport_.size(); ++i) {
+    if (i == state_->self) continue;
+    rpc::OutMessage m;
+    auto hb = m.header().initBody().initHeartbeat();
+    hb.setMemoryGiven(state_->memory_given);
+    hb.setMemoryUsed(used);
+    hb.setSendTimeNs(now_ns());
+    std::weak_ptr<State> weak = state_;
+    // No retries: the next heartbeat is the retry.
+    rpc::RequestOptions options{kDownAfter / 2, 0};
+    transport_.request(i, m, nullptr, options,
+                       [weak, i](base::StatusOr<const rpc::Incoming*> reply) {
+                         auto state = weak.lock();
+                         if (!state || !reply.ok()) return;
+                         auto ack = (*reply)->header.getBody();
+                         if (ack.which() != rpc::BodyKind::HEARTBEAT_ACK) return;
+                         auto a = ack.getHeartbeatAck();
+                         double rtt_us = static_cast<double>(now_ns() - a.getSendTimeNs()) / 1e3;
+                         state->heard(i, a.getMemoryGiven(), a.getMemoryUsed(), rtt_us);
+                       });
+  }
+}
+
+void Membership::check_silence() {
+  std::vector<int> went_down;
+  auto now = Clock::now();
+  {
+    std::lock_guard lock(state_->mu);
+    for (size_t i = 0; i < state_->peers.size(); ++i) {
+      State::Peer& p = state_->peers[i];
+      if (p.status.self || !p.status.up || now - p.heard < kDownAfter) continue;
+      p.status.up = false;
+      p.status.rtt_us = 0;
+      went_down.push_back(static_cast<int>(i));
+      auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - p.heard).count();
+      spdlog::info("node {} ({}) is down: silent for {} ms", p.status.name, p.status.address,
+                   silent);
+    }
+  }
+  // Its return must be authenticated afresh.
+  for (int i : went_down) transport_.forget_peer(i);
+}
+
+std::vector<PeerStatus> Membership::snapshot() const {
+  std::vector<PeerStatus> out;
+  {
+    std::lock_guard lock(state_->mu);
+    for (const State::Peer& p : state_->peers) out.push_back(p.status);
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i].self) {
+      out[i].memory_given = state_->memory_given;
+      out[i].memory_used = state_->local_memory_used();
+    } else {
+      out[i].rejected = transport_.peer_counters(static_cast<int>(i)).rejected();
+    }
+  }
+  return out;
+}
+
+}  // namespace node

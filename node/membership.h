@@ -1,0 +1,69 @@
+#pragma once
+// Membership: which nodes are up, found by heartbeats over the data-plane
+// transport. Every kHeartbeatInterval each peer gets a Heartbeat request
+// (carrying our memory given/used and a timestamp); its HeartbeatAck gives
+// the RTT. A peer heard from (request or ack) within kDownAfter is up; a
+// silent one is marked down, its session forgotten, so that when it returns
+// it is authenticated again before it counts as up. Transitions are logged
+// at info.
+//
+// Threads: one heartbeat thread; the transport's progress thread runs the
+// heartbeat handler and the ack callbacks. One mutex guards the peer table;
+// it is never held while calling into the transport.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "node/config.h"
+#include "rpc/transport.h"
+
+namespace node {
+
+struct PeerStatus {
+  std::string name;
+  std::string address;  // data plane host:port
+  bool self = false;
+  bool up = false;
+  double rtt_us = 0;  // last heartbeat round trip; 0 for self or never measured
+  uint64_t memory_given = 0;
+  uint64_t memory_used = 0;
+  uint64_t rejected = 0;  // frames from this peer the transport refused
+};
+
+class Membership {
+ public:
+  static constexpr std::chrono::milliseconds kHeartbeatInterval{200};
+  static constexpr std::chrono::milliseconds kDownAfter{1000};
+
+  // Starts heartbeats at once. `transport` must outlive the Membership;
+  // `local_memory_used` is called from both threads.
+  static base::StatusOr<std::unique_ptr<Membership>> Create(
+      const ClusterConfig& config, int self_index, rpc::Transport& transport,
+      std::function<uint64_t()> local_memory_used);
+  ~Membership();
+
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+
+  // One row per node of the config, in config order.
+  std::vector<PeerStatus> snapshot() const;
+
+ private:
+  struct State;
+  Membership(std::shared_ptr<State> state, rpc::Transport& transport);
+  void run();
+  void send_heartbeats();
+  void check_silence();
+
+  std::shared_ptr<State> state_;  // shared with callbacks that may outlive us
+  rpc::Transport& transport_;
+  std::thread thread_;
+};
+
+}  // namespace node

@@ -1,0 +1,128 @@
+#include "node/membership.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "rpc/loopback_transport.h"
+
+namespace node {
+namespace {
+
+ClusterConfig three_nodes() {
+  ClusterConfig c;
+  c.name = "test";
+  c.secret = "s";
+  for (int i = 0; i < 3; ++i) {
+    NodeConfig n;
+    n.name = "n" + std::to_string(i);
+    n.host = "127.0.0.1";
+    n.port = static_cast<uint16_t>(7700 + i);
+    n.memory = (i + 1) * (uint64_t{1} << 20);
+    c.nodes.push_back(n);
+  }
+  return c;
+}
+
+struct Node {
+  std::unique_ptr<rpc::Transport> transport;
+  std::unique_ptr<Membership> membership;
+};
+
+Node start(rpc::LoopbackNetwork& net, const ClusterConfig& c, int i, std::string_view secret) {
+  Node n;
+  n.transport = net.attach(i, secret).value();
+  auto m = Membership::Create(c, i, *n.transport, [i] { return uint64_t(4096) * (i + 1); });
+  EXPECT_TRUE(m.ok());
+  n.membership = std::move(m).value();
+  return n;
+}
+
+void stop(Node& n) {
+  n.membership.reset();  // before the transport it uses
+  n.transport.reset();
+}
+
+bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+bool sees(const Node& n, int peer, bool up) { return n.membership->snapshot()[peer].up == up; }
+
+TEST(Membership, FormsGoesDownAndComesBack) {
+  auto c = three_nodes();
+  rpc::LoopbackNetwork net({"n0", "n1", "n2"});
+  std::vector<Node> nodes;
+  for (int i = 0; i < 3; ++i) nodes.push_back(start(net, c, i, "s"));
+
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (auto& n : nodes)
+          for (int p = 0; p < 3; ++p)
+            if (!sees(n, p, true)) return false;
+        return true;
+      },
+      std::chrono::seconds(3)));
+  auto snap = nodes[0].membership->snapshot();
+  ASSERT_EQ(snap.size(), 3u);
+  EXPECT_TRUE(snap[0].self);
+  EXPECT_EQ(snap[0].name, "n0");
+  EXPECT_EQ(snap[1].address, "127.0.0.1:7701");
+  EXPECT_EQ(snap[2].memory_given, 3u << 20);
+  EXPECT_TRUE(wait_until([&] { return nodes[0].membership->snapshot()[2].memory_used == 3 * 4096; },
+                         std::chrono::seconds(1)));
+  EXPECT_TRUE(wait_until([&] { return nodes[0].membership->snapshot()[1].rtt_us > 0; },
+                         std::chrono::seconds(1)));
+
+  // n2 dies: both others see it down within 2 s.
+  stop(nodes[2]);
+  auto died = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 2, false) && sees(nodes[1], 2, false); },
+                         std::chrono::seconds(3)));
+  EXPECT_LT(std::chrono::steady_clock::now() - died, std::chrono::seconds(2));
+  EXPECT_TRUE(sees(nodes[0], 1, true));
+
+  // It restarts: up again everywhere, re-authenticated.
+  nodes[2] = start(net, c, 2, "s");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return sees(nodes[0], 2, true) && sees(nodes[1], 2, true) && sees(nodes[2], 0, true) &&
+               sees(nodes[2], 1, true);
+      },
+      std::chrono::seconds(3)));
+  EXPECT_TRUE(nodes[0].transport->authenticated(2));
+  for (auto& n : nodes) stop(n);
+}
+
+TEST(Membership, WrongSecretNodeStaysDown) {
+  auto c = three_nodes();
+  rpc::LoopbackNetwork net({"n0", "n1", "n2"});
+  std::vector<Node> nodes;
+  nodes.push_back(start(net, c, 0, "s"));
+  nodes.push_back(start(net, c, 1, "s"));
+  nodes.push_back(start(net, c, 2, "not the secret"));
+  ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 1, true) && sees(nodes[1], 0, true); },
+                         std::chrono::seconds(3)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_FALSE(sees(nodes[0], 2, true));
+  EXPECT_FALSE(sees(nodes[2], 0, true));
+  EXPECT_GT(nodes[0].membership->snapshot()[2].rejected, 0u);
+  for (auto& n : nodes) stop(n);
+}
+
+TEST(Membership, RefusesMismatchedTransport) {
+  auto c = three_nodes();
+  rpc::LoopbackNetwork net({"n0", "n1"});
+  auto t = net.attach(0, "s").value();
+  EXPECT_FALSE(Membership::Create(c, 0, *t, nullptr).ok());
+  EXPECT_FALSE(Membership::Create(c, 5, *t, nullptr).ok());
+}
+
+}  // namespace
+}  // namespace node
