@@ -1,0 +1,185 @@
+#include "kernel/fs/file.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace kernel::fs {
+namespace {
+
+// One host readv/writev takes at most this many bytes (IOV_MAX pages).
+constexpr uint64_t kMaxIo = 1ull << 20;
+
+class HostFile : public File {
+ public:
+  HostFile(base::UniqueFd fd, std::string path, int flags)
+      : File(std::move(path), flags), fd_(std::move(fd)) {}
+
+  Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
+    return io(mm, buf, len, -1, false);
+  }
+  Result<uint64_t> write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
+    return io(mm, buf, len, -1, true);
+  }
+  Result<uint64_t> pread(mm::MemoryManager& mm, uint64_t buf, uint64_t len, uint64_t off) override {
+    return io(mm, buf, len, static_cast<int64_t>(off), false);
+  }
+  Result<uint64_t> pwrite(mm::MemoryManager& mm, uint64_t buf, uint64_t len,
+                          uint64_t off) override {
+    return io(mm, buf, len, static_cast<int64_t>(off), true);
+  }
+  Result<struct stat> stat() override {
+    struct stat st;
+    if (::fstat(fd_.get(), &st) < 0) return Errno::last();
+    return st;
+  }
+  Result<uint64_t> lseek(int64_t off, int whence) override {
+    off_t r = ::lseek(fd_.get(), off, whence);
+    if (r < 0) return Errno::last();
+    return static_cast<uint64_t>(r);
+  }
+  Result<uint64_t> getdents64(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
+    std::vector<char> tmp(std::min<uint64_t>(len, 64 * 1024));
+    long n = ::syscall(SYS_getdents64, fd_.get(), tmp.data(), tmp.size());
+    if (n < 0) return Errno::last();
+    TRY(mm.copy_out(buf, tmp.data(), n));
+    return static_cast<uint64_t>(n);
+  }
+  Result<uint64_t> ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t arg) override {
+    switch (cmd) {
+      case TCGETS: {
+        struct termios t;
+        if (::ioctl(fd_.get(), TCGETS, &t) < 0) return Errno::last();
+        TRY(mm.copy_out(arg, &t, sizeof(t)));
+        return 0;
+      }
+      case TCSETS:
+      case TCSETSW:
+      case TCSETSF: {
+        struct termios t;
+        TRY(mm.copy_in(arg, &t, sizeof(t)));
+        if (::ioctl(fd_.get(), cmd, &t) < 0) return Errno::last();
+        return 0;
+      }
+      case TIOCGWINSZ: {
+        struct winsize w;
+        if (::ioctl(fd_.get(), TIOCGWINSZ, &w) < 0) return Errno::last();
+        TRY(mm.copy_out(arg, &w, sizeof(w)));
+        return 0;
+      }
+      case FIONREAD: {
+        int n;
+        if (::ioctl(fd_.get(), FIONREAD, &n) < 0) return Errno::last();
+        TRY(mm.copy_out(arg, &n, sizeof(n)));
+        return 0;
+      }
+      default:
+        return Errno(ENOTTY);
+    }
+  }
+  int host_fd() const override { return fd_.get(); }
+
+ private:
+  Result<uint64_t> io(mm::MemoryManager& mm, uint64_t buf, uint64_t len, int64_t off, bool write) {
+    uint64_t done = 0;
+    while (done < len) {
+      uint64_t n = std::min(len - done, kMaxIo);
+      // Reading into guest memory means the kernel writes it, and vice versa.
+      auto iov = mm.host_iovecs(buf + done, n, !write);
+      if (!iov.ok()) {
+        if (done) return done;
+        return iov.error();
+      }
+      ssize_t r;
+      if (off >= 0)
+        r = write ? ::pwritev(fd_.get(), iov->data(), iov->size(), off + done)
+                  : ::preadv(fd_.get(), iov->data(), iov->size(), off + done);
+      else
+        r = write ? ::writev(fd_.get(), iov->data(), iov->size())
+                  : ::readv(fd_.get(), iov->data(), iov->size());
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (done) return done;
+        return Errno::last();
+      }
+      done += r;
+      if (static_cast<uint64_t>(r) < n) break;
+    }
+    return done;
+  }
+
+  base::UniqueFd fd_;
+};
+
+class DevFile : public File {
+ public:
+  DevFile(std::string path, int flags, bool zero, dev_t rdev)
+      : File(std::move(path), flags), zero_(zero), rdev_(rdev) {}
+  Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
+    if (!zero_) return 0;
+    static const char zeros[4096] = {};
+    uint64_t done = 0;
+    while (done < len) {
+      uint64_t n = std::min<uint64_t>(len - done, sizeof(zeros));
+      TRY(mm.copy_out(buf + done, zeros, n));
+      done += n;
+    }
+    return done;
+  }
+  Result<uint64_t> write(mm::MemoryManager&, uint64_t, uint64_t len) override { return len; }
+  Result<uint64_t> pread(mm::MemoryManager& mm, uint64_t buf, uint64_t len, uint64_t) override {
+    return read(mm, buf, len);
+  }
+  Result<uint64_t> pwrite(mm::MemoryManager&, uint64_t, uint64_t len, uint64_t) override {
+    return len;
+  }
+  Result<uint64_t> lseek(int64_t, int) override { return 0; }
+  Result<struct stat> stat() override {
+    struct stat st = {};
+    st.st_mode = S_IFCHR | 0666;
+    st.st_rdev = rdev_;
+    st.st_nlink = 1;
+    st.st_blksize = 4096;
+    return st;
+  }
+
+ private:
+  bool zero_;
+  dev_t rdev_;
+};
+
+}  // namespace
+
+std::shared_ptr<File> make_host_file(base::UniqueFd fd, std::string guest_path, int flags) {
+  return std::make_shared<HostFile>(std::move(fd), std::move(guest_path), flags);
+}
+
+std::shared_ptr<File> make_dev_null() {
+  return std::make_shared<DevFile>("/dev/null", O_RDWR, false, makedev(1, 3));
+}
+
+std::shared_ptr<File> make_dev_zero() {
+  return std::make_shared<DevFile>("/dev/zero", O_RDWR, true, makedev(1, 5));
+}
+
+std::shared_ptr<File> open_device(const std::string& guest_path, int flags) {
+  if (guest_path == "/dev/null") {
+    auto f = make_dev_null();
+    f->set_flags(flags);
+    return f;
+  }
+  if (guest_path == "/dev/zero") {
+    auto f = make_dev_zero();
+    f->set_flags(flags);
+    return f;
+  }
+  return nullptr;
+}
+
+}  // namespace kernel::fs

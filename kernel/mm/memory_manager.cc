@@ -1,0 +1,340 @@
+#include "kernel/mm/memory_manager.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/bytes.h"
+
+namespace kernel::mm {
+namespace {
+
+using base::kPageSize;
+using base::page_round_down;
+using base::page_round_up;
+
+// How many pages a guest fault maps at once (fault-around), so sequential
+// touches cost one injected mmap per window, not per page.
+constexpr uint64_t kFaultAround = 16;
+
+int host_prot(int prot) { return prot & (PROT_READ | PROT_WRITE | PROT_EXEC); }
+
+}  // namespace
+
+MemoryManager::~MemoryManager() {
+  for (auto& [vpn, pte] : pages_) alloc_.unref(pte.frame);
+}
+
+Vma* MemoryManager::find_vma(uint64_t addr) {
+  auto it = vmas_.upper_bound(addr);
+  if (it == vmas_.begin()) return nullptr;
+  --it;
+  return addr < it->second.end ? &it->second : nullptr;
+}
+
+bool MemoryManager::range_free(uint64_t start, uint64_t end) const {
+  auto it = vmas_.lower_bound(start);
+  if (it != vmas_.end() && it->second.start < end) return false;
+  if (it != vmas_.begin() && std::prev(it)->second.end > start) return false;
+  return true;
+}
+
+Result<uint64_t> MemoryManager::find_free(uint64_t len, uint64_t hint) {
+  if (hint >= platform::kGuestMin && hint + len <= kMmapTop && hint + len > hint &&
+      range_free(hint, hint + len))
+    return hint;
+  // Top-down from kMmapTop, like Linux's default layout.
+  uint64_t top = kMmapTop;
+  auto it = vmas_.lower_bound(top);
+  while (true) {
+    uint64_t floor = platform::kGuestMin;
+    if (it != vmas_.begin()) floor = std::prev(it)->second.end;
+    if (top >= floor + len) return top - len;
+    if (it == vmas_.begin()) return Errno(ENOMEM);
+    --it;
+    top = std::min(top, it->second.start);
+  }
+}
+
+void MemoryManager::split_at(uint64_t at) {
+  Vma* v = find_vma(at);
+  if (!v || v->start == at) return;
+  Vma hi = *v;
+  hi.start = at;
+  if (hi.file) hi.file_offset += at - v->start;
+  if (hi.file) hi.file_size = hi.file_size > at - v->start ? hi.file_size - (at - v->start) : 0;
+  v->end = at;
+  vmas_.emplace(at, std::move(hi));
+}
+
+void MemoryManager::remove_range(uint64_t start, uint64_t end) {
+  split_at(start);
+  split_at(end);
+  for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end;)
+    it = vmas_.erase(it);
+  bool any_host = false;
+  for (auto it = pages_.lower_bound(start / kPageSize);
+       it != pages_.end() && it->first < end / kPageSize;) {
+    any_host |= it->second.host_mapped;
+    alloc_.unref(it->second.frame);
+    it = pages_.erase(it);
+  }
+  if (any_host && as_) (void)as_->unmap(start, end - start);
+}
+
+Result<uint64_t> MemoryManager::mmap(uint64_t addr, uint64_t len, int prot, int flags,
+                                     std::shared_ptr<base::UniqueFd> file, uint64_t offset) {
+  if (len == 0) return Errno(EINVAL);
+  if (offset % kPageSize) return Errno(EINVAL);
+  uint64_t rlen = page_round_up(len);
+  if (rlen < len || rlen > platform::kGuestTop) return Errno(ENOMEM);
+  int type = flags & MAP_SHARED_VALIDATE;
+  if (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE)
+    return Errno(EINVAL);
+  bool fixed = flags & (MAP_FIXED | MAP_FIXED_NOREPLACE);
+  if (fixed) {
+    if (addr % kPageSize) return Errno(EINVAL);
+    if (addr < platform::kGuestMin || addr + rlen > platform::kGuestTop || addr + rlen < addr)
+      return Errno(flags & MAP_FIXED_NOREPLACE ? EEXIST : ENOMEM);
+    if (!range_free(addr, addr + rlen)) {
+      if (flags & MAP_FIXED_NOREPLACE) return Errno(EEXIST);
+      remove_range(addr, addr + rlen);
+    }
+  } else {
+    addr = TRY(find_free(rlen, page_round_down(addr)));
+  }
+  Vma v;
+  v.start = addr;
+  v.end = addr + rlen;
+  v.prot = prot;
+  v.shared = type != MAP_PRIVATE;
+  if (file) {
+    struct stat st;
+    if (::fstat(file->get(), &st) < 0) return Errno::last();
+    v.file = std::move(file);
+    v.file_offset = offset;
+    v.file_size = static_cast<uint64_t>(st.st_size) > offset ? st.st_size - offset : 0;
+  }
+  vmas_.emplace(addr, std::move(v));
+  return addr;
+}
+
+Result<void> MemoryManager::munmap(uint64_t addr, uint64_t len) {
+  if (addr % kPageSize || len == 0) return Errno(EINVAL);
+  uint64_t end = page_round_up(addr + len);
+  if (end < addr || end > platform::kGuestTop) return Errno(EINVAL);
+  remove_range(addr, end);
+  return {};
+}
+
+Result<void> MemoryManager::mprotect(uint64_t addr, uint64_t len, int prot) {
+  if (addr % kPageSize) return Errno(EINVAL);
+  uint64_t end = page_round_up(addr + len);
+  if (end < addr) return Errno(ENOMEM);
+  if (len == 0) return {};
+  // Every page of the range must be mapped (ENOMEM otherwise, as Linux).
+  for (uint64_t a = addr; a < end;) {
+    Vma* v = find_vma(a);
+    if (!v) return Errno(ENOMEM);
+    a = v->end;
+  }
+  split_at(addr);
+  split_at(end);
+  for (auto it = vmas_.lower_bound(addr); it != vmas_.end() && it->first < end; ++it)
+    it->second.prot = prot;
+  // Drop host mappings; the next touch maps again with the new protection.
+  bool any_host = false;
+  for (auto it = pages_.lower_bound(addr / kPageSize);
+       it != pages_.end() && it->first < end / kPageSize; ++it) {
+    any_host |= it->second.host_mapped;
+    it->second.host_mapped = false;
+  }
+  if (any_host && as_) TRY(as_->unmap(addr, end - addr));
+  return {};
+}
+
+Result<uint64_t> MemoryManager::brk(uint64_t new_brk) {
+  if (new_brk < brk_start_) return brk_end_;
+  uint64_t old_top = page_round_up(brk_end_);
+  uint64_t new_top = page_round_up(new_brk);
+  if (new_top > old_top) {
+    if (new_top > kMmapTop || !range_free(old_top, new_top)) return brk_end_;
+    Vma v;
+    v.start = old_top;
+    v.end = new_top;
+    v.prot = PROT_READ | PROT_WRITE;
+    // Grow the previous brk VMA in place when it ends where we start.
+    Vma* prev = old_top > brk_start_ ? find_vma(old_top - 1) : nullptr;
+    if (prev && !prev->file && !prev->shared && prev->prot == v.prot)
+      prev->end = new_top;
+    else
+      vmas_.emplace(old_top, v);
+  } else if (new_top < old_top) {
+    remove_range(new_top, old_top);
+  }
+  brk_end_ = new_brk;
+  return brk_end_;
+}
+
+Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma) {
+  auto it = pages_.find(vpn);
+  if (it != pages_.end()) return &it->second;
+  uint64_t frame = TRY(alloc_.allocate());
+  if (!store_.make_present(frame, 1, dsm::Access::kWrite).ok()) {
+    alloc_.unref(frame);
+    return Errno(EFAULT);
+  }
+  uint8_t* page = frames_ + frame * kPageSize;
+  std::memset(page, 0, kPageSize);
+  if (vma.file) {
+    uint64_t into = vpn * kPageSize - vma.start;
+    if (into < vma.file_size) {
+      uint64_t n = std::min<uint64_t>(kPageSize, vma.file_size - into);
+      ssize_t got = ::pread(vma.file->get(), page, n, vma.file_offset + into);
+      (void)got;  // short reads leave zeros, as reading past EOF does
+    }
+  }
+  return &pages_.emplace(vpn, Pte{frame, false}).first->second;
+}
+
+Result<void> MemoryManager::handle_fault(uint64_t addr) {
+  Vma* v = find_vma(addr);
+  if (!v || !(v->prot & (PROT_READ | PROT_WRITE | PROT_EXEC))) return Errno(EFAULT);
+  uint64_t vpn = addr / kPageSize;
+  auto it = pages_.find(vpn);
+  // Mapped already with the VMA's protection: the access itself is refused.
+  if (it != pages_.end() && it->second.host_mapped) return Errno(EFAULT);
+  if (!as_) return Errno(EFAULT);
+  uint64_t lo = std::max(v->start / kPageSize, vpn & ~(kFaultAround - 1));
+  uint64_t hi = std::min(v->end / kPageSize, (vpn | (kFaultAround - 1)) + 1);
+  // Map runs of pages whose frames are consecutive, one injection per run.
+  uint64_t run_start = 0, run_frame = 0, run_len = 0;
+  auto flush = [&]() -> Result<void> {
+    if (run_len == 0) return {};
+    TRY(as_->map(run_start * kPageSize, run_len * kPageSize, host_prot(v->prot),
+                 run_frame * kPageSize));
+    for (uint64_t i = 0; i < run_len; ++i) pages_[run_start + i].host_mapped = true;
+    run_len = 0;
+    return {};
+  };
+  for (uint64_t p = lo; p < hi; ++p) {
+    auto existing = pages_.find(p);
+    // Around the faulting page, only map pages that already have frames or are
+    // anonymous (cheap to zero-fill); the faulting page always.
+    if (existing != pages_.end() && existing->second.host_mapped) {
+      TRY(flush());
+      continue;
+    }
+    Pte* pte = TRY(ensure_page(p, *v));
+    if (run_len && pte->frame == run_frame + run_len && p == run_start + run_len) {
+      ++run_len;
+    } else {
+      TRY(flush());
+      run_start = p;
+      run_frame = pte->frame;
+      run_len = 1;
+    }
+  }
+  TRY(flush());
+  return {};
+}
+
+Result<uint8_t*> MemoryManager::kernel_page(uint64_t addr, bool write, bool force) {
+  Vma* v = find_vma(addr);
+  if (!v) return Errno(EFAULT);
+  if (!force && !(v->prot & (write ? PROT_WRITE : PROT_READ))) return Errno(EFAULT);
+  Pte* pte = TRY(ensure_page(addr / kPageSize, *v));
+  if (!store_.make_present(pte->frame, 1, write ? dsm::Access::kWrite : dsm::Access::kRead).ok())
+    return Errno(EFAULT);
+  return frames_ + pte->frame * kPageSize + addr % kPageSize;
+}
+
+Result<void> MemoryManager::copy_in(uint64_t addr, void* dst, size_t len) {
+  if (addr + len < addr) return Errno(EFAULT);
+  auto* out = static_cast<uint8_t*>(dst);
+  while (len > 0) {
+    size_t n = std::min<size_t>(len, kPageSize - addr % kPageSize);
+    uint8_t* src = TRY(kernel_page(addr, false, false));
+    std::memcpy(out, src, n);
+    out += n;
+    addr += n;
+    len -= n;
+  }
+  return {};
+}
+
+Result<void> MemoryManager::copy_out(uint64_t addr, const void* src, size_t len, bool force) {
+  if (addr + len < addr) return Errno(EFAULT);
+  auto* in = static_cast<const uint8_t*>(src);
+  while (len > 0) {
+    size_t n = std::min<size_t>(len, kPageSize - addr % kPageSize);
+    uint8_t* dst = TRY(kernel_page(addr, true, force));
+    std::memcpy(dst, in, n);
+    in += n;
+    addr += n;
+    len -= n;
+  }
+  return {};
+}
+
+Result<std::string> MemoryManager::copy_in_string(uint64_t addr, size_t max) {
+  std::string s;
+  while (true) {
+    size_t n = kPageSize - addr % kPageSize;
+    const uint8_t* p = TRY(kernel_page(addr, false, false));
+    const void* nul = std::memchr(p, 0, n);
+    size_t take = nul ? static_cast<const uint8_t*>(nul) - p : n;
+    s.append(reinterpret_cast<const char*>(p), take);
+    if (s.size() >= max) return Errno(ENAMETOOLONG);
+    if (nul) return s;
+    addr += n;
+  }
+}
+
+Result<std::vector<iovec>> MemoryManager::host_iovecs(uint64_t addr, size_t len, bool write) {
+  if (addr + len < addr) return Errno(EFAULT);
+  std::vector<iovec> iov;
+  while (len > 0) {
+    size_t n = std::min<size_t>(len, kPageSize - addr % kPageSize);
+    uint8_t* p = TRY(kernel_page(addr, write, false));
+    if (!iov.empty() && static_cast<uint8_t*>(iov.back().iov_base) + iov.back().iov_len == p)
+      iov.back().iov_len += n;
+    else
+      iov.push_back({p, n});
+    addr += n;
+    len -= n;
+  }
+  return iov;
+}
+
+Result<uint64_t> MemoryManager::frame_of(uint64_t vaddr) const {
+  auto it = pages_.find(vaddr / kPageSize);
+  if (it == pages_.end()) return Errno(EFAULT);
+  return it->second.frame;
+}
+
+Result<std::unique_ptr<MemoryManager>> MemoryManager::fork(platform::AddressSpace* as) {
+  auto child = std::make_unique<MemoryManager>(store_, alloc_, frames_, as);
+  child->vmas_ = vmas_;
+  child->brk_start_ = brk_start_;
+  child->brk_end_ = brk_end_;
+  for (auto& [vpn, pte] : pages_) {
+    Vma* v = find_vma(vpn * kPageSize);
+    if (v && v->shared) {
+      alloc_.ref(pte.frame);
+      child->pages_.emplace(vpn, Pte{pte.frame, false});
+      continue;
+    }
+    uint64_t f = TRY(alloc_.allocate());
+    child->pages_.emplace(vpn, Pte{f, false});
+    if (!store_.make_present(pte.frame, 1, dsm::Access::kRead).ok() ||
+        !store_.make_present(f, 1, dsm::Access::kWrite).ok())
+      return Errno(EFAULT);
+    std::memcpy(frames_ + f * kPageSize, frames_ + pte.frame * kPageSize, kPageSize);
+  }
+  return child;
+}
+
+}  // namespace kernel::mm

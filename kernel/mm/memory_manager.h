@@ -1,0 +1,135 @@
+#pragma once
+// MemoryManager: one guest address space's memory — its VMAs and its page
+// table (guest page -> frame) — mirrored lazily into a platform AddressSpace.
+//
+// Pages get frames on first touch: by the guest (a fault, handle_fault) or by
+// the kernel (copy_in/copy_out). The host mapping of a page is made only when
+// the guest faults on it; munmap/mprotect drop host mappings so the next touch
+// maps again with the new protection. File-backed mappings are filled by
+// copying file data into the frame (MAP_SHARED of a file is a private copy
+// for now: partial).
+//
+// The kernel touches guest memory only through copy_in/copy_out (and
+// host_iovecs for zero-copy I/O), via its own MAP_SHARED mapping of the frame
+// memfd, after FrameStore::make_present.
+//
+// Threads: the kernel thread only.
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "dsm/frame_store.h"
+#include "kernel/mm/frame_allocator.h"
+#include "kernel/mm/user_ptr.h"
+#include "kernel/platform/platform.h"
+
+namespace kernel::mm {
+
+using base::Errno;
+using base::Result;
+
+struct Vma {
+  uint64_t start = 0;
+  uint64_t end = 0;  // exclusive
+  int prot = 0;
+  bool shared = false;
+  std::shared_ptr<base::UniqueFd> file;  // null: anonymous
+  uint64_t file_offset = 0;              // of `start`
+  uint64_t file_size = 0;                // bytes of file data available at file_offset
+};
+
+// Where new mappings go when the guest does not ask for an address.
+inline constexpr uint64_t kStackTop = platform::kGuestTop - 0x1000;
+inline constexpr uint64_t kStackSize = 8ull << 20;
+inline constexpr uint64_t kMmapTop = kStackTop - kStackSize - (1ull << 30);
+
+class MemoryManager {
+ public:
+  // `frames` is the kernel's mapping of store.memfd(); `as` the host address
+  // space to mirror into (may be null in unit tests: nothing is mapped).
+  MemoryManager(dsm::FrameStore& store, FrameAllocator& alloc, uint8_t* frames,
+                platform::AddressSpace* as)
+      : store_(store), alloc_(alloc), frames_(frames), as_(as) {}
+  ~MemoryManager();
+  MemoryManager(const MemoryManager&) = delete;
+  MemoryManager& operator=(const MemoryManager&) = delete;
+
+  // A copy for fork(): private pages copied into new frames, shared pages
+  // shared. The copy mirrors into `as`.
+  Result<std::unique_ptr<MemoryManager>> fork(platform::AddressSpace* as);
+
+  // mmap(2) semantics on flags MAP_PRIVATE/SHARED/FIXED/FIXED_NOREPLACE/ANONYMOUS.
+  // `file` is a host fd (shared) for file mappings.
+  Result<uint64_t> mmap(uint64_t addr, uint64_t len, int prot, int flags,
+                        std::shared_ptr<base::UniqueFd> file, uint64_t offset);
+  Result<void> munmap(uint64_t addr, uint64_t len);
+  Result<void> mprotect(uint64_t addr, uint64_t len, int prot);
+  Result<uint64_t> brk(uint64_t new_brk);
+  void set_brk_base(uint64_t base) { brk_start_ = brk_end_ = base; }
+
+  // The guest faulted at `addr`. OK: mapped, resume; EFAULT: a real fault
+  // (SIGSEGV for the guest).
+  Result<void> handle_fault(uint64_t addr);
+
+  // User copies. `force` writes through read-only mappings (the loader).
+  Result<void> copy_in(uint64_t addr, void* dst, size_t len);
+  Result<void> copy_out(uint64_t addr, const void* src, size_t len, bool force = false);
+  // A NUL-terminated string of at most `max` bytes (ENAMETOOLONG beyond).
+  Result<std::string> copy_in_string(uint64_t addr, size_t max);
+  // Host iovecs covering guest [addr, addr+len) for the kernel's own I/O
+  // (readv into guest memory, writev from it). `write`: the kernel will write.
+  Result<std::vector<iovec>> host_iovecs(uint64_t addr, size_t len, bool write);
+
+  template <class T>
+  Result<T> copy_in(UserPtr<T> p) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T v;
+    TRY(copy_in(p.addr(), &v, sizeof(T)));
+    return v;
+  }
+  template <class T>
+  Result<void> copy_out(UserPtr<T> p, const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return copy_out(p.addr(), &v, sizeof(T));
+  }
+
+  const std::map<uint64_t, Vma>& vmas() const { return vmas_; }
+  uint64_t resident_pages() const { return pages_.size(); }
+  // The frame backing guest page `vaddr`, if any (tests, /proc).
+  Result<uint64_t> frame_of(uint64_t vaddr) const;
+
+ private:
+  struct Pte {
+    uint64_t frame;
+    bool host_mapped;
+  };
+  Vma* find_vma(uint64_t addr);
+  bool range_free(uint64_t start, uint64_t end) const;
+  Result<uint64_t> find_free(uint64_t len, uint64_t hint);
+  // Splits VMAs so that `at` is a boundary.
+  void split_at(uint64_t at);
+  // Frees pages and VMAs in [start, end); drops host mappings.
+  void remove_range(uint64_t start, uint64_t end);
+  // The page's frame, allocating and filling it on first touch.
+  Result<Pte*> ensure_page(uint64_t vpn, Vma& vma);
+  // Kernel access to one page range within a page; checks prot unless force.
+  Result<uint8_t*> kernel_page(uint64_t addr, bool write, bool force);
+
+  dsm::FrameStore& store_;
+  FrameAllocator& alloc_;
+  uint8_t* frames_;
+  platform::AddressSpace* as_;
+  std::map<uint64_t, Vma> vmas_;   // by start
+  std::map<uint64_t, Pte> pages_;  // by guest page number
+  uint64_t brk_start_ = 0;
+  uint64_t brk_end_ = 0;
+};
+
+}  // namespace kernel::mm

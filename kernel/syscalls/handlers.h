@@ -1,0 +1,97 @@
+#pragma once
+// Handler declarations, one group per file (sys_file.cc, sys_mm.cc,
+// sys_process.cc, sys_info.cc); table.cc binds them to numbers.
+
+#include "kernel/syscalls/table.h"
+#include "kernel/task/kernel.h"
+
+namespace kernel::syscalls {
+
+#define PANGAEA_SYSCALL(name) \
+  Result<uint64_t> sys_##name(task::Kernel& k, task::Process& p, const SyscallArgs& a)
+
+// sys_file.cc
+PANGAEA_SYSCALL(read);
+PANGAEA_SYSCALL(write);
+PANGAEA_SYSCALL(readv);
+PANGAEA_SYSCALL(writev);
+PANGAEA_SYSCALL(pread64);
+PANGAEA_SYSCALL(pwrite64);
+PANGAEA_SYSCALL(open);
+PANGAEA_SYSCALL(openat);
+PANGAEA_SYSCALL(close);
+PANGAEA_SYSCALL(fstat);
+PANGAEA_SYSCALL(stat);
+PANGAEA_SYSCALL(lstat);
+PANGAEA_SYSCALL(newfstatat);
+PANGAEA_SYSCALL(lseek);
+PANGAEA_SYSCALL(ioctl);
+PANGAEA_SYSCALL(getcwd);
+PANGAEA_SYSCALL(chdir);
+PANGAEA_SYSCALL(fchdir);
+PANGAEA_SYSCALL(getdents64);
+PANGAEA_SYSCALL(readlink);
+PANGAEA_SYSCALL(readlinkat);
+PANGAEA_SYSCALL(access);
+PANGAEA_SYSCALL(faccessat);
+PANGAEA_SYSCALL(faccessat2);
+PANGAEA_SYSCALL(dup);
+PANGAEA_SYSCALL(dup2);
+PANGAEA_SYSCALL(dup3);
+PANGAEA_SYSCALL(fcntl);
+PANGAEA_SYSCALL(mkdir);
+PANGAEA_SYSCALL(mkdirat);
+PANGAEA_SYSCALL(unlink);
+PANGAEA_SYSCALL(unlinkat);
+PANGAEA_SYSCALL(rmdir);
+PANGAEA_SYSCALL(umask);
+
+// sys_mm.cc
+PANGAEA_SYSCALL(mmap);
+PANGAEA_SYSCALL(munmap);
+PANGAEA_SYSCALL(mprotect);
+PANGAEA_SYSCALL(brk);
+PANGAEA_SYSCALL(madvise);
+
+// sys_process.cc
+PANGAEA_SYSCALL(exit);
+PANGAEA_SYSCALL(exit_group);
+PANGAEA_SYSCALL(getpid);
+PANGAEA_SYSCALL(gettid);
+PANGAEA_SYSCALL(getppid);
+PANGAEA_SYSCALL(getpgrp);
+PANGAEA_SYSCALL(getpgid);
+PANGAEA_SYSCALL(setpgid);
+PANGAEA_SYSCALL(getsid);
+PANGAEA_SYSCALL(setsid);
+PANGAEA_SYSCALL(getuid);
+PANGAEA_SYSCALL(arch_prctl);
+PANGAEA_SYSCALL(set_tid_address);
+PANGAEA_SYSCALL(set_robust_list);
+PANGAEA_SYSCALL(rt_sigaction);
+PANGAEA_SYSCALL(rt_sigprocmask);
+PANGAEA_SYSCALL(clone);
+PANGAEA_SYSCALL(fork);
+PANGAEA_SYSCALL(vfork);
+PANGAEA_SYSCALL(execve);
+PANGAEA_SYSCALL(wait4);
+PANGAEA_SYSCALL(kill);
+PANGAEA_SYSCALL(reboot);
+
+// sys_info.cc
+PANGAEA_SYSCALL(uname);
+PANGAEA_SYSCALL(clock_gettime);
+PANGAEA_SYSCALL(gettimeofday);
+PANGAEA_SYSCALL(time);
+PANGAEA_SYSCALL(getrandom);
+PANGAEA_SYSCALL(prlimit64);
+PANGAEA_SYSCALL(getrlimit);
+PANGAEA_SYSCALL(sched_yield);
+PANGAEA_SYSCALL(sethostname);
+PANGAEA_SYSCALL(sysinfo);
+PANGAEA_SYSCALL(nanosleep);
+PANGAEA_SYSCALL(clock_nanosleep);
+PANGAEA_SYSCALL(getcpu);
+PANGAEA_SYSCALL(sched_getaffinity);
+
+}  // namespace kernel::syscalls

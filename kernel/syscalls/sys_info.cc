@@ -1,0 +1,184 @@
+// System information and time: uname, clocks, random, limits, sleeping.
+
+#include <sched.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <time.h>
+
+#include <cstring>
+
+#include "kernel/syscalls/handlers.h"
+#include "kernel/syscalls/util.h"
+
+namespace kernel::syscalls {
+namespace {
+
+// The guest's own identity: a Linux of our own version, not the host's.
+constexpr const char* kRelease = "6.1.0-pangaea";
+constexpr const char* kVersion = "#1 SMP PREEMPT pangaea";
+
+Result<struct rlimit> limit_of(int resource) {
+  switch (resource) {
+    case RLIMIT_STACK:
+      return rlimit{mm::kStackSize, RLIM_INFINITY};
+    case RLIMIT_NOFILE:
+      return rlimit{fs::kMaxFds, fs::kMaxFds};
+    case RLIMIT_CORE:
+      return rlimit{0, RLIM_INFINITY};
+    case RLIMIT_NPROC:
+      return rlimit{4096, 4096};
+    case RLIMIT_MEMLOCK:
+      return rlimit{8 << 20, 8 << 20};
+    case RLIMIT_SIGPENDING:
+      return rlimit{4096, 4096};
+    case RLIMIT_MSGQUEUE:
+      return rlimit{819200, 819200};
+    default:
+      if (resource < 0 || resource >= RLIM_NLIMITS) return Errno(EINVAL);
+      return rlimit{RLIM_INFINITY, RLIM_INFINITY};
+  }
+}
+
+Result<uint64_t> do_sleep(task::Process& p, uint64_t req) {
+  struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(req)));
+  if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000 || ts.tv_sec < 0) return Errno(EINVAL);
+  // Sleeps the kernel thread: fine while one process runs at a time.
+  while (::nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
+}  // namespace
+
+PANGAEA_SYSCALL(uname) {
+  struct utsname u = {};
+  std::strncpy(u.sysname, "Linux", sizeof(u.sysname) - 1);
+  std::strncpy(u.nodename, k.hostname().c_str(), sizeof(u.nodename) - 1);
+  std::strncpy(u.release, kRelease, sizeof(u.release) - 1);
+  std::strncpy(u.version, kVersion, sizeof(u.version) - 1);
+  std::strncpy(u.machine, "x86_64", sizeof(u.machine) - 1);
+  std::strncpy(u.domainname, "(none)", sizeof(u.domainname) - 1);
+  TRY(p.mm->copy_out(mm::UserPtr<struct utsname>(a.a[0]), u));
+  return 0;
+}
+
+PANGAEA_SYSCALL(sethostname) {
+  uint64_t len = a.a[1];
+  if (len > 64) return Errno(EINVAL);
+  std::string name(len, '\0');
+  TRY(p.mm->copy_in(a.a[0], name.data(), len));
+  k.hostname() = name;
+  return 0;
+}
+
+PANGAEA_SYSCALL(clock_gettime) {
+  (void)k;
+  struct timespec ts;
+  if (::clock_gettime(arg_int(a.a[0]), &ts) < 0) return Errno::last();
+  TRY(p.mm->copy_out(mm::UserPtr<struct timespec>(a.a[1]), ts));
+  return 0;
+}
+
+PANGAEA_SYSCALL(gettimeofday) {
+  (void)k;
+  struct timespec ts;
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  if (a.a[0]) {
+    struct timeval tv = {ts.tv_sec, ts.tv_nsec / 1000};
+    TRY(p.mm->copy_out(mm::UserPtr<struct timeval>(a.a[0]), tv));
+  }
+  if (a.a[1]) {
+    struct timezone tz = {};
+    TRY(p.mm->copy_out(mm::UserPtr<struct timezone>(a.a[1]), tz));
+  }
+  return 0;
+}
+
+PANGAEA_SYSCALL(time) {
+  (void)k;
+  int64_t t = ::time(nullptr);
+  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<int64_t>(a.a[0]), t));
+  return static_cast<uint64_t>(t);
+}
+
+PANGAEA_SYSCALL(getrandom) {
+  (void)k;
+  uint64_t len = std::min<uint64_t>(a.a[1], 1 << 20);
+  if (a.a[2] & ~(GRND_NONBLOCK | GRND_RANDOM | 0x4 /* GRND_INSECURE */)) return Errno(EINVAL);
+  std::vector<uint8_t> buf(len);
+  ssize_t n = ::getrandom(buf.data(), len, 0);
+  if (n < 0) return Errno::last();
+  TRY(p.mm->copy_out(a.a[0], buf.data(), n));
+  return static_cast<uint64_t>(n);
+}
+
+PANGAEA_SYSCALL(prlimit64) {
+  int pid = arg_int(a.a[0]);
+  if (pid != 0 && pid != p.pid && !k.find(pid)) return Errno(ESRCH);
+  struct rlimit lim = TRY(limit_of(arg_int(a.a[1])));
+  if (a.a[3]) TRY(p.mm->copy_out(mm::UserPtr<struct rlimit>(a.a[3]), lim));
+  return 0;
+}
+
+PANGAEA_SYSCALL(getrlimit) {
+  (void)k;
+  struct rlimit lim = TRY(limit_of(arg_int(a.a[0])));
+  TRY(p.mm->copy_out(mm::UserPtr<struct rlimit>(a.a[1]), lim));
+  return 0;
+}
+
+PANGAEA_SYSCALL(sched_yield) {
+  (void)k, (void)p, (void)a;
+  return 0;
+}
+
+PANGAEA_SYSCALL(sysinfo) {
+  struct sysinfo si = {};
+  struct timespec ts;
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  si.uptime = ts.tv_sec;
+  si.totalram = k.frames().frame_count();
+  si.freeram = k.frames().frame_count() - k.frames().used();
+  si.mem_unit = 4096;
+  si.procs = static_cast<uint16_t>(k.children_of(-1).size());
+  TRY(p.mm->copy_out(mm::UserPtr<struct sysinfo>(a.a[0]), si));
+  return 0;
+}
+
+PANGAEA_SYSCALL(nanosleep) {
+  (void)k;
+  return do_sleep(p, a.a[0]);
+}
+
+PANGAEA_SYSCALL(clock_nanosleep) {
+  (void)k;
+  if (a.a[1] & TIMER_ABSTIME) {
+    struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[2])));
+    while (::clock_nanosleep(arg_int(a.a[0]), TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+    return 0;
+  }
+  return do_sleep(p, a.a[2]);
+}
+
+PANGAEA_SYSCALL(getcpu) {
+  (void)k;
+  unsigned zero = 0;
+  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<unsigned>(a.a[0]), zero));
+  if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<unsigned>(a.a[1]), zero));
+  return 0;
+}
+
+PANGAEA_SYSCALL(sched_getaffinity) {
+  (void)k;
+  uint64_t len = a.a[1];
+  if (len < 8 || len % 8) return Errno(EINVAL);
+  uint64_t mask = 1;
+  TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[2]), mask));
+  return 8;
+}
+
+}  // namespace kernel::syscalls

@@ -1,0 +1,275 @@
+// Process syscalls: identity, exit, fork/clone, execve, wait4, signals (as far
+// as recording them), arch_prctl, reboot.
+
+#include <asm/prctl.h>
+#include <linux/reboot.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "kernel/syscalls/handlers.h"
+#include "kernel/syscalls/util.h"
+
+namespace kernel::syscalls {
+namespace {
+
+constexpr size_t kMaxArgs = 1 << 16;
+
+Result<std::vector<std::string>> copy_in_strv(task::Process& p, uint64_t addr) {
+  std::vector<std::string> out;
+  if (addr == 0) return out;
+  for (size_t i = 0;; ++i) {
+    if (i >= kMaxArgs) return Errno(E2BIG);
+    uint64_t s = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(addr) + i));
+    if (s == 0) return out;
+    out.push_back(TRY(p.mm->copy_in_string(s, 128 * 1024)));
+  }
+}
+
+bool ignored_by_default(int sig) {
+  return sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
+}
+
+// Sends `sig` to `t` as far as the kernel can without signal delivery: an
+// ignored signal does nothing, anything else ends the target.
+void send_signal(task::Kernel& k, task::Process& t, int sig) {
+  if (sig == 0 || t.state == task::Process::State::kZombie) return;
+  const auto& act = t.sigactions[sig];
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) && sig != SIGKILL && sig != SIGSTOP)
+    return;
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) && ignored_by_default(sig)) return;
+  if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) return;
+  k.exit_process(t, sig);
+}
+
+}  // namespace
+
+PANGAEA_SYSCALL(exit) {
+  k.exit_process(p, (arg_int(a.a[0]) & 0xff) << 8);
+  return 0;
+}
+
+PANGAEA_SYSCALL(exit_group) {
+  k.exit_process(p, (arg_int(a.a[0]) & 0xff) << 8);
+  return 0;
+}
+
+PANGAEA_SYSCALL(getpid) {
+  (void)k, (void)a;
+  return p.pid;
+}
+
+PANGAEA_SYSCALL(gettid) {
+  (void)k, (void)a;
+  return p.pid;
+}
+
+PANGAEA_SYSCALL(getppid) {
+  (void)k, (void)a;
+  return p.ppid;
+}
+
+PANGAEA_SYSCALL(getpgrp) {
+  (void)k, (void)a;
+  return p.pgid;
+}
+
+PANGAEA_SYSCALL(getpgid) {
+  int pid = arg_int(a.a[0]);
+  if (pid == 0) return p.pgid;
+  task::Process* t = k.find(pid);
+  if (!t) return Errno(ESRCH);
+  return t->pgid;
+}
+
+PANGAEA_SYSCALL(setpgid) {
+  int pid = arg_int(a.a[0]), pgid = arg_int(a.a[1]);
+  if (pgid < 0) return Errno(EINVAL);
+  task::Process* t = pid == 0 ? &p : k.find(pid);
+  if (!t || (t != &p && t->ppid != p.pid)) return Errno(ESRCH);
+  t->pgid = pgid == 0 ? t->pid : pgid;
+  return 0;
+}
+
+PANGAEA_SYSCALL(getsid) {
+  int pid = arg_int(a.a[0]);
+  if (pid == 0) return p.sid;
+  task::Process* t = k.find(pid);
+  if (!t) return Errno(ESRCH);
+  return t->sid;
+}
+
+PANGAEA_SYSCALL(setsid) {
+  (void)a;
+  if (p.pgid == p.pid) return Errno(EPERM);
+  p.sid = p.pgid = p.pid;
+  return p.pid;
+}
+
+PANGAEA_SYSCALL(getuid) {
+  (void)k, (void)p, (void)a;
+  return 0;
+}
+
+PANGAEA_SYSCALL(arch_prctl) {
+  (void)k;
+  uint64_t addr = a.a[1];
+  switch (arg_int(a.a[0])) {
+    case ARCH_SET_FS:
+      if (addr >= platform::kGuestTop) return Errno(EPERM);
+      p.regs.fs_base = addr;
+      return 0;
+    case ARCH_SET_GS:
+      if (addr >= platform::kGuestTop) return Errno(EPERM);
+      p.regs.gs_base = addr;
+      return 0;
+    case ARCH_GET_FS:
+      TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(addr), static_cast<uint64_t>(p.regs.fs_base)));
+      return 0;
+    case ARCH_GET_GS:
+      TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(addr), static_cast<uint64_t>(p.regs.gs_base)));
+      return 0;
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+PANGAEA_SYSCALL(set_tid_address) {
+  (void)k;
+  p.clear_child_tid = a.a[0];
+  return p.pid;
+}
+
+PANGAEA_SYSCALL(set_robust_list) {
+  (void)k, (void)p;
+  if (a.a[1] != 24) return Errno(EINVAL);
+  return 0;
+}
+
+PANGAEA_SYSCALL(rt_sigaction) {
+  (void)k;
+  int sig = arg_int(a.a[0]);
+  if (a.a[3] != 8 || sig < 1 || sig > 64) return Errno(EINVAL);
+  if (a.a[1] && (sig == SIGKILL || sig == SIGSTOP)) return Errno(EINVAL);
+  task::GuestSigaction old = p.sigactions[sig];
+  if (a.a[1]) p.sigactions[sig] = TRY(p.mm->copy_in(mm::UserPtr<task::GuestSigaction>(a.a[1])));
+  if (a.a[2]) TRY(p.mm->copy_out(mm::UserPtr<task::GuestSigaction>(a.a[2]), old));
+  return 0;
+}
+
+PANGAEA_SYSCALL(rt_sigprocmask) {
+  (void)k;
+  if (a.a[3] != 8) return Errno(EINVAL);
+  uint64_t old = p.sigmask;
+  if (a.a[1]) {
+    uint64_t set = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(a.a[1])));
+    switch (arg_int(a.a[0])) {
+      case SIG_BLOCK:
+        p.sigmask |= set;
+        break;
+      case SIG_UNBLOCK:
+        p.sigmask &= ~set;
+        break;
+      case SIG_SETMASK:
+        p.sigmask = set;
+        break;
+      default:
+        return Errno(EINVAL);
+    }
+    p.sigmask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+  }
+  if (a.a[2]) TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[2]), old));
+  return 0;
+}
+
+PANGAEA_SYSCALL(clone) {
+  return static_cast<uint64_t>(TRY(k.fork(p, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4])));
+}
+
+PANGAEA_SYSCALL(fork) {
+  (void)a;
+  return static_cast<uint64_t>(TRY(k.fork(p, SIGCHLD, 0, 0, 0, 0)));
+}
+
+PANGAEA_SYSCALL(vfork) {
+  (void)a;
+  return static_cast<uint64_t>(TRY(k.fork(p, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0, 0)));
+}
+
+PANGAEA_SYSCALL(execve) {
+  std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
+  auto argv = TRY(copy_in_strv(p, a.a[1]));
+  auto envp = TRY(copy_in_strv(p, a.a[2]));
+  TRY(k.execve(p, path, std::move(argv), std::move(envp)));
+  return 0;
+}
+
+PANGAEA_SYSCALL(wait4) {
+  int pid = arg_int(a.a[0]);
+  int options = arg_int(a.a[2]);
+  if (options & ~(WNOHANG | WUNTRACED | WCONTINUED | __WALL | __WCLONE | __WNOTHREAD))
+    return Errno(EINVAL);
+  bool any = false;
+  for (task::Process* c : k.children_of(p.pid)) {
+    bool match = pid == -1 || (pid > 0 && c->pid == pid) || (pid == 0 && c->pgid == p.pgid) ||
+                 (pid < -1 && c->pgid == -pid);
+    if (!match) continue;
+    any = true;
+    if (c->state != task::Process::State::kZombie) continue;
+    int cpid = c->pid;
+    if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<int>(a.a[1]), c->wait_status));
+    if (a.a[3]) {
+      struct rusage ru = {};
+      TRY(p.mm->copy_out(mm::UserPtr<struct rusage>(a.a[3]), ru));
+    }
+    k.reap(cpid);
+    return cpid;
+  }
+  if (!any) return Errno(ECHILD);
+  if (options & WNOHANG) return 0;
+  p.state = task::Process::State::kBlocked;
+  p.waiting = task::Process::Wait::kChild;
+  return Errno(kRestart);
+}
+
+PANGAEA_SYSCALL(kill) {
+  int pid = arg_int(a.a[0]), sig = arg_int(a.a[1]);
+  if (sig < 0 || sig > 64) return Errno(EINVAL);
+  std::vector<task::Process*> targets;
+  if (pid > 0) {
+    if (task::Process* t = k.find(pid)) targets.push_back(t);
+  } else {
+    int pgid = pid == 0 ? p.pgid : -pid;
+    for (task::Process* t : k.children_of(-1))
+      if (t->state != task::Process::State::kZombie &&
+          (pid == -1 ? (t->pid != 1 && t != &p) : t->pgid == pgid))
+        targets.push_back(t);
+  }
+  if (targets.empty()) return Errno(ESRCH);
+  for (task::Process* t : targets) send_signal(k, *t, sig);
+  return 0;
+}
+
+PANGAEA_SYSCALL(reboot) {
+  (void)p;
+  if (static_cast<uint32_t>(a.a[0]) != LINUX_REBOOT_MAGIC1) return Errno(EINVAL);
+  uint32_t m2 = static_cast<uint32_t>(a.a[1]);
+  if (m2 != LINUX_REBOOT_MAGIC2 && m2 != LINUX_REBOOT_MAGIC2A && m2 != LINUX_REBOOT_MAGIC2B &&
+      m2 != LINUX_REBOOT_MAGIC2C)
+    return Errno(EINVAL);
+  switch (static_cast<uint32_t>(a.a[2])) {
+    case LINUX_REBOOT_CMD_POWER_OFF:
+    case LINUX_REBOOT_CMD_HALT:
+    case LINUX_REBOOT_CMD_RESTART:
+      k.power_off();
+      return 0;
+    case LINUX_REBOOT_CMD_CAD_ON:
+    case LINUX_REBOOT_CMD_CAD_OFF:
+      return 0;
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+}  // namespace kernel::syscalls

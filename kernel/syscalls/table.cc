@@ -1,0 +1,169 @@
+#include "kernel/syscalls/table.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "kernel/syscalls/handlers.h"
+#include "kernel/syscalls/names.h"
+
+namespace kernel::syscalls {
+namespace {
+
+constexpr Support S = Support::kSupported;
+constexpr Support P = Support::kPartial;
+constexpr Support N = Support::kNone;
+
+struct Entry {
+  const char* name;
+  Handler handler;
+  Support support;
+  const char* note;
+  const char* args;
+};
+
+// Implemented syscalls and documented refusals, by name.
+const Entry kEntries[] = {
+    {"read", sys_read, S, "", "dxd"},
+    {"write", sys_write, S, "", "dxd"},
+    {"readv", sys_readv, S, "", "dxd"},
+    {"writev", sys_writev, S, "", "dxd"},
+    {"pread64", sys_pread64, S, "", "dxdd"},
+    {"pwrite64", sys_pwrite64, S, "", "dxdd"},
+    {"open", sys_open, S, "", "sxo"},
+    {"openat", sys_openat, S, "", "dsxo"},
+    {"close", sys_close, S, "", "d"},
+    {"fstat", sys_fstat, S, "", "dx"},
+    {"stat", sys_stat, S, "", "sx"},
+    {"lstat", sys_lstat, S, "", "sx"},
+    {"newfstatat", sys_newfstatat, S, "", "dsxx"},
+    {"lseek", sys_lseek, S, "", "ddd"},
+    {"ioctl", sys_ioctl, P, "TCGETS, TCSETS*, TIOCGWINSZ, FIONREAD, TIOCGPGRP/TIOCSPGRP", "dxx"},
+    {"getcwd", sys_getcwd, S, "", "xd"},
+    {"chdir", sys_chdir, S, "", "s"},
+    {"fchdir", sys_fchdir, S, "", "d"},
+    {"getdents64", sys_getdents64, S, "", "dxd"},
+    {"readlink", sys_readlink, S, "", "sxd"},
+    {"readlinkat", sys_readlinkat, S, "", "dsxd"},
+    {"access", sys_access, S, "", "so"},
+    {"faccessat", sys_faccessat, S, "", "dso"},
+    {"faccessat2", sys_faccessat2, S, "", "dsox"},
+    {"dup", sys_dup, S, "", "d"},
+    {"dup2", sys_dup2, S, "", "dd"},
+    {"dup3", sys_dup3, S, "", "ddx"},
+    {"fcntl", sys_fcntl, P, "F_DUPFD*, F_GETFD/SETFD, F_GETFL/SETFL; no locks", "ddx"},
+    {"mkdir", sys_mkdir, S, "", "so"},
+    {"mkdirat", sys_mkdirat, S, "", "dso"},
+    {"unlink", sys_unlink, S, "", "s"},
+    {"unlinkat", sys_unlinkat, S, "", "dsx"},
+    {"rmdir", sys_rmdir, S, "", "s"},
+    {"umask", sys_umask, S, "", "o"},
+
+    {"mmap", sys_mmap, P, "MAP_SHARED file mappings are private copies", "xdxxdx"},
+    {"munmap", sys_munmap, S, "", "xd"},
+    {"mprotect", sys_mprotect, S, "", "xdx"},
+    {"brk", sys_brk, S, "", "x"},
+    {"madvise", sys_madvise, P, "advice accepted and ignored (MADV_DONTNEED zeroes)", "xdd"},
+
+    {"exit", sys_exit, P, "single-threaded processes only", "d"},
+    {"exit_group", sys_exit_group, S, "", "d"},
+    {"getpid", sys_getpid, S, "", ""},
+    {"gettid", sys_gettid, S, "", ""},
+    {"getppid", sys_getppid, S, "", ""},
+    {"getpgrp", sys_getpgrp, S, "", ""},
+    {"getpgid", sys_getpgid, S, "", "d"},
+    {"setpgid", sys_setpgid, S, "", "dd"},
+    {"getsid", sys_getsid, S, "", "d"},
+    {"setsid", sys_setsid, S, "", ""},
+    {"getuid", sys_getuid, S, "the guest runs as root", ""},
+    {"geteuid", sys_getuid, S, "the guest runs as root", ""},
+    {"getgid", sys_getuid, S, "the guest runs as root", ""},
+    {"getegid", sys_getuid, S, "the guest runs as root", ""},
+    {"arch_prctl", sys_arch_prctl, P, "ARCH_SET_FS/GET_FS/SET_GS/GET_GS", "xx"},
+    {"set_tid_address", sys_set_tid_address, S, "", "x"},
+    {"set_robust_list", sys_set_robust_list, P, "recorded, not walked on exit", "xd"},
+    {"rt_sigaction", sys_rt_sigaction, P, "recorded; signals are not delivered yet", "dxxd"},
+    {"rt_sigprocmask", sys_rt_sigprocmask, P, "recorded; signals are not delivered yet", "dxxd"},
+    {"clone", sys_clone, P,
+     "processes only (no CLONE_THREAD); memory copied eagerly; CLONE_VM "
+     "children get a copy",
+     "xxxxx"},
+    {"fork", sys_fork, P, "memory copied eagerly", ""},
+    {"vfork", sys_vfork, P, "the child gets a copy; the parent waits for exec/exit", ""},
+    {"execve", sys_execve, P, "static and static-pie ELF, #! scripts; no dynamic ELF yet", "sxx"},
+    {"wait4", sys_wait4, P, "rusage is zero", "dxxx"},
+    {"kill", sys_kill, P, "terminates the target (handlers are not run yet)", "dd"},
+    {"reboot", sys_reboot, P, "RB_POWER_OFF, RB_HALT_SYSTEM, RB_AUTOBOOT end the boot", "xxxx"},
+
+    {"uname", sys_uname, S, "", "x"},
+    {"clock_gettime", sys_clock_gettime, S, "", "dx"},
+    {"gettimeofday", sys_gettimeofday, S, "", "xx"},
+    {"time", sys_time, S, "", "x"},
+    {"getrandom", sys_getrandom, S, "", "xdx"},
+    {"prlimit64", sys_prlimit64, P, "reads fixed limits; setting is accepted and ignored", "ddxx"},
+    {"getrlimit", sys_getrlimit, P, "fixed limits", "dx"},
+    {"sched_yield", sys_sched_yield, S, "", ""},
+    {"sethostname", sys_sethostname, S, "", "sd"},
+    {"sysinfo", sys_sysinfo, P, "memory figures are the guest's", "x"},
+    {"nanosleep", sys_nanosleep, P, "sleeps the whole kernel thread", "xx"},
+    {"clock_nanosleep", sys_clock_nanosleep, P, "sleeps the whole kernel thread", "ddxx"},
+    {"getcpu", sys_getcpu, S, "", "xxx"},
+    {"sched_getaffinity", sys_sched_getaffinity, P, "one CPU", "ddx"},
+
+    {"rseq", nullptr, N, "not implemented; glibc falls back without it", "xddx"},
+};
+
+std::vector<SyscallInfo> build() {
+  std::vector<SyscallInfo> table;
+  for (auto [nr, name] : syscall_names()) {
+    SyscallInfo info;
+    info.nr = nr;
+    info.name = name;
+    for (const auto& e : kEntries) {
+      if (std::string_view(e.name) == name) {
+        info.handler = e.handler;
+        info.support = e.support;
+        info.note = e.note;
+        info.args = e.args;
+      }
+    }
+    table.push_back(info);
+  }
+  return table;
+}
+
+}  // namespace
+
+const std::vector<SyscallInfo>& all_syscalls() {
+  static const std::vector<SyscallInfo> table = build();
+  return table;
+}
+
+const SyscallInfo* find_syscall(uint64_t nr) {
+  const auto& t = all_syscalls();
+  auto it = std::lower_bound(t.begin(), t.end(), nr,
+                             [](const SyscallInfo& s, uint64_t n) { return uint64_t(s.nr) < n; });
+  if (it == t.end() || uint64_t(it->nr) != nr) return nullptr;
+  return &*it;
+}
+
+std::string syscall_table_markdown() {
+  int counts[3] = {};
+  for (const auto& s : all_syscalls()) ++counts[static_cast<int>(s.support)];
+  std::string out =
+      "# Guest syscalls (x86-64)\n\n"
+      "Generated from `kernel/syscalls/table.cc` by `pangaea boot --syscall-table`;"
+      " do not edit.\n\n";
+  out += fmt::format("{} supported, {} partial, {} not implemented (ENOSYS, logged once).\n\n",
+                     counts[0], counts[1], counts[2]);
+  out += "| nr | name | status | notes |\n|---:|---|---|---|\n";
+  for (const auto& s : all_syscalls()) {
+    const char* st = s.support == Support::kSupported ? "supported"
+                     : s.support == Support::kPartial ? "partial"
+                                                      : "ENOSYS";
+    out += fmt::format("| {} | {} | {} | {} |\n", s.nr, s.name, st, s.note);
+  }
+  return out;
+}
+
+}  // namespace kernel::syscalls

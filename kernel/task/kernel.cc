@@ -1,0 +1,356 @@
+#include "kernel/task/kernel.h"
+
+#include <fmt/format.h>
+#include <sched.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "base/bytes.h"
+#include "kernel/loader/elf_loader.h"
+#include "kernel/platform/ptrace/ptrace_platform.h"
+#include "kernel/syscalls/strace.h"
+#include "kernel/syscalls/table.h"
+
+namespace kernel::task {
+namespace {
+
+constexpr size_t kMaxImage = 512u << 20;
+constexpr int kMaxInterpreterDepth = 4;
+
+Result<std::vector<uint8_t>> read_all(int fd, size_t size) {
+  std::vector<uint8_t> buf(size);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, buf.data() + done, size - done, done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno::last();
+    }
+    if (n == 0) break;
+    done += n;
+  }
+  buf.resize(done);
+  return buf;
+}
+
+int exit_code_of(int wait_status) {
+  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return 1;
+}
+
+std::string basename_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& config,
+                                                       dsm::FrameStore& store) {
+  auto root = fs::Root::open(config.root_dir);
+  if (!root.ok())
+    return base::Error::from_errno("root directory " + config.root_dir, root.error().code);
+  size_t bytes = store.frame_count() * base::kPageSize;
+  void* frames = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, store.memfd(), 0);
+  if (frames == MAP_FAILED) return base::Error::from_errno("mapping the frame memfd");
+  auto platform = platform::PtracePlatform::create(store.memfd());
+  if (!platform.ok()) {
+    ::munmap(frames, bytes);
+    return base::Error::from_errno("ptrace platform", platform.error().code);
+  }
+  std::unique_ptr<Kernel> k(new Kernel(config, store, std::move(*root),
+                                       static_cast<uint8_t*>(frames), std::move(*platform)));
+  k->hostname_ = config.hostname;
+  return k;
+}
+
+Kernel::~Kernel() {
+  procs_.clear();  // kills every stub
+  ::munmap(frames_, store_.frame_count() * base::kPageSize);
+}
+
+Process* Kernel::find(int pid) {
+  auto it = procs_.find(pid);
+  return it == procs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<Process*> Kernel::children_of(int pid) {
+  std::vector<Process*> out;
+  for (auto& [id, p] : procs_)
+    if (pid == -1 || p->ppid == pid) out.push_back(p.get());
+  return out;
+}
+
+std::string Kernel::guest_path(const Process& p, const std::string& path) const {
+  return fs::join_guest_path(p.cwd, path);
+}
+
+Result<std::unique_ptr<Process>> Kernel::new_process() {
+  auto p = std::make_unique<Process>();
+  p->pid = next_pid_++;
+  return p;
+}
+
+Result<void> Kernel::load_program(Process& p, const std::string& path,
+                                  std::vector<std::string> argv, std::vector<std::string> envp,
+                                  int depth) {
+  auto fd = TRY(root_.open_path(path, O_RDONLY));
+  struct stat st;
+  if (::fstat(fd.get(), &st) < 0) return Errno::last();
+  if (!S_ISREG(st.st_mode)) return Errno(EACCES);
+  if (!(st.st_mode & 0111)) return Errno(EACCES);
+  if (static_cast<uint64_t>(st.st_size) > kMaxImage) return Errno(ENOMEM);
+  auto image = TRY(read_all(fd.get(), st.st_size));
+
+  if (image.size() >= 2 && image[0] == '#' && image[1] == '!') {
+    if (depth >= kMaxInterpreterDepth) return Errno(ELOOP);
+    auto [interp, arg] = TRY(loader::parse_shebang(image));
+    std::vector<std::string> nargv = {interp};
+    if (!arg.empty()) nargv.push_back(arg);
+    nargv.push_back(path);
+    for (size_t i = 1; i < argv.size(); ++i) nargv.push_back(argv[i]);
+    return load_program(p, guest_path(p, interp), std::move(nargv), std::move(envp), depth + 1);
+  }
+
+  auto as = TRY(platform_->new_address_space());
+  auto mm = std::make_unique<mm::MemoryManager>(store_, alloc_, frames_, as.get());
+  loader::ExecArgs args{std::move(argv), std::move(envp), path};
+  auto img = TRY(loader::load_elf(*mm, image, args));
+
+  // Point of no return: the old program is gone.
+  p.mm = std::move(mm);
+  p.as = std::move(as);
+  p.regs = platform::Registers{};
+  p.regs.rip = img.entry;
+  p.regs.rsp = img.stack_pointer;
+  p.regs.cs = 0x33;
+  p.regs.ss = 0x2b;
+  p.regs.eflags = 0x202;
+  p.exe = path;
+  p.comm = basename_of(path).substr(0, 15);
+  return {};
+}
+
+Result<void> Kernel::execve(Process& p, const std::string& path, std::vector<std::string> argv,
+                            std::vector<std::string> envp) {
+  TRY(load_program(p, path, std::move(argv), std::move(envp), 0));
+  p.fds.close_on_exec();
+  for (auto& act : p.sigactions)
+    if (act.handler != reinterpret_cast<uint64_t>(SIG_IGN)) act = GuestSigaction{};
+  p.clear_child_tid = 0;
+  if (p.vfork_parent) {
+    if (Process* parent = find(p.vfork_parent);
+        parent && parent->waiting == Process::Wait::kVforkChild) {
+      parent->state = Process::State::kRunnable;
+      parent->waiting = Process::Wait::kNone;
+    }
+    p.vfork_parent = 0;
+  }
+  return {};
+}
+
+Result<int> Kernel::fork(Process& parent, uint64_t flags, uint64_t new_sp, uint64_t parent_tid,
+                         uint64_t child_tid, uint64_t tls) {
+  constexpr uint64_t kKnown = CSIGNAL | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                              CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID |
+                              CLONE_CHILD_CLEARTID | CLONE_SETTLS | CLONE_SYSVSEM;
+  if (flags & CLONE_THREAD) return Errno(ENOSYS);  // threads: not yet
+  if (flags & ~kKnown) return Errno(EINVAL);
+  auto child = TRY(new_process());
+  child->as = TRY(platform_->new_address_space());
+  child->mm = TRY(parent.mm->fork(child->as.get()));
+  child->ppid = parent.pid;
+  child->pgid = parent.pgid;
+  child->sid = parent.sid;
+  child->fds = parent.fds;
+  child->cwd = parent.cwd;
+  child->exe = parent.exe;
+  child->comm = parent.comm;
+  child->umask = parent.umask;
+  child->sigactions = parent.sigactions;
+  child->sigmask = parent.sigmask;
+  child->regs = parent.regs;
+  child->regs.rax = 0;
+  if (new_sp) child->regs.rsp = new_sp;
+  if (flags & CLONE_SETTLS) child->regs.fs_base = tls;
+  int pid = child->pid;
+  if (flags & CLONE_CHILD_SETTID) TRY(child->mm->copy_out(mm::UserPtr<int>(child_tid), pid));
+  if (flags & CLONE_CHILD_CLEARTID) child->clear_child_tid = child_tid;
+  if (flags & CLONE_PARENT_SETTID) TRY(parent.mm->copy_out(mm::UserPtr<int>(parent_tid), pid));
+  if (flags & CLONE_VFORK) {
+    child->vfork_parent = parent.pid;
+    parent.state = Process::State::kBlocked;
+    parent.waiting = Process::Wait::kVforkChild;
+  }
+  procs_.emplace(pid, std::move(child));
+  return pid;
+}
+
+void Kernel::exit_process(Process& p, int wait_status) {
+  if (p.state == Process::State::kZombie) return;
+  if (p.clear_child_tid && p.mm) (void)p.mm->copy_out(mm::UserPtr<int>(p.clear_child_tid), 0);
+  p.fds.close_all();
+  p.mm.reset();
+  p.as.reset();
+  p.state = Process::State::kZombie;
+  p.in_syscall = false;
+  p.wait_status = wait_status;
+  if (p.vfork_parent) {
+    if (Process* parent = find(p.vfork_parent);
+        parent && parent->waiting == Process::Wait::kVforkChild) {
+      parent->state = Process::State::kRunnable;
+      parent->waiting = Process::Wait::kNone;
+    }
+    p.vfork_parent = 0;
+  }
+  // Orphans go to init; zombie orphans of a dead init are simply dropped.
+  std::vector<int> drop;
+  for (auto& [id, c] : procs_) {
+    if (c->ppid != p.pid || id == p.pid) continue;
+    c->ppid = 1;
+    if (c->state == Process::State::kZombie && p.pid == 1) drop.push_back(id);
+  }
+  for (int id : drop) procs_.erase(id);
+  Process* parent = find(p.ppid);
+  if (parent && parent->state == Process::State::kBlocked &&
+      parent->waiting == Process::Wait::kChild) {
+    parent->state = Process::State::kRunnable;
+    parent->waiting = Process::Wait::kNone;
+  }
+}
+
+void Kernel::reap(int pid) { procs_.erase(pid); }
+
+void Kernel::power_off() { powered_off_ = true; }
+
+void Kernel::dispatch(Process& p) {
+  uint64_t nr = p.regs.orig_rax;
+  syscalls::SyscallArgs args{
+      {p.regs.rdi, p.regs.rsi, p.regs.rdx, p.regs.r10, p.regs.r8, p.regs.r9}};
+  const syscalls::SyscallInfo* info = syscalls::find_syscall(nr);
+  std::string call;
+  if (config_.strace) call = syscalls::format_call(info, nr, args, p.mm.get());
+  Result<uint64_t> r = Errno(ENOSYS);
+  if (info && info->handler) {
+    r = info->handler(*this, p, args);
+  } else {
+    // Logged once per number; documented refusals (a note in the table) are
+    // expected and stay quiet.
+    static std::set<uint64_t> logged;
+    bool documented = info && info->note[0] != '\0';
+    if (!documented && logged.insert(nr).second)
+      spdlog::warn("guest syscall {} ({}) is not implemented: ENOSYS", nr,
+                   info ? info->name : "unknown");
+  }
+  if (!r.ok() && r.error().code == syscalls::kRestart) {
+    if (p.state == Process::State::kBlocked) return;  // dispatched again when woken
+    r = Errno(EINTR);
+  }
+  p.in_syscall = false;
+  int pid = p.pid;
+  if (p.state == Process::State::kZombie) {
+    if (config_.strace) fmt::print(stderr, "[{}] {} = ?\n", pid, call);
+    return;
+  }
+  p.regs.rax = r.ok() ? *r : static_cast<uint64_t>(-static_cast<int64_t>(r.error().code));
+  if (config_.strace)
+    fmt::print(stderr, "[{}] {} {}\n", pid, call, syscalls::format_result(info, r));
+}
+
+void Kernel::run_process(Process& p) {
+  using Kind = platform::SwitchResult::Kind;
+  while (p.state == Process::State::kRunnable && !powered_off_) {
+    if (p.in_syscall) {
+      dispatch(p);
+      continue;
+    }
+    auto ev = p.as->main_context().switch_to(p.regs);
+    if (!ev.ok()) {
+      spdlog::error("pid {}: lost its address space ({})", p.pid, std::strerror(ev.error().code));
+      exit_process(p, SIGKILL);
+      break;
+    }
+    switch (ev->kind) {
+      case Kind::kSyscall:
+        if (!ev->native_abi) {
+          p.regs.rax = static_cast<uint64_t>(-ENOSYS);  // no 32-bit ABI
+          break;
+        }
+        p.in_syscall = true;
+        break;
+      case Kind::kFault:
+        if (!p.mm->handle_fault(ev->fault_addr).ok()) {
+          spdlog::info("pid {} ({}): segfault at {:#x} ip {:#x}", p.pid, p.comm, ev->fault_addr,
+                       p.regs.rip);
+          exit_process(p, SIGSEGV);
+        }
+        break;
+      case Kind::kSignal:
+        // A synchronous trap of the guest's own (int3, ud2, divide error...):
+        // no signal delivery yet, so the default action, which ends it.
+        if (ev->signo == SIGTRAP || ev->signo == SIGILL || ev->signo == SIGFPE ||
+            ev->signo == SIGBUS || ev->signo == SIGSYS || ev->signo == SIGSEGV ||
+            ev->signo == SIGABRT) {
+          exit_process(p, ev->signo);
+        }
+        break;
+      case Kind::kExit:
+        spdlog::error("pid {}: its stub died (host status {:#x})", p.pid, ev->wait_status);
+        exit_process(p, SIGKILL);
+        break;
+    }
+  }
+}
+
+base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string> argv,
+                                std::vector<std::string> envp) {
+  auto proc = new_process();
+  if (!proc.ok()) return base::Error("no pid for init");
+  Process& p = **proc;
+  p.ppid = 0;
+  p.pgid = p.sid = p.pid;
+  auto console = [&](int host_fd, int flags) -> base::Status {
+    int fd = ::fcntl(host_fd, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) return base::Error::from_errno(fmt::format("console fd {}", host_fd));
+    auto r = p.fds.install(fs::make_host_file(base::UniqueFd(fd), "/dev/console", flags), false);
+    if (!r.ok()) return base::Error("fd table");
+    return {};
+  };
+  if (auto s = console(config_.console_in, O_RDONLY); !s.ok()) return s.error();
+  if (auto s = console(config_.console_out, O_WRONLY); !s.ok()) return s.error();
+  if (auto s = console(config_.console_err, O_WRONLY); !s.ok()) return s.error();
+  if (auto r = load_program(p, init, std::move(argv), std::move(envp), 0); !r.ok())
+    return base::Error::from_errno("starting init " + init, r.error().code);
+  procs_.emplace(p.pid, std::move(*proc));
+
+  int last = 0;
+  while (!powered_off_) {
+    Process* initp = find(1);
+    if (!initp || initp->state == Process::State::kZombie) break;
+    // Round robin over runnable processes, starting after the last one run.
+    Process* next = nullptr;
+    for (auto it = procs_.upper_bound(last); it != procs_.end() && !next; ++it)
+      if (it->second->state == Process::State::kRunnable) next = it->second.get();
+    for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
+      if (it->second->state == Process::State::kRunnable) next = it->second.get();
+    if (!next) {
+      procs_.clear();
+      return base::Error("every guest process is blocked: nothing can run", EDEADLK);
+    }
+    last = next->pid;
+    run_process(*next);
+  }
+  int status = 0;
+  if (!powered_off_) status = exit_code_of(find(1)->wait_status);
+  procs_.clear();
+  return status;
+}
+
+}  // namespace kernel::task

@@ -1,0 +1,98 @@
+#pragma once
+// Kernel: the guest kernel instance. Owns the platform, the frame allocator,
+// the root filesystem and the process table, and runs the scheduler: one
+// host thread runs every guest process in turn (each until it blocks or
+// exits), which also satisfies ptrace's rule that all calls on a tracee come
+// from the thread that attached it.
+//
+// Threads: one. Everything here runs on the thread that called run().
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "dsm/frame_store.h"
+#include "kernel/fs/root.h"
+#include "kernel/mm/frame_allocator.h"
+#include "kernel/platform/platform.h"
+#include "kernel/task/process.h"
+
+namespace kernel::task {
+
+using base::Errno;
+using base::Result;
+
+struct KernelConfig {
+  std::string root_dir = "/";  // host directory that is the guest's /
+  std::string hostname = "pangaea";
+  bool strace = false;
+  int console_in = 0;  // host fds of the console (con0=fd:IN,fd:OUT)
+  int console_out = 1;
+  int console_err = 2;
+  int strace_fd = 2;
+};
+
+class Kernel {
+ public:
+  static base::StatusOr<std::unique_ptr<Kernel>> Create(const KernelConfig& config,
+                                                        dsm::FrameStore& store);
+  ~Kernel();
+
+  // Starts `init` as pid 1 and runs the guest until init exits or the guest
+  // powers off. Returns init's exit status (128+signal when killed), or 0 on
+  // power off.
+  base::StatusOr<int> run(const std::string& init, std::vector<std::string> argv,
+                          std::vector<std::string> envp);
+
+  // --- for syscall handlers ---
+  const KernelConfig& config() const { return config_; }
+  const fs::Root& root() const { return root_; }
+  std::string& hostname() { return hostname_; }
+  const mm::FrameAllocator& frames() const { return alloc_; }
+  Process* find(int pid);
+  // The children of `pid` (zombies included); every process for -1.
+  std::vector<Process*> children_of(int pid);
+  // Replaces p's program. On success p's registers are the new program's.
+  Result<void> execve(Process& p, const std::string& path, std::vector<std::string> argv,
+                      std::vector<std::string> envp);
+  // fork/vfork/clone without threads: the child gets a copy of the memory.
+  Result<int> fork(Process& parent, uint64_t flags, uint64_t new_sp, uint64_t parent_tid,
+                   uint64_t child_tid, uint64_t tls);
+  // Ends p with `wait_status` (wait(2) encoding).
+  void exit_process(Process& p, int wait_status);
+  // Removes a zombie from the table.
+  void reap(int pid);
+  void power_off();
+  // Resolves a guest path (relative to p's cwd unless absolute).
+  std::string guest_path(const Process& p, const std::string& path) const;
+
+ private:
+  Kernel(KernelConfig config, dsm::FrameStore& store, fs::Root root, uint8_t* frames,
+         std::unique_ptr<platform::Platform> platform)
+      : config_(std::move(config)),
+        store_(store),
+        root_(std::move(root)),
+        frames_(frames),
+        alloc_(store.frame_count()),
+        platform_(std::move(platform)) {}
+  void run_process(Process& p);
+  void dispatch(Process& p);
+  Result<std::unique_ptr<Process>> new_process();
+  Result<void> load_program(Process& p, const std::string& path, std::vector<std::string> argv,
+                            std::vector<std::string> envp, int depth);
+
+  KernelConfig config_;
+  dsm::FrameStore& store_;
+  fs::Root root_;
+  uint8_t* frames_;  // the kernel's mapping of store_.memfd()
+  mm::FrameAllocator alloc_;
+  std::unique_ptr<platform::Platform> platform_;
+  std::map<int, std::unique_ptr<Process>> procs_;
+  int next_pid_ = 1;
+  bool powered_off_ = false;
+  std::string hostname_;
+};
+
+}  // namespace kernel::task

@@ -1,0 +1,60 @@
+#pragma once
+// Process: one guest process with one thread (threads come later). It owns
+// its host address space (a stub), its memory, its fds and its saved
+// registers. Zombies keep only their wait status until reaped.
+//
+// Threads: the kernel thread only.
+
+#include <sys/types.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernel/fs/fd_table.h"
+#include "kernel/mm/memory_manager.h"
+#include "kernel/platform/platform.h"
+
+namespace kernel::task {
+
+// A guest struct sigaction as rt_sigaction passes it (x86-64 layout).
+struct GuestSigaction {
+  uint64_t handler = 0;
+  uint64_t flags = 0;
+  uint64_t restorer = 0;
+  uint64_t mask = 0;
+};
+
+struct Process {
+  enum class State { kRunnable, kBlocked, kZombie };
+  enum class Wait { kNone, kChild, kVforkChild };
+
+  int pid = 0;
+  int ppid = 0;
+  int pgid = 0;
+  int sid = 0;
+  State state = State::kRunnable;
+  Wait waiting = Wait::kNone;
+  // A syscall stopped at entry that must be (re)dispatched before guest code
+  // runs again: set at the stop, cleared when it completes.
+  bool in_syscall = false;
+
+  std::unique_ptr<platform::AddressSpace> as;
+  std::unique_ptr<mm::MemoryManager> mm;
+  platform::Registers regs{};
+  fs::FdTable fds;
+  std::string cwd = "/";
+  std::string exe;  // guest path of the running program
+  std::string comm;
+  mode_t umask = 022;
+
+  std::array<GuestSigaction, 65> sigactions{};
+  uint64_t sigmask = 0;
+  uint64_t clear_child_tid = 0;
+  int vfork_parent = 0;  // pid of a parent blocked in vfork until we exec or exit
+
+  int wait_status = 0;  // for zombies, in wait(2) encoding
+};
+
+}  // namespace kernel::task
