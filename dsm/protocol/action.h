@@ -1,0 +1,44 @@
+#pragma once
+// Actions a protocol asks its driver (the fault engine, or a simulator) to
+// carry out, in order. The protocol never touches page bytes; PageSource says
+// where the bytes of a Send, Install or Store come from.
+
+#include <cstdint>
+#include <vector>
+
+#include "dsm/protocol/message.h"
+#include "dsm/protocol/types.h"
+
+namespace dsm::protocol {
+
+enum class PageSource : uint8_t {
+  kNone = 0,
+  kIncoming,  // the page carried by the message being handled
+  kCache,     // this node's cached copy of the frame (the memfd): "keep what you have"
+  kHome,      // this node's home copy of the frame (msi-home; the node is its home)
+  kZero,      // a zero-filled page (frames start as zeros)
+};
+
+enum class ActionType : uint8_t {
+  kSend,          // send `msg`; if msg.has_page attach the page from `page`
+  kInstall,       // make the cached copy present with `access` (kRead:
+                  // write-protected, kWrite: writable), bytes from `page`
+                  // (kCache: keep the bytes, change protection only)
+  kWriteProtect,  // downgrade the cached copy to read-only
+  kDrop,          // invalidate the cached copy (punch it out)
+  kStore,         // write the page from `page` into the home copy (msi-home)
+  kComplete,      // wake local faults on `frame` that need at most `access`
+  kArmTimer,      // call on_timeout(frame) after the retry interval
+};
+
+struct Action {
+  ActionType type = ActionType::kSend;
+  Access access = Access::kNone;
+  PageSource page = PageSource::kNone;
+  FrameId frame = 0;
+  Message msg;  // kSend only
+};
+
+using Actions = std::vector<Action>;
+
+}  // namespace dsm::protocol

@@ -1,0 +1,520 @@
+#include "dsm/protocol/ivy_dynamic.h"
+
+#include <algorithm>
+#include <bit>
+
+#include <fmt/format.h>
+
+namespace dsm::protocol {
+namespace {
+
+Message make(MsgType type, FrameId f, NodeId to, Version version, RequestId req = 0) {
+  Message m;
+  m.type = type;
+  m.frame = f;
+  m.to = to;
+  m.version = version;
+  m.req = req;
+  return m;
+}
+
+}  // namespace
+
+IvyDynamic::IvyDynamic(ProtocolConfig config)
+    : ProtocolBase(std::move(config)), table_(this->config().frame_count) {
+  // Every frame starts as the zero page, owned by its home.
+  for (FrameId f = 0; f < table_.size(); ++f) {
+    IvyEntry& e = table_[f];
+    e.prob_owner = home_of(f);
+    if (e.prob_owner == self()) e.flags |= kIvyOwner;
+  }
+}
+
+FrameView IvyDynamic::view(FrameId f) const {
+  const IvyEntry& e = table_[f];
+  FrameView v;
+  v.state = e.state;
+  v.pending = e.pending;
+  v.busy = e.busy();
+  v.version = e.version;
+  return v;
+}
+
+std::string IvyDynamic::describe(FrameId f) const {
+  const IvyEntry& e = table_[f];
+  std::string s = fmt::format("{}{} v{} prob={} copyset={:#x} pending={} want={} req={}{}",
+                              to_string(e.state), e.owner() ? " owner" : "", e.version,
+                              e.prob_owner, e.copyset, to_string(e.pending), to_string(e.want),
+                              e.req, (e.flags & kIvySent) ? " sent" : "");
+  auto it = busy_.find(f);
+  if (it != busy_.end()) {
+    const Busy& b = it->second;
+    const char* kind = b.kind == Busy::Kind::kInval     ? "inval"
+                       : b.kind == Busy::Kind::kHandoff ? "handoff"
+                                                        : "handback";
+    s += fmt::format(" | busy {} to={} req={} v{} copyset={:#x} acks={:#x} queued={}", kind, b.to,
+                     b.req, b.version, b.copyset, b.acks, b.queue.size());
+  }
+  return s;
+}
+
+IvyDynamic::Busy& IvyDynamic::set_busy(FrameId f, Busy::Kind kind) {
+  table_[f].flags |= kIvyBusy;
+  Busy& b = busy_[f];
+  std::deque<Message> queue = std::move(b.queue);
+  b = Busy{};
+  b.kind = kind;
+  b.queue = std::move(queue);
+  return b;
+}
+
+void IvyDynamic::clear_busy(FrameId f) {
+  auto it = busy_.find(f);
+  std::deque<Message> queue;
+  if (it != busy_.end()) {
+    queue = std::move(it->second.queue);
+    busy_.erase(it);
+  }
+  table_[f].flags &= ~kIvyBusy;
+  // Our own deferred access first, then what others asked meanwhile; a
+  // request that makes the frame busy again re-queues the rest behind it.
+  send_deferred(f);
+  for (const Message& m : queue) on_request(m);
+}
+
+// ---------------------------------------------------------------------------
+// Local events.
+
+void IvyDynamic::fault(FrameId f, Access a) {
+  IvyEntry& e = table_[f];
+  if ((a == Access::kRead && e.state != LocalState::kInvalid) || e.state == LocalState::kModified) {
+    complete(f, e.state == LocalState::kModified ? Access::kWrite : Access::kRead);
+    return;
+  }
+  ++stats_.faults;
+  if (e.pending != Access::kNone) {
+    e.want = std::max(e.want, a);
+    ++stats_.coalesced;
+    return;
+  }
+  e.pending = e.want = a;
+  e.req = next_req_++;
+  e.flags &= ~kIvySent;
+  if (!e.busy()) send_deferred(f);  // else: after the hand-over settles
+}
+
+// Starts the pending access: locally if we own the frame, else by asking
+// the probable owner.
+void IvyDynamic::send_deferred(FrameId f) {
+  IvyEntry& e = table_[f];
+  if (e.pending == Access::kNone || (e.flags & kIvySent) || e.busy()) return;
+  if (e.owner()) {
+    owner_access(f);
+    return;
+  }
+  e.flags |= kIvySent;
+  send_request(f);
+  arm_timer(f);
+}
+
+void IvyDynamic::send_request(FrameId f) {
+  const IvyEntry& e = table_[f];
+  Message m = make(e.pending == Access::kWrite ? MsgType::kWriteReq : MsgType::kReadReq, f,
+                   e.prob_owner, e.version, e.req);
+  m.requester = self();
+  m.has_copy = e.state == LocalState::kShared;
+  send(m);
+}
+
+void IvyDynamic::owner_access(FrameId f) {
+  IvyEntry& e = table_[f];
+  if (e.state == LocalState::kInvalid) {  // the zero page, never touched
+    install(f, Access::kRead, PageSource::kZero);
+    e.state = LocalState::kShared;
+  }
+  if (e.want != Access::kWrite) {
+    e.pending = e.want = Access::kNone;
+    complete(f, Access::kRead);
+    return;
+  }
+  complete(f, Access::kRead);
+  owner_write(f);
+}
+
+// The owner wants to write: a new epoch; invalidate the copies first.
+void IvyDynamic::owner_write(FrameId f) {
+  IvyEntry& e = table_[f];
+  ++e.version;
+  e.copyset &= ~node_bit(self());
+  if (e.copyset == 0) {
+    finish_write(f);
+    return;
+  }
+  Busy& b = set_busy(f, Busy::Kind::kInval);
+  b.acks = e.copyset;
+  for (uint64_t s = e.copyset; s; s &= s - 1) {
+    send(make(MsgType::kInval, f, static_cast<NodeId>(std::countr_zero(s)), e.version));
+  }
+  arm_timer(f);
+}
+
+void IvyDynamic::finish_write(FrameId f) {
+  IvyEntry& e = table_[f];
+  install(f, Access::kWrite, data_source(e));
+  e.state = LocalState::kModified;
+  e.copyset = 0;
+  e.pending = e.want = Access::kNone;
+  e.flags &= ~kIvySent;
+  complete(f, Access::kWrite);
+}
+
+base::Status IvyDynamic::evict(FrameId f) {
+  IvyEntry& e = table_[f];
+  if (e.pending != Access::kNone || e.busy()) {
+    return base::Error("evict: a request or hand-over is in flight", EBUSY);
+  }
+  if (!e.owner()) {
+    if (e.state == LocalState::kShared) {  // silent: the copyset is a superset
+      drop(f);
+      e.state = LocalState::kInvalid;
+      ++stats_.evictions;
+    }
+    return {};
+  }
+  if (e.state == LocalState::kInvalid) return {};  // the untouched zero page
+  if (home_of(f) == self()) return base::Error("evict: the home keeps the frames it owns", EPERM);
+  // Hand ownership back to the home; keep the bytes read-only until it has them.
+  if (e.state == LocalState::kModified) {
+    write_protect(f);
+    e.state = LocalState::kShared;
+  }
+  uint64_t copyset = e.copyset | node_bit(self());
+  e.flags &= ~kIvyOwner;
+  e.prob_owner = home_of(f);
+  Busy& b = set_busy(f, Busy::Kind::kHandback);
+  b.to = home_of(f);
+  b.version = e.version;
+  b.copyset = copyset;
+  Message m = make(MsgType::kHandback, f, b.to, e.version);
+  m.copyset = copyset;
+  send(m, PageSource::kCache);
+  arm_timer(f);
+  ++stats_.evictions;
+  return {};
+}
+
+void IvyDynamic::timeout(FrameId f) {
+  IvyEntry& e = table_[f];
+  bool again = false;
+  if (e.pending != Access::kNone && (e.flags & kIvySent)) {
+    ++stats_.retries;
+    send_request(f);
+    again = true;
+  }
+  if (e.busy()) {
+    const Busy& b = busy_[f];
+    if (b.kind == Busy::Kind::kInval) {
+      for (uint64_t s = b.acks; s; s &= s - 1) {
+        send(make(MsgType::kInval, f, static_cast<NodeId>(std::countr_zero(s)), e.version));
+      }
+      ++stats_.retries;
+      again = true;
+    } else if (b.kind == Busy::Kind::kHandback) {
+      Message m = make(MsgType::kHandback, f, b.to, b.version);
+      m.copyset = b.copyset;
+      send(m, PageSource::kCache);
+      ++stats_.retries;
+      again = true;
+    } else {
+      // kHandoff: the requester's retries reach us too, but a grant that
+      // answered a stale duplicate has no requester retrying it; sent again,
+      // it is either taken, refused, or (taken already) ignored.
+      send_grant(f, b);
+      ++stats_.retries;
+      again = true;
+    }
+  }
+  if (again) arm_timer(f);
+}
+
+// ---------------------------------------------------------------------------
+// Requests: serve as owner, queue while busy, or forward.
+
+void IvyDynamic::on_request(const Message& m) {
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  if (m.requester == self()) {
+    stale();  // our own request came back along an old chain; our retry goes on
+    return;
+  }
+  if (e.busy()) {
+    Busy& b = busy_[f];
+    if (b.kind == Busy::Kind::kHandoff && b.to == m.requester && b.req == m.req) {
+      ++stats_.retries;  // the grant was lost: send it again
+      send_grant(f, b);
+      return;
+    }
+    auto same = [&](const Message& q) { return q.requester == m.requester && q.req == m.req; };
+    if (std::any_of(b.queue.begin(), b.queue.end(), same)) {
+      stale();
+      return;
+    }
+    b.queue.push_back(m);
+    ++stats_.queued;
+    return;
+  }
+  if (!e.owner()) {
+    Message fwd = m;
+    fwd.to = e.prob_owner;
+    ++stats_.forwards;
+    send(fwd);
+    return;
+  }
+  serve(m);
+}
+
+void IvyDynamic::serve(const Message& m) {
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  if (e.state == LocalState::kModified) {
+    write_protect(f);
+    e.state = LocalState::kShared;
+  }
+  if (m.type == MsgType::kReadReq) {
+    e.copyset |= node_bit(m.requester);
+    send(make(MsgType::kReadGrant, f, m.requester, e.version, m.req), data_source(e));
+    return;
+  }
+  // Write: ownership and the copyset move to the requester, which
+  // invalidates them (us included) before it writes. We keep our copy until
+  // then, so nothing is lost if the grant is.
+  bool upgrade = m.has_copy && m.version == e.version && e.state == LocalState::kShared;
+  uint64_t copyset = (e.copyset | node_bit(self())) & ~node_bit(m.requester);
+  e.flags &= ~kIvyOwner;
+  e.prob_owner = m.requester;
+  Busy& b = set_busy(f, Busy::Kind::kHandoff);
+  b.to = m.requester;
+  b.req = m.req;
+  b.version = e.version + 1;
+  b.copyset = copyset;
+  b.page = !upgrade;
+  send_grant(f, b);
+  arm_timer(f);
+}
+
+void IvyDynamic::send_grant(FrameId f, const Busy& b) {
+  Message g = make(MsgType::kWriteGrant, f, b.to, b.version, b.req);
+  g.copyset = b.copyset;
+  send(g, b.page ? data_source(table_[f]) : PageSource::kNone);
+}
+
+// ---------------------------------------------------------------------------
+// Replies.
+
+base::Status IvyDynamic::on_read_grant(const Message& m) {
+  if (!m.has_page) return reject(m, "read grant without a page");
+  IvyEntry& e = table_[m.frame];
+  if (e.pending != Access::kRead || m.req != e.req || e.owner()) {
+    stale();
+    return {};
+  }
+  if (m.version < e.version) {  // granted before an invalidation we saw
+    stale();
+    ++stats_.retries;
+    send_request(m.frame);
+    return {};
+  }
+  install(m.frame, Access::kRead, PageSource::kIncoming);
+  e.state = LocalState::kShared;
+  e.version = m.version;
+  e.prob_owner = m.from;
+  Access want = e.want;
+  e.pending = e.want = Access::kNone;
+  e.flags &= ~kIvySent;
+  complete(m.frame, Access::kRead);
+  if (want == Access::kWrite) {
+    e.pending = e.want = Access::kWrite;
+    e.req = next_req_++;
+    send_deferred(m.frame);
+  }
+  return {};
+}
+
+base::Status IvyDynamic::on_write_grant(const Message& m) {
+  if (m.copyset >> config().node_count) return reject(m, "copyset names unknown nodes");
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  Message refuse = make(MsgType::kGrantRefused, f, m.from, m.version, m.req);
+  if (e.pending != Access::kWrite || m.req != e.req || e.owner()) {
+    if (m.version > e.version) send(refuse);  // we never took it: give it back
+    stale();
+    return {};
+  }
+  if (m.version <= e.version) {
+    stale();
+    ++stats_.retries;
+    send_request(f);
+    return {};
+  }
+  if (!m.has_page && e.state != LocalState::kShared) {
+    send(refuse);  // an upgrade, but our copy is gone
+    stale();
+    return {};  // our timeout asks again
+  }
+  if (m.has_page) {
+    // Read-only until the other copies are gone.
+    install(f, Access::kRead, PageSource::kIncoming);
+    e.state = LocalState::kShared;
+    complete(f, Access::kRead);
+  }
+  e.flags |= kIvyOwner;
+  e.flags &= ~kIvySent;
+  e.prob_owner = self();
+  e.version = m.version;
+  e.copyset = m.copyset & ~node_bit(self());
+  if (e.copyset == 0) {
+    finish_write(f);
+    return {};
+  }
+  Busy& b = set_busy(f, Busy::Kind::kInval);
+  b.acks = e.copyset;
+  for (uint64_t s = e.copyset; s; s &= s - 1) {
+    send(make(MsgType::kInval, f, static_cast<NodeId>(std::countr_zero(s)), e.version));
+  }
+  arm_timer(f);
+  return {};
+}
+
+base::Status IvyDynamic::on_grant_refused(const Message& m) {
+  IvyEntry& e = table_[m.frame];
+  if (!e.busy()) {
+    stale();
+    return {};
+  }
+  Busy& b = busy_[m.frame];
+  if (b.kind != Busy::Kind::kHandoff || b.to != m.from || b.req != m.req ||
+      b.version != m.version) {
+    stale();
+    return {};
+  }
+  // Take ownership back. The refused epoch is used up, so no later grant
+  // can be mistaken for it.
+  e.flags |= kIvyOwner;
+  e.prob_owner = self();
+  e.version = b.version;
+  e.copyset = (b.copyset | node_bit(m.from)) & ~node_bit(self());
+  clear_busy(m.frame);
+  return {};
+}
+
+base::Status IvyDynamic::on_inval(const Message& m) {
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  if (m.version > e.version && (e.owner() || e.state == LocalState::kModified)) {
+    return reject(m, "invalidation of the owner's copy");
+  }
+  if (m.version <= e.version) {
+    stale();
+  } else {
+    if (e.state == LocalState::kShared) {
+      drop(f);
+      e.state = LocalState::kInvalid;
+      ++stats_.invalidations;
+    }
+    e.version = m.version;
+    e.prob_owner = m.from;
+  }
+  send(make(MsgType::kInvalAck, f, m.from, m.version));
+  if (e.busy() && m.version >= e.version) {
+    // A newer owner exists: our hand-over (to it, or back to the home that
+    // then passed it on) is complete.
+    Busy::Kind k = busy_[f].kind;
+    if (k == Busy::Kind::kHandoff || k == Busy::Kind::kHandback) clear_busy(f);
+  } else {
+    send_deferred(f);
+  }
+  return {};
+}
+
+base::Status IvyDynamic::on_inval_ack(const Message& m) {
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  if (!e.busy() || busy_[f].kind != Busy::Kind::kInval || m.version != e.version ||
+      !(busy_[f].acks & node_bit(m.from))) {
+    stale();
+    return {};
+  }
+  Busy& b = busy_[f];
+  b.acks &= ~node_bit(m.from);
+  if (b.acks == 0) {
+    finish_write(f);
+    clear_busy(f);
+  }
+  return {};
+}
+
+base::Status IvyDynamic::on_handback(const Message& m) {
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  if (home_of(f) != self()) return reject(m, "hand-back to a node that is not the home");
+  if (!m.has_page) return reject(m, "hand-back without a page");
+  if (m.copyset >> config().node_count) return reject(m, "copyset names unknown nodes");
+  if (e.owner() && m.version > e.version) return reject(m, "hand-back while we own the frame");
+  if (e.owner() || m.version < e.version || e.busy()) {
+    // A duplicate: we took it already (and may have passed it on).
+    stale();
+    send(make(MsgType::kHandbackAck, f, m.from, m.version));
+    return {};
+  }
+  install(f, Access::kRead, PageSource::kIncoming);
+  e.state = LocalState::kShared;
+  e.version = m.version;
+  e.flags |= kIvyOwner;
+  e.flags &= ~kIvySent;  // a request of ours in flight is answered by this
+  e.prob_owner = self();
+  e.copyset = m.copyset & ~node_bit(self());
+  send(make(MsgType::kHandbackAck, f, m.from, m.version));
+  send_deferred(f);
+  return {};
+}
+
+base::Status IvyDynamic::on_handback_ack(const Message& m) {
+  FrameId f = m.frame;
+  IvyEntry& e = table_[f];
+  if (!e.busy() || busy_[f].kind != Busy::Kind::kHandback || busy_[f].version != m.version) {
+    stale();
+    return {};
+  }
+  drop(f);
+  e.state = LocalState::kInvalid;
+  clear_busy(f);
+  return {};
+}
+
+base::Status IvyDynamic::handle(const Message& m) {
+  switch (m.type) {
+    case MsgType::kReadReq:
+    case MsgType::kWriteReq:
+      on_request(m);
+      return {};
+    case MsgType::kReadGrant:
+      return on_read_grant(m);
+    case MsgType::kWriteGrant:
+      return on_write_grant(m);
+    case MsgType::kGrantRefused:
+      return on_grant_refused(m);
+    case MsgType::kInval:
+      return on_inval(m);
+    case MsgType::kInvalAck:
+      return on_inval_ack(m);
+    case MsgType::kHandback:
+      return on_handback(m);
+    case MsgType::kHandbackAck:
+      if (m.from != home_of(m.frame)) return reject(m, "hand-back ack not from the home");
+      return on_handback_ack(m);
+    default:
+      return reject(m, "not an ivy-dynamic message");
+  }
+}
+
+}  // namespace dsm::protocol

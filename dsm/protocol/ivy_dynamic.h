@@ -1,0 +1,112 @@
+#pragma once
+// ivy-dynamic: Li and Hudak's dynamic distributed manager. There is no
+// fixed directory: ownership moves to the last writer, the owner keeps the
+// copyset, and every node keeps a probable owner to which it forwards
+// requests; the chain of probable owners ends at the owner. A write request
+// moves ownership (and the copyset) to the requester, which invalidates the
+// copies before it writes. See dsm/PROTOCOLS.md.
+//
+// Changes from the paper, for a network that drops, duplicates and reorders:
+//  - probable owners are updated only from messages that carry a newer
+//    ownership epoch (grants, invalidations), never on forwarding, so the
+//    chains cannot form cycles when messages are late or repeated;
+//  - a node that hands ownership over keeps a read-only copy and a record of
+//    the hand-over until the new owner's invalidation reaches it; a
+//    requester's retry that reaches it gets the grant again; meanwhile it
+//    queues other requests instead of forwarding them;
+//  - an unwanted grant (answering a stale duplicate) is refused and the
+//    granter takes ownership back;
+//  - an evicted owner hands ownership (page and copyset) back to the frame's
+//    home, keeping its copy read-only until the home acknowledges. The home
+//    (placement) is the first owner of each frame and cannot evict a frame
+//    it owns.
+//  - Shared copies are evicted silently (the owner's copyset is a superset).
+//
+// Threads: none (see protocol.h).
+
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "dsm/protocol/protocol_base.h"
+
+namespace dsm::protocol {
+
+inline constexpr uint8_t kIvyOwner = 1;
+inline constexpr uint8_t kIvySent = 2;
+inline constexpr uint8_t kIvyBusy = 4;
+
+// A node's table entry for one frame (ivy-dynamic): 32 bytes with padding.
+struct IvyEntry {
+  uint64_t copyset = 0;  // owner: nodes that may hold Shared copies (not self)
+  RequestId req = 0;     // the request in flight
+  Version version = 0;   // highest ownership epoch seen; copies hold its data
+  NodeId prob_owner = kNoNode;
+  LocalState state = LocalState::kInvalid;  // an owner in kInvalid holds the zero page
+  Access pending = Access::kNone;
+  Access want = Access::kNone;
+  uint8_t flags = 0;  // kIvyOwner, kIvySent, kIvyBusy
+
+  bool owner() const { return flags & kIvyOwner; }
+  bool busy() const { return flags & kIvyBusy; }
+};
+
+class IvyDynamic final : public ProtocolBase {
+ public:
+  explicit IvyDynamic(ProtocolConfig config);
+
+  std::string_view name() const override { return "ivy-dynamic"; }
+  FrameView view(FrameId frame) const override;
+  std::string describe(FrameId frame) const override;
+  const IvyEntry& entry(FrameId frame) const { return table_[frame]; }
+
+ protected:
+  void fault(FrameId frame, Access access) override;
+  base::Status evict(FrameId frame) override;
+  base::Status handle(const Message& msg) override;
+  void timeout(FrameId frame) override;
+
+ private:
+  // What makes a frame busy on this node.
+  struct Busy {
+    enum class Kind : uint8_t {
+      kInval,     // owner: invalidating the copyset before writing
+      kHandoff,   // gave ownership to `to` for request `req`; awaits its Inval
+      kHandback,  // evicting owner: gave ownership to the home; awaits the ack
+    } kind = Kind::kInval;
+    NodeId to = kNoNode;
+    bool page = false;          // kHandoff: the grant carried a page
+    RequestId req = 0;          // kHandoff
+    Version version = 0;        // kHandoff: the granted epoch; kHandback: ours
+    uint64_t copyset = 0;       // kHandoff/kHandback: the copyset handed over
+    uint64_t acks = 0;          // kInval: nodes still to acknowledge
+    std::deque<Message> queue;  // requests that arrived meanwhile
+  };
+
+  PageSource data_source(const IvyEntry& e) const {
+    return e.state == LocalState::kInvalid ? PageSource::kZero : PageSource::kCache;
+  }
+  Busy& set_busy(FrameId f, Busy::Kind kind);
+  void clear_busy(FrameId f);  // and serve what queued
+  void send_request(FrameId f);
+  void send_deferred(FrameId f);
+  void owner_access(FrameId f);  // an owner's own pending access
+  void owner_write(FrameId f);
+  void finish_write(FrameId f);
+  void on_request(const Message& m);
+  void serve(const Message& m);
+  void send_grant(FrameId f, const Busy& b);
+  base::Status on_read_grant(const Message& m);
+  base::Status on_write_grant(const Message& m);
+  base::Status on_grant_refused(const Message& m);
+  base::Status on_inval(const Message& m);
+  base::Status on_inval_ack(const Message& m);
+  base::Status on_handback(const Message& m);
+  base::Status on_handback_ack(const Message& m);
+
+  std::vector<IvyEntry> table_;
+  std::unordered_map<FrameId, Busy> busy_;
+  RequestId next_req_ = 1;
+};
+
+}  // namespace dsm::protocol

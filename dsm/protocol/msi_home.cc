@@ -1,0 +1,514 @@
+#include "dsm/protocol/msi_home.h"
+
+#include <algorithm>
+#include <bit>
+
+#include <fmt/format.h>
+
+namespace dsm::protocol {
+namespace {
+
+Message make(MsgType type, FrameId f, NodeId to, Version version, RequestId req = 0) {
+  Message m;
+  m.type = type;
+  m.frame = f;
+  m.to = to;
+  m.version = version;
+  m.req = req;
+  return m;
+}
+
+}  // namespace
+
+MsiHome::MsiHome(ProtocolConfig config)
+    : ProtocolBase(std::move(config)),
+      local_(this->config().frame_count),
+      dir_(this->config().frame_count) {}
+
+FrameView MsiHome::view(FrameId f) const {
+  const LocalEntry& e = local_[f];
+  FrameView v;
+  v.state = e.state;
+  v.pending = e.pending;
+  v.version = e.version;
+  v.busy = (e.flags & kLocalWriteBack) || dir_[f].busy();
+  return v;
+}
+
+std::string MsiHome::describe(FrameId f) const {
+  const LocalEntry& e = local_[f];
+  std::string s = fmt::format("{} v{} pending={} want={} req={} flags={:#x}", to_string(e.state),
+                              e.version, to_string(e.pending), to_string(e.want), e.req, e.flags);
+  if (home_of(f) == self()) {
+    const DirEntry& d = dir_[f];
+    s += fmt::format(" | dir {} v{} owner={} copyset={:#x}{}",
+                     d.state == DirState::kModified ? "M"
+                     : d.state == DirState::kShared ? "S"
+                                                    : "U",
+                     d.version, d.owner, d.copyset, d.busy() ? " busy" : "");
+    auto it = txns_.find(f);
+    if (it != txns_.end()) {
+      s += fmt::format(" txn={} for {}/{} acks={:#x} queued={}",
+                       it->second.kind == Txn::Kind::kRecall ? "recall" : "inval",
+                       it->second.request.requester, it->second.request.req, it->second.acks,
+                       it->second.queue.size());
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Requester side: this node's cached copy.
+
+void MsiHome::fault(FrameId f, Access a) {
+  LocalEntry& e = local_[f];
+  if ((a == Access::kRead && e.state != LocalState::kInvalid) || e.state == LocalState::kModified) {
+    // Already enough (another thread's fault resolved it first).
+    complete(f, e.state == LocalState::kModified ? Access::kWrite : Access::kRead);
+    return;
+  }
+  ++stats_.faults;
+  if (e.pending != Access::kNone) {
+    e.want = std::max(e.want, a);
+    ++stats_.coalesced;
+    return;
+  }
+  start_request(f, a);
+}
+
+void MsiHome::start_request(FrameId f, Access a) {
+  LocalEntry& e = local_[f];
+  e.pending = a;
+  e.want = a;
+  e.req = next_req_++;
+  if (e.flags & kLocalWriteBack) {
+    // Our write-back is in flight: ask only once the home has it, so the
+    // home never sees a request from a node it still believes owns the frame.
+    e.flags &= ~kLocalSent;
+    return;
+  }
+  e.flags |= kLocalSent;
+  send_request(f);
+  arm_timer(f);
+}
+
+void MsiHome::send_request(FrameId f) {
+  const LocalEntry& e = local_[f];
+  Message m = make(e.pending == Access::kWrite ? MsgType::kWriteReq : MsgType::kReadReq, f,
+                   home_of(f), e.version, e.req);
+  m.requester = self();
+  m.has_copy = e.state == LocalState::kShared;
+  send(m);
+}
+
+void MsiHome::send_deferred(FrameId f) {
+  LocalEntry& e = local_[f];
+  if (e.pending == Access::kNone || (e.flags & kLocalSent)) return;
+  e.flags |= kLocalSent;
+  send_request(f);
+  arm_timer(f);
+}
+
+base::Status MsiHome::evict(FrameId f) {
+  LocalEntry& e = local_[f];
+  if (e.pending != Access::kNone) return base::Error("evict: a request is in flight", EBUSY);
+  if (e.flags & kLocalWriteBack) return {};  // already being written back
+  switch (e.state) {
+    case LocalState::kInvalid:
+      return {};
+    case LocalState::kShared:
+      if (e.flags & kLocalDirty) {
+        // We were recalled and the home may not have our reply yet: this
+        // copy may be the only current one, so write it back like kModified.
+        e.flags = (e.flags & ~kLocalDirty) | kLocalWriteBack;
+        send(make(MsgType::kWriteBack, f, home_of(f), e.version), PageSource::kCache);
+        arm_timer(f);
+        ++stats_.evictions;
+        return {};
+      }
+      // Silent: the home's copyset keeps us until the next invalidation,
+      // which we then simply acknowledge.
+      drop(f);
+      e.state = LocalState::kInvalid;
+      ++stats_.evictions;
+      return {};
+    case LocalState::kModified:
+      // Keep the bytes read-only until the home acknowledges them.
+      write_protect(f);
+      e.state = LocalState::kShared;
+      e.flags |= kLocalWriteBack;
+      send(make(MsgType::kWriteBack, f, home_of(f), e.version), PageSource::kCache);
+      arm_timer(f);
+      ++stats_.evictions;
+      return {};
+  }
+  return {};
+}
+
+base::Status MsiHome::on_read_grant(const Message& m) {
+  if (!m.has_page) return reject(m, "read grant without a page");
+  LocalEntry& e = local_[m.frame];
+  if (e.pending != Access::kRead || m.req != e.req) {
+    stale();
+    return {};
+  }
+  if (m.version < e.version) {
+    // Granted before an invalidation we have already seen: out of date.
+    stale();
+    ++stats_.retries;
+    send_request(m.frame);
+    return {};
+  }
+  install(m.frame, Access::kRead, PageSource::kIncoming);
+  e.state = LocalState::kShared;
+  e.version = m.version;
+  Access want = e.want;
+  e.pending = e.want = Access::kNone;
+  e.flags &= ~kLocalSent;
+  complete(m.frame, Access::kRead);
+  if (want == Access::kWrite) start_request(m.frame, Access::kWrite);
+  return {};
+}
+
+base::Status MsiHome::on_write_grant(const Message& m) {
+  LocalEntry& e = local_[m.frame];
+  if (e.pending != Access::kWrite || m.req != e.req) {
+    if (m.version > e.version) {
+      // Ownership we never took (the grant answers a stale duplicate of an
+      // old request): give it back so the home does not wait on us.
+      Message r = make(MsgType::kGrantRefused, m.frame, home_of(m.frame), m.version, m.req);
+      send(r);
+    }
+    stale();
+    return {};
+  }
+  if (m.version <= e.version) {
+    // Revoked by a recall we answered without the page: ask again.
+    stale();
+    ++stats_.retries;
+    send_request(m.frame);
+    return {};
+  }
+  if (!m.has_page && e.state != LocalState::kShared) {
+    // An upgrade grant, but our copy is gone: refuse and ask again.
+    send(make(MsgType::kGrantRefused, m.frame, home_of(m.frame), m.version, m.req));
+    stale();
+    ++stats_.retries;
+    send_request(m.frame);
+    return {};
+  }
+  install(m.frame, Access::kWrite, m.has_page ? PageSource::kIncoming : PageSource::kCache);
+  e.state = LocalState::kModified;
+  e.version = m.version;
+  e.pending = e.want = Access::kNone;
+  e.flags &= ~(kLocalSent | kLocalDirty);
+  complete(m.frame, Access::kWrite);
+  return {};
+}
+
+base::Status MsiHome::on_inval(const Message& m) {
+  LocalEntry& e = local_[m.frame];
+  if (m.version > e.version && e.state == LocalState::kModified) {
+    return reject(m, "invalidation of a Modified copy");
+  }
+  if (m.version <= e.version) {
+    stale();  // a duplicate, or older than the copy we hold: keep it
+  } else {
+    if (e.state == LocalState::kShared) {
+      // Also ends a write-back: the home has our bytes, it recalled or
+      // received them before starting this write epoch.
+      drop(m.frame);
+      e.state = LocalState::kInvalid;
+      e.flags &= ~(kLocalWriteBack | kLocalDirty);
+      ++stats_.invalidations;
+    }
+    e.version = m.version;
+  }
+  send(make(MsgType::kInvalAck, m.frame, m.from, m.version));
+  send_deferred(m.frame);
+  return {};
+}
+
+base::Status MsiHome::on_recall(const Message& m) {
+  LocalEntry& e = local_[m.frame];
+  if (m.version == e.version && e.state != LocalState::kInvalid) {
+    if (e.state == LocalState::kModified) {
+      write_protect(m.frame);
+      e.state = LocalState::kShared;
+      e.flags |= kLocalDirty;
+    }
+    send(make(MsgType::kRecallReply, m.frame, m.from, m.version), PageSource::kCache);
+    return {};
+  }
+  if (m.version > e.version) {
+    if (e.state == LocalState::kModified) {
+      return reject(m, "recall of an epoch newer than our Modified copy");
+    }
+    // We never took this ownership (its grant is lost, in flight, or answers
+    // a stale duplicate): void it, so that grant is ignored when it comes,
+    // and say so. A Shared copy we hold is older than the home's epoch, so
+    // the home has its bytes (even if our write-back ack is still on its way).
+    if (e.state == LocalState::kShared) {
+      drop(m.frame);
+      e.state = LocalState::kInvalid;
+      e.flags &= ~(kLocalDirty | kLocalWriteBack);
+    }
+    e.version = m.version;
+    send(make(MsgType::kRecallReply, m.frame, m.from, m.version));
+    if (e.pending != Access::kNone && (e.flags & kLocalSent)) {
+      ++stats_.retries;
+      send_request(m.frame);
+    }
+    return {};
+  }
+  if (m.version == e.version) {
+    // Same epoch, no copy: the home already has our bytes (write-back acked)
+    // or we never had them; either way the home copy is current.
+    send(make(MsgType::kRecallReply, m.frame, m.from, m.version));
+  }
+  stale();
+  return {};
+}
+
+base::Status MsiHome::on_writeback_ack(const Message& m) {
+  LocalEntry& e = local_[m.frame];
+  if (!(e.flags & kLocalWriteBack) || m.version != e.version) {
+    stale();
+    return {};
+  }
+  drop(m.frame);
+  e.state = LocalState::kInvalid;
+  e.flags &= ~(kLocalWriteBack | kLocalDirty);
+  send_deferred(m.frame);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+// Home side: the directory.
+
+void MsiHome::home_request(const Message& m) {
+  FrameId f = m.frame;
+  DirEntry& d = dir_[f];
+  if (d.busy()) {
+    Txn& t = txns_[f];
+    auto same = [&](const Message& q) { return q.requester == m.requester && q.req == m.req; };
+    if (same(t.request) || std::any_of(t.queue.begin(), t.queue.end(), same)) {
+      stale();  // a retry of a request already waiting
+      return;
+    }
+    t.queue.push_back(m);
+    ++stats_.queued;
+    return;
+  }
+  if (d.state == DirState::kModified) {
+    // The owner has the only current copy: recall it (the owner keeps a
+    // Shared copy), then serve the request from the home copy.
+    Txn& t = txns_[f];
+    t = Txn{};
+    t.kind = Txn::Kind::kRecall;
+    t.request = m;
+    d.flags |= kDirBusy;
+    send(make(MsgType::kRecall, f, d.owner, d.version));
+    arm_timer(f);
+    return;
+  }
+  if (m.type == MsgType::kReadReq) {
+    d.state = DirState::kShared;
+    d.copyset |= node_bit(m.requester);
+    send(make(MsgType::kReadGrant, f, m.requester, d.version, m.req), PageSource::kHome);
+    return;
+  }
+  Version prev = d.version;
+  ++d.version;  // a new write epoch starts
+  uint64_t others = d.copyset & ~node_bit(m.requester);
+  if (others == 0) {
+    grant_write(m, prev);
+    return;
+  }
+  Txn& t = txns_[f];
+  t = Txn{};
+  t.kind = Txn::Kind::kInval;
+  t.request = m;
+  t.prev = prev;
+  t.acks = others;
+  d.flags |= kDirBusy;
+  for (uint64_t s = others; s; s &= s - 1) {
+    send(make(MsgType::kInval, f, static_cast<NodeId>(std::countr_zero(s)), d.version));
+  }
+  arm_timer(f);
+}
+
+void MsiHome::grant_write(const Message& m, Version prev) {
+  DirEntry& d = dir_[m.frame];
+  // The requester's Shared copy is current if it holds the previous epoch.
+  bool upgrade = m.has_copy && m.version == prev && (d.copyset & node_bit(m.requester));
+  d.state = DirState::kModified;
+  d.owner = m.requester;
+  d.copyset = node_bit(m.requester);
+  send(make(MsgType::kWriteGrant, m.frame, m.requester, d.version, m.req),
+       upgrade ? PageSource::kNone : PageSource::kHome);
+}
+
+void MsiHome::finish_txn(FrameId f, bool redispatch) {
+  auto it = txns_.find(f);
+  Txn t = std::move(it->second);
+  txns_.erase(it);
+  dir_[f].flags &= ~kDirBusy;
+  if (redispatch) home_request(t.request);
+  // Requests that waited are served in arrival order; one may make the
+  // frame busy again, and the rest then queue behind it.
+  for (const Message& q : t.queue) home_request(q);
+}
+
+base::Status MsiHome::on_recall_reply(const Message& m) {
+  DirEntry& d = dir_[m.frame];
+  if (m.version > d.version) return reject(m, "recall reply for a future epoch");
+  auto it = txns_.find(m.frame);
+  if (!d.busy() || it == txns_.end() || it->second.kind != Txn::Kind::kRecall ||
+      d.state != DirState::kModified || m.from != d.owner || m.version != d.version) {
+    stale();
+    return {};
+  }
+  // Without a page the owner never had this epoch's bytes: the home copy is current.
+  if (m.has_page) store(m.frame, PageSource::kIncoming);
+  d.state = DirState::kShared;
+  d.copyset |= node_bit(m.from);
+  finish_txn(m.frame, true);
+  return {};
+}
+
+base::Status MsiHome::on_writeback(const Message& m) {
+  DirEntry& d = dir_[m.frame];
+  if (!m.has_page) return reject(m, "write-back without a page");
+  if (m.version > d.version) return reject(m, "write-back of a future epoch");
+  bool owner = d.state == DirState::kModified && d.version == m.version;
+  if (owner && d.owner != m.from) return reject(m, "write-back from a node that is not the owner");
+  if (owner) {
+    store(m.frame, PageSource::kIncoming);
+    d.state = DirState::kShared;
+    d.copyset |= node_bit(m.from);  // it keeps the bytes until our ack
+  } else {
+    stale();  // we already have these bytes (recalled, or a duplicate)
+  }
+  send(make(MsgType::kWriteBackAck, m.frame, m.from, m.version));
+  if (owner && d.busy() && txns_[m.frame].kind == Txn::Kind::kRecall) {
+    finish_txn(m.frame, true);  // the write-back answered our recall
+  }
+  return {};
+}
+
+base::Status MsiHome::on_inval_ack(const Message& m) {
+  DirEntry& d = dir_[m.frame];
+  if (m.version > d.version) return reject(m, "invalidation ack for a future epoch");
+  auto it = txns_.find(m.frame);
+  if (!d.busy() || it == txns_.end() || it->second.kind != Txn::Kind::kInval ||
+      m.version != d.version || !(it->second.acks & node_bit(m.from))) {
+    stale();
+    return {};
+  }
+  Txn& t = it->second;
+  t.acks &= ~node_bit(m.from);
+  if (t.acks == 0) {
+    grant_write(t.request, t.prev);
+    finish_txn(m.frame, false);
+  }
+  return {};
+}
+
+base::Status MsiHome::on_grant_refused(const Message& m) {
+  DirEntry& d = dir_[m.frame];
+  if (m.version > d.version) return reject(m, "refusal of a future grant");
+  if (d.busy() || d.state != DirState::kModified || d.owner != m.from || d.version != m.version) {
+    stale();  // a recall in progress settles it, or it is old
+    return {};
+  }
+  // The grantee never wrote: the home copy is current. It may still hold a
+  // Shared copy of the previous epoch, so it stays in the copyset.
+  d.state = DirState::kShared;
+  d.copyset = node_bit(m.from);
+  return {};
+}
+
+// ---------------------------------------------------------------------------
+
+base::Status MsiHome::handle(const Message& m) {
+  bool at_home = home_of(m.frame) == self();
+  switch (m.type) {
+    case MsgType::kReadReq:
+    case MsgType::kWriteReq:
+    case MsgType::kRecallReply:
+    case MsgType::kWriteBack:
+    case MsgType::kInvalAck:
+    case MsgType::kGrantRefused:
+      if (!at_home) return reject(m, "this node is not the frame's home");
+      break;
+    case MsgType::kReadGrant:
+    case MsgType::kWriteGrant:
+    case MsgType::kInval:
+    case MsgType::kRecall:
+    case MsgType::kWriteBackAck:
+      if (m.from != home_of(m.frame)) return reject(m, "sender is not the frame's home");
+      break;
+    case MsgType::kHandback:
+    case MsgType::kHandbackAck:
+      return reject(m, "not an msi-home message");
+  }
+  switch (m.type) {
+    case MsgType::kReadReq:
+    case MsgType::kWriteReq:
+      if (m.requester != m.from) return reject(m, "requester is not the sender");
+      home_request(m);
+      return {};
+    case MsgType::kRecallReply:
+      return on_recall_reply(m);
+    case MsgType::kWriteBack:
+      return on_writeback(m);
+    case MsgType::kInvalAck:
+      return on_inval_ack(m);
+    case MsgType::kGrantRefused:
+      return on_grant_refused(m);
+    case MsgType::kReadGrant:
+      return on_read_grant(m);
+    case MsgType::kWriteGrant:
+      return on_write_grant(m);
+    case MsgType::kInval:
+      return on_inval(m);
+    case MsgType::kRecall:
+      return on_recall(m);
+    case MsgType::kWriteBackAck:
+      return on_writeback_ack(m);
+    default:
+      return reject(m, "not an msi-home message");
+  }
+}
+
+void MsiHome::timeout(FrameId f) {
+  LocalEntry& e = local_[f];
+  bool again = false;
+  if (e.pending != Access::kNone && (e.flags & kLocalSent)) {
+    ++stats_.retries;
+    send_request(f);
+    again = true;
+  }
+  if (e.flags & kLocalWriteBack) {
+    ++stats_.retries;
+    send(make(MsgType::kWriteBack, f, home_of(f), e.version), PageSource::kCache);
+    again = true;
+  }
+  if (home_of(f) == self() && dir_[f].busy()) {
+    const DirEntry& d = dir_[f];
+    const Txn& t = txns_[f];
+    ++stats_.retries;
+    if (t.kind == Txn::Kind::kRecall) {
+      send(make(MsgType::kRecall, f, d.owner, d.version));
+    } else {
+      for (uint64_t s = t.acks; s; s &= s - 1) {
+        send(make(MsgType::kInval, f, static_cast<NodeId>(std::countr_zero(s)), d.version));
+      }
+    }
+    again = true;
+  }
+  if (again) arm_timer(f);
+}
+
+}  // namespace dsm::protocol

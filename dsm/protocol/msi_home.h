@@ -1,0 +1,86 @@
+#pragma once
+// msi-home: a home-based directory protocol, MSI write-invalidate,
+// sequentially consistent. Every frame has a fixed home (Placement) that
+// keeps its directory entry (directory.h) and its home copy, and serialises
+// all requests for the frame. See dsm/PROTOCOLS.md for the exchanges.
+//
+// Robustness, in one line each:
+//  - requests are retried on timeout with the same (requester, req);
+//  - the home is busy while it recalls an owner or collects invalidation
+//    acks, and queues other requests for the frame meanwhile;
+//  - a node never discards the only current copy before the home has it:
+//    an evicted Modified copy stays read-only until WriteBackAck, and a
+//    recalled owner keeps a Shared copy until it is invalidated;
+//  - versions (ownership epochs) order grants, invalidations and recalls,
+//    so stale or duplicated messages are recognised and ignored;
+//  - a write grant the requester did not ask for is answered GrantRefused,
+//    and the home takes the ownership back;
+//  - Shared copies are evicted silently: the copyset is a superset, and an
+//    invalidation of a copy that is gone is simply acknowledged.
+//
+// Threads: none (see protocol.h).
+
+#include <deque>
+#include <unordered_map>
+#include <vector>
+
+#include "dsm/protocol/directory.h"
+#include "dsm/protocol/frame_table.h"
+#include "dsm/protocol/protocol_base.h"
+
+namespace dsm::protocol {
+
+class MsiHome final : public ProtocolBase {
+ public:
+  explicit MsiHome(ProtocolConfig config);
+
+  std::string_view name() const override { return "msi-home"; }
+  FrameView view(FrameId frame) const override;
+  std::string describe(FrameId frame) const override;
+
+  // The directory entry of a frame homed on this node (tests, stats).
+  const DirEntry& directory(FrameId frame) const { return dir_[frame]; }
+  const LocalEntry& local(FrameId frame) const { return local_[frame]; }
+
+ protected:
+  void fault(FrameId frame, Access access) override;
+  base::Status evict(FrameId frame) override;
+  base::Status handle(const Message& msg) override;
+  void timeout(FrameId frame) override;
+
+ private:
+  // A recall or an invalidation round the home runs for one frame.
+  struct Txn {
+    enum class Kind : uint8_t { kRecall, kInval } kind = Kind::kRecall;
+    Message request;            // the request being served
+    Version prev = 0;           // kInval: the version before this write epoch
+    uint64_t acks = 0;          // kInval: sharers still to acknowledge
+    std::deque<Message> queue;  // later requests for the frame, in arrival order
+  };
+
+  // Requester side.
+  void send_request(FrameId f);
+  void start_request(FrameId f, Access a);
+  void send_deferred(FrameId f);
+  base::Status on_read_grant(const Message& m);
+  base::Status on_write_grant(const Message& m);
+  base::Status on_inval(const Message& m);
+  base::Status on_recall(const Message& m);
+  base::Status on_writeback_ack(const Message& m);
+
+  // Home side.
+  void home_request(const Message& m);
+  void grant_write(const Message& m, Version prev);
+  void finish_txn(FrameId f, bool redispatch);
+  base::Status on_recall_reply(const Message& m);
+  base::Status on_writeback(const Message& m);
+  base::Status on_inval_ack(const Message& m);
+  base::Status on_grant_refused(const Message& m);
+
+  std::vector<LocalEntry> local_;
+  std::vector<DirEntry> dir_;              // indexed by frame; used for frames homed here
+  std::unordered_map<FrameId, Txn> txns_;  // busy frames only
+  RequestId next_req_ = 1;
+};
+
+}  // namespace dsm::protocol

@@ -1,0 +1,121 @@
+#include "dsm/protocol/protocol_base.h"
+
+#include <string>
+
+namespace dsm::protocol {
+
+void ProtocolBase::on_fault(FrameId frame, Access access, Actions* out) {
+  out_ = out;
+  if (frame < cfg_.frame_count && access != Access::kNone) fault(frame, access);
+  drain_self();
+  out_ = nullptr;
+}
+
+base::Status ProtocolBase::on_evict(FrameId frame, Actions* out) {
+  if (frame >= cfg_.frame_count)
+    return base::Error("evict: no frame " + std::to_string(frame), EINVAL);
+  out_ = out;
+  base::Status st = evict(frame);
+  drain_self();
+  out_ = nullptr;
+  return st;
+}
+
+base::Status ProtocolBase::on_message(const Message& msg, Actions* out) {
+  if (base::Status st = check_message(msg); !st.ok()) {
+    ++stats_.rejected;
+    return st;
+  }
+  out_ = out;
+  incoming_ = PageSource::kIncoming;
+  base::Status st = handle(msg);
+  if (st.ok()) {
+    ++stats_.received[static_cast<uint8_t>(msg.type)];
+  } else {
+    ++stats_.rejected;
+  }
+  drain_self();
+  out_ = nullptr;
+  return st;
+}
+
+void ProtocolBase::on_timeout(FrameId frame, Actions* out) {
+  if (frame >= cfg_.frame_count) return;
+  out_ = out;
+  timeout(frame);
+  drain_self();
+  out_ = nullptr;
+}
+
+void ProtocolBase::drain_self() {
+  while (!self_queue_.empty()) {
+    auto [m, page] = self_queue_.front();
+    self_queue_.pop_front();
+    incoming_ = page;
+    if (handle(m).ok()) {
+      ++stats_.received[static_cast<uint8_t>(m.type)];
+    } else {
+      ++stats_.rejected;  // a bug: our own message was refused
+    }
+  }
+  incoming_ = PageSource::kIncoming;
+}
+
+base::Status ProtocolBase::check_message(const Message& m) const {
+  auto type = static_cast<uint8_t>(m.type);
+  if (type == 0 || type > kMaxMsgType) return reject(m, "unknown message type");
+  if (m.to != cfg_.self) return reject(m, "addressed to another node");
+  if (m.from >= cfg_.node_count) return reject(m, "from an unknown node");
+  if (m.frame >= cfg_.frame_count) return reject(m, "unknown frame");
+  bool request = m.type == MsgType::kReadReq || m.type == MsgType::kWriteReq;
+  if (request && m.requester >= cfg_.node_count) return reject(m, "unknown requester");
+  if (!request && m.requester != kNoNode && m.requester >= cfg_.node_count) {
+    return reject(m, "unknown requester");
+  }
+  return {};
+}
+
+base::Error ProtocolBase::reject(const Message& m, const char* why) {
+  return base::Error(std::string("protocol: rejected ") + std::string(to_string(m.type)) +
+                         " for frame " + std::to_string(m.frame) + " from node " +
+                         std::to_string(m.from) + ": " + why,
+                     EPROTO);
+}
+
+void ProtocolBase::emit(ActionType type, FrameId f, Access a, PageSource page) {
+  Action act;
+  act.type = type;
+  act.frame = f;
+  act.access = a;
+  act.page = page;
+  out_->push_back(act);
+}
+
+void ProtocolBase::send(Message m, PageSource page) {
+  m.from = cfg_.self;
+  if (page == PageSource::kIncoming) page = incoming_;
+  m.has_page = page != PageSource::kNone;
+  ++stats_.sent[static_cast<uint8_t>(m.type)];
+  if (m.to == cfg_.self) {
+    self_queue_.emplace_back(m, page);
+    return;
+  }
+  Action act;
+  act.type = ActionType::kSend;
+  act.frame = m.frame;
+  act.page = page;
+  act.msg = m;
+  out_->push_back(act);
+}
+
+void ProtocolBase::install(FrameId f, Access a, PageSource page) {
+  emit(ActionType::kInstall, f, a, page == PageSource::kIncoming ? incoming_ : page);
+}
+
+void ProtocolBase::store(FrameId f, PageSource page) {
+  emit(ActionType::kStore, f, Access::kNone, page == PageSource::kIncoming ? incoming_ : page);
+}
+
+void ProtocolBase::complete(FrameId f, Access a) { emit(ActionType::kComplete, f, a); }
+
+}  // namespace dsm::protocol
