@@ -78,7 +78,10 @@ base::Status FaultEngine::init() {
   if (!epoll_.valid() || !stop_event_.valid()) return base::Error::from_errno("epoll/eventfd");
   for (int fd : {stop_event_.get(), uffd_.get()}) {
     epoll_event ev{};
-    ev.events = EPOLLIN;
+    // One-shot for a uffd: one handler reads a batch, re-arms, then works on
+    // it while another handler can take the next batch; level-triggered
+    // would wake every idle handler for each event (a herd on 2 cores).
+    ev.events = fd == uffd_.get() ? EPOLLIN | EPOLLONESHOT : EPOLLIN;
     ev.data.fd = fd;
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
       return base::Error::from_errno("epoll_ctl");
@@ -135,6 +138,11 @@ void FaultEngine::read_events(int uffd) {
   uint64_t t0 = now_ns();
   ssize_t n = ::read(uffd, msgs.data(), msgs.size() * sizeof(uffd_msg));
   uint64_t t1 = now_ns();
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLONESHOT;
+  ev.data.fd = uffd;
+  // Fails only for a uffd detached meanwhile: then there is nothing to re-arm.
+  (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, uffd, &ev);
   if (n <= 0) return;
   size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
   uint64_t share = (t1 - t0) / count;

@@ -85,7 +85,7 @@ base::Status FaultEngine::attach(int uffd, uint64_t addr, uint64_t first, uint64
     attachments_.push_back({uffd, addr, first, count});
     if (uffd_refs_[uffd]++ == 0) {
       epoll_event ev{};
-      ev.events = EPOLLIN;
+      ev.events = EPOLLIN | EPOLLONESHOT;  // re-armed by read_events()
       ev.data.fd = uffd;
       if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, uffd, &ev) != 0) {
         auto err = base::Error::from_errno("epoll_ctl(uffd)");

@@ -264,6 +264,46 @@ TEST(FaultEngine, BudgetHoldsAndEvictedDirtyFramesComeBack) {
   EXPECT_EQ(w, 1u);
 }
 
+TEST(FaultEngine, ManyThreadsUnderBudgetLoseNoWrite) {
+  PatternProvider provider(std::chrono::microseconds(100));
+  FaultEngineOptions o = small(128);
+  o.budget_frames = 16;
+  o.handler_threads = 3;
+  o.read_ahead_max = 8;
+  auto engine = make_engine(&provider, o);
+  constexpr int kThreads = 4, kRounds = 3;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Each thread owns word t of every frame: no data races, shared frames.
+      uint64_t x = 12345 + t;
+      for (int round = 1; round <= kRounds; ++round) {
+        for (int i = 0; i < 128; ++i) {
+          x = x * 6364136223846793005ull + 1442695040888963407ull;
+          uint64_t f = (x >> 33) % 128;
+          (void)*word(engine->base(), f, 100);
+          *word(engine->base(), f, t) = f * 1000 + round * 10 + t;
+        }
+        for (uint64_t f = 0; f < 128; ++f) *word(engine->base(), f, t) = f * 1000 + round * 10 + t;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto st = engine->stats();
+  EXPECT_LE(st.resident_max, 16u);
+  EXPECT_GT(st.evictions, 0u);
+  bool ok = true;
+  std::thread([&] {
+    for (uint64_t f = 0; f < 128; ++f) {
+      for (int t = 0; t < kThreads; ++t) {
+        ok &= *word(engine->base(), f, t) == f * 1000 + kRounds * 10 + t;
+      }
+      ok &= *word(engine->base(), f, 100) == PatternProvider::pattern_word(f, 100);
+    }
+  }).join();
+  EXPECT_TRUE(ok);
+}
+
 uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
   PatternProvider provider;
   FaultEngineOptions o = small(512);
