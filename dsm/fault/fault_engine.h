@@ -78,8 +78,10 @@ class FaultEngine final : public FrameStore {
   // caller keeps it open until detach().
   base::Status attach(int uffd, uint64_t addr, uint64_t first, uint64_t count) override;
   void detach(int uffd, uint64_t addr, uint64_t count) override;
-  // For a SIGBUS-mode uffd. `access` must be kWrite for a write fault: a write
-  // resolved as a read would fault again.
+  // For a SIGBUS-mode uffd. A fault on a frame already present here is taken
+  // as a write whatever `access` says (reads of present pages do not fault),
+  // so a caller that cannot tell may pass kRead; a write miss passed as kRead
+  // costs one more SIGBUS (the upgrade).
   base::Status resolve_fault(int uffd, uint64_t addr, Access access) override;
 
   // The protocol's side.

@@ -157,7 +157,9 @@ bool FaultEngine::evict_one() {
       Request r = std::move(it->second);
       s.requests.erase(it);
       Frame& f = frames_[frame];
-      if (st.ok() && punch(frame).ok()) {
+      if (f.state == State::kAbsent) {
+        // Invalidated while written back: already punched, slot already given back.
+      } else if (st.ok() && punch(frame).ok()) {
         f = Frame{};
         dropped = true;
         FaultStats::bump(stats_.evictions);

@@ -175,6 +175,14 @@ base::Status FaultEngine::resolve_fault(int uffd, uint64_t addr, Access access) 
   uint64_t frame;
   if (!frame_of(uffd, addr, &frame))
     return base::Error("resolve_fault: address not attached", EFAULT);
+  {
+    // SIGBUS does not say whether the access was a write. Reads of a present
+    // page never fault, so a fault on a frame present here is a write (or
+    // raced with the page arriving: then the upgrade is merely early).
+    Stripe& s = stripe(frame);
+    std::lock_guard lock(s.mu);
+    if (frames_[frame].state != State::kAbsent) access = Access::kWrite;
+  }
   for (;;) {
     TRY(make_present(frame, 1, access));
     Stripe& s = stripe(frame);
@@ -286,9 +294,14 @@ base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool wr
     FaultStats::bump(stats_.installs);
     if (r != nullptr) {
       // Waiters of a fetch still in flight go on now; its answer, when it
-      // comes, finds the frame present and only refreshes the data.
+      // comes, finds the frame present and only refreshes the data. A miss
+      // still queued for room is simply done.
       wake_waiters(r->waiters, writable, own_woken);
       r->waiters.clear();
+      if (!r->dispatched) {
+        finish(s, *r, {});
+        s.requests.erase(it);
+      }
     }
   }
   if (release) release_slot();
