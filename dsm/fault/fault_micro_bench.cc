@@ -139,32 +139,60 @@ void EngineZeroFill(benchmark::State& state) {
   state.counters["engine_p50_ns"] = static_cast<double>(st.engine_ns.quantile_ns(0.5));
 }
 
-BENCHMARK(RawUffdCopy)->Arg(0)->Arg(1)->UseRealTime();
-BENCHMARK(EngineZeroFill)->Arg(1)->Arg(2)->UseRealTime();
+// Short repetitions and their median: these VMs are shared and noisy, and a
+// median of means shrugs off a run that lost its core for a while.
+BENCHMARK(RawUffdCopy)
+    ->Arg(0)
+    ->Arg(1)
+    ->UseRealTime()
+    ->MinTime(0.2)
+    ->Repetitions(5)
+    ->DisplayAggregatesOnly();
+BENCHMARK(EngineZeroFill)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->MinTime(0.2)
+    ->Repetitions(5)
+    ->DisplayAggregatesOnly();
 
-// Remembers each run's real time per iteration to print the ratio.
+// Remembers each benchmark's real time per iteration (the median over
+// repetitions when there are several) to print the ratio.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
-      if (r.run_type == Run::RT_Iteration && r.iterations > 0) {
-        ns_[r.benchmark_name()] = r.GetAdjustedRealTime();
+      const std::string name = r.run_name.str();
+      if (r.run_type == Run::RT_Aggregate && r.aggregate_name == "median") {
+        median_[name] = r.GetAdjustedRealTime();
+        last_.emplace(name, r.GetAdjustedRealTime());  // with aggregates only displayed
+      } else if (r.run_type == Run::RT_Iteration && r.iterations > 0) {
+        last_[name] = r.GetAdjustedRealTime();
       }
     }
     ConsoleReporter::ReportRuns(runs);
   }
   void print_ratios() const {
-    auto raw = ns_.find("RawUffdCopy/0/real_time");
-    if (raw == ns_.end() || raw->second <= 0) return;
-    for (const auto& [name, ns] : ns_) {
+    double raw = 0;
+    for (const auto& [name, ns] : last_) {
+      if (name.rfind("RawUffdCopy/0/", 0) == 0) raw = get(name);
+    }
+    if (raw <= 0) return;
+    for (const auto& [name, ns] : last_) {
       if (name.rfind("EngineZeroFill", 0) == 0) {
-        std::printf("ratio %s / RawUffdCopy/0 = %.2f\n", name.c_str(), ns / raw->second);
+        std::printf("ratio %s / RawUffdCopy/0 = %.2f  (%.1f us / %.1f us)\n", name.c_str(),
+                    get(name) / raw, get(name) / 1000, raw / 1000);
       }
     }
   }
 
  private:
-  std::map<std::string, double> ns_;
+  double get(const std::string& name) const {
+    if (auto it = median_.find(name); it != median_.end()) return it->second;
+    auto it = last_.find(name);
+    return it == last_.end() ? 0 : it->second;
+  }
+  std::map<std::string, double> median_, last_;
 };
 
 }  // namespace
