@@ -410,11 +410,12 @@ base::Status IvyDynamic::on_grant_refused(const Message& m) {
 base::Status IvyDynamic::on_inval(const Message& m) {
   FrameId f = m.frame;
   IvyEntry& e = table_[f];
-  if (m.version > e.version && (e.owner() || e.state == LocalState::kModified)) {
+  bool newer = m.version > e.version;
+  if (newer && (e.owner() || e.state == LocalState::kModified)) {
     return reject(m, "invalidation of the owner's copy");
   }
-  if (m.version <= e.version) {
-    stale();
+  if (!newer) {
+    stale();  // a repeat, or from an owner older than what we know: keep everything
   } else {
     if (e.state == LocalState::kShared) {
       drop(f);
@@ -425,7 +426,7 @@ base::Status IvyDynamic::on_inval(const Message& m) {
     e.prob_owner = m.from;
   }
   send(make(MsgType::kInvalAck, f, m.from, m.version));
-  if (e.busy() && m.version >= e.version) {
+  if (newer && e.busy()) {
     // A newer owner exists: our hand-over (to it, or back to the home that
     // then passed it on) is complete.
     Busy::Kind k = busy_[f].kind;

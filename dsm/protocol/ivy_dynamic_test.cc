@@ -173,6 +173,21 @@ TEST(IvyDynamic, RetryReachingTheOldOwnerGetsTheGrantAgain) {
   EXPECT_EQ(only_sent(timeout(*h, kF)).type, MsgType::kWriteGrant);
 }
 
+// Regression: an invalidation from an older owner (same epoch as ours)
+// arrived during a hand-over and ended it early, so the old owner served
+// requests as if the hand-over were done while the new owner also did.
+TEST(IvyDynamic, StaleInvalidationDoesNotEndAHandOver) {
+  auto h = make("ivy-dynamic", 0);
+  fault(*h, kF, Access::kWrite);                          // epoch 1
+  deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 5));  // hand-over to 1, epoch 2
+  ASSERT_TRUE(h->view(kF).busy);
+  Actions a = deliver(*h, msg(MsgType::kInval, 3, 0, kF, 1));  // from an epoch-1 owner
+  EXPECT_EQ(only_sent(a).type, MsgType::kInvalAck);
+  EXPECT_FALSE(find(a, ActionType::kDrop));
+  EXPECT_TRUE(h->view(kF).busy);
+  EXPECT_EQ(h->view(kF).state, LocalState::kShared);
+}
+
 TEST(IvyDynamic, RefusedGrantReturnsOwnership) {
   auto h = make("ivy-dynamic", 0);
   fault(*h, kF, Access::kWrite);

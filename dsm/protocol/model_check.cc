@@ -223,7 +223,11 @@ base::Status Simulator::evict(NodeId n, FrameId f) {
   }
   trace(fmt::format("n{} evict f{}", n, f));
   ++counters_.evictions;
-  return apply(n, out, nullptr);
+  TRY(apply(n, out, nullptr));
+  // An accepted eviction never leaves the copy writable.
+  if (node.map[f] == Access::kWrite)
+    return fail(fmt::format("n{} evicted f{} but can write it", n, f));
+  return {};
 }
 
 base::Status Simulator::deliver(size_t index, bool keep_copy) {

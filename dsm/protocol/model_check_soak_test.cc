@@ -27,14 +27,16 @@ void soak(const char* protocol, const char* placement, const Net& net) {
     SimOptions opt;
     opt.protocol = protocol;
     opt.placement = placement;
-    opt.nodes = static_cast<uint16_t>(3 + seed % 4);  // 3..6
-    opt.frames = 1 + seed % 6;
+    opt.nodes = static_cast<uint16_t>(2 + seed % 7);  // 2..8
+    opt.frames = 1 + seed % 5;
     opt.seed = seed;
-    opt.steps = 20000;
+    opt.steps = 15000;
     opt.p_drop = net.drop;
     opt.p_duplicate = net.dup;
     opt.p_in_order = net.in_order;
-    opt.p_evict = 0.02 + 0.02 * static_cast<double>(seed % 4);
+    opt.p_evict = 0.02 + 0.04 * static_cast<double>(seed % 4);
+    opt.p_timeout = 0.05 + 0.05 * static_cast<double>(seed % 3);
+    opt.p_write = 0.2 + 0.2 * static_cast<double>(seed % 3);
     auto sim = Simulator::Create(opt);
     ASSERT_TRUE(sim.ok()) << sim.error().message();
     base::Status st = (*sim)->run();
@@ -46,6 +48,7 @@ constexpr Net kNets[] = {
     {"lossy", 0.05, 0.05, 0.3},
     {"harsh", 0.25, 0.20, 0.0},
     {"fifo-ish", 0.01, 0.01, 0.9},
+    {"echoing", 0.10, 0.35, 0.1},
 };
 
 TEST(ModelCheckSoak, MsiHomeInterleave) {

@@ -49,6 +49,34 @@ INSTANTIATE_TEST_SUITE_P(Protocols, ModelCheck,
                            return name + "_" + std::to_string(info.param.nodes) + "nodes";
                          });
 
+// Few nodes and frames, many evictions, timeouts and duplicates: the
+// settings under which late duplicates of old epochs meet busy frames.
+TEST(ModelCheckAdversarial, HotFramesAndLateDuplicates) {
+  for (const char* p : {"msi-home", "ivy-dynamic"}) {
+    for (int cfg = 0; cfg < 4; ++cfg) {
+      for (uint64_t seed = 1; seed <= 16; ++seed) {
+        SimOptions opt;
+        opt.protocol = p;
+        opt.seed = 500 + seed * 4 + cfg;
+        opt.nodes = cfg == 0 ? 2 : cfg == 1 ? 3 : cfg == 2 ? 5 : 8;
+        opt.frames = cfg < 2 ? 1 : 2;
+        opt.steps = 8000;
+        opt.p_access = 0.3;
+        opt.p_write = cfg == 3 ? 0.1 : 0.6;
+        opt.p_evict = 0.15;
+        opt.p_timeout = 0.2;
+        opt.p_drop = 0.1 * cfg;
+        opt.p_duplicate = 0.3;
+        opt.p_in_order = 0.1;
+        auto sim = Simulator::Create(opt);
+        ASSERT_TRUE(sim.ok());
+        base::Status st = (*sim)->run();
+        ASSERT_TRUE(st.ok()) << st.error().message();
+      }
+    }
+  }
+}
+
 // The network faults actually happen in these runs (the check is not vacuous).
 TEST(ModelCheckCoverage, NetworkMisbehaves) {
   for (const char* p : {"msi-home", "ivy-dynamic"}) {

@@ -103,7 +103,8 @@ void MsiHome::send_request(FrameId f) {
 
 void MsiHome::send_deferred(FrameId f) {
   LocalEntry& e = local_[f];
-  if (e.pending == Access::kNone || (e.flags & kLocalSent)) return;
+  // Never while our write-back is unacknowledged (see start_request).
+  if (e.pending == Access::kNone || (e.flags & (kLocalSent | kLocalWriteBack))) return;
   e.flags |= kLocalSent;
   send_request(f);
   arm_timer(f);

@@ -222,6 +222,23 @@ TEST(MsiHomeRequester, WriteFaultDuringWriteBackWaitsForTheAck) {
   EXPECT_FALSE(req.has_copy);
 }
 
+// Regression: a stale invalidation during a write-back sent the deferred
+// request early; its grant then left the frame writable with the write-back
+// flag still set, and a later eviction kept it writable.
+TEST(MsiHomeRequester, StaleInvalidationDuringWriteBackKeepsRequestDeferred) {
+  auto r = make("msi-home", 1);
+  make_modified(*r, 3);
+  Actions a;
+  ASSERT_TRUE(r->on_evict(kF, &a).ok());
+  EXPECT_TRUE(sent(fault(*r, kF, Access::kWrite)).empty());
+  Actions inv = deliver(*r, msg(MsgType::kInval, 0, 1, kF, 2));  // older epoch
+  std::vector<Message> s = sent(inv);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].type, MsgType::kInvalAck);
+  EXPECT_TRUE(r->view(kF).busy);
+  EXPECT_EQ(r->view(kF).state, LocalState::kShared);
+}
+
 TEST(MsiHomeRequester, EvictSharedIsSilent) {
   auto r = make("msi-home", 1);
   make_shared(*r);
