@@ -271,11 +271,33 @@ void FaultEngine::finish(Stripe& s, Request& r, base::Status status) {
   }
 }
 
+base::Status FaultEngine::put_page(uint64_t frame, const std::byte* page, bool was_absent,
+                                   bool writable, bool* own_woken) {
+  if (was_absent) {
+    base::Status st = uffd::copy(uffd_.get(), own_addr(frame), page, kPage, !writable);
+    if (st.ok()) {
+      *own_woken = true;
+      return st;
+    }
+    // EEXIST: a mapping the engine does not serve touched the hole; take the
+    // page over below like a present one.
+    if (st.error().code() != EEXIST) return st;
+  }
+  // Replace the data of a page already in the memfd: a file write goes
+  // around the page tables, so it cannot fault.
+  if (::pwrite(memfd_.get(), page, kPage, static_cast<off_t>(frame * kPage)) !=
+      static_cast<ssize_t>(kPage)) {
+    return base::Error::from_errno("pwrite frame");
+  }
+  return {};
+}
+
 void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns) {
   Stripe& s = stripe(frame);
   bool release = false;
   uint64_t uffd_ns = 0, started = 0, protocol_ns = 0;
   bool demand = false;
+  std::vector<Waiter> retry;
   {
     std::lock_guard lock(s.mu);
     auto it = s.requests.find(frame);
@@ -288,12 +310,11 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
     started = r.started_ns;
     demand = !r.waiters.empty() || r.outcome != nullptr;
     base::Status status;
-    if (supply.ok() && supply->page == nullptr && was_absent) {
-      status = base::Error("provider answered keep-local for a frame not held here", EPROTO);
-    } else if (!supply.ok()) {
+    if (!supply.ok()) {
       status = supply.error();
-    }
-    if (status.ok() && was_absent && !r.has_slot) {
+    } else if (supply->page == nullptr && was_absent) {
+      status = base::Error("provider answered keep-local for a frame not held here", EPROTO);
+    } else if (was_absent && !r.has_slot) {
       // Invalidated while an upgrade was in flight: the data needs a slot again.
       if (reserve_slot(/*queue_frame=*/false, frame)) {
         r.has_slot = true;
@@ -301,37 +322,23 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
         status = base::Error("no room to install after invalidation", EAGAIN);
       }
     }
+    bool own_woken = false;
+    const uint64_t t = now_ns();
+    if (status.ok() && supply->page != nullptr) {
+      status = put_page(frame, supply->page, was_absent, supply->writable, &own_woken);
+    }
     if (!status.ok()) {
+      // Not on the fast path: a failing provider makes its threads retry.
       FaultStats::bump(stats_.fetch_errors);
-      spdlog::warn("fault engine: fetch of frame {} failed: {}", frame, status.error().message());
+      spdlog::debug("fault engine: frame {}: {}", frame, status.error().message());
       release = r.has_slot;
-      // Faulting threads retry: they fault again and start a new request.
-      wake_waiters(r.waiters, false, false);
+      // Faulting threads fault again and start a new request; wake them
+      // once the slot is back, so their retry finds it free.
+      retry = std::move(r.waiters);
       finish(s, r, std::move(status));
     } else {
       const bool writable = supply->writable;
       protocol_ns = supply->protocol_ns;
-      uint64_t t = now_ns();
-      bool own_woken = false;
-      if (supply->page != nullptr) {
-        base::Status st;
-        if (was_absent) {
-          st = uffd::copy(uffd_.get(), own_addr(frame), supply->page, kPage, !writable);
-          own_woken = st.ok();
-        }
-        if (!was_absent || (!st.ok() && st.error().code() == EEXIST)) {
-          // Replace the data of a page already in the memfd: a file write
-          // goes around the page tables, so it cannot fault.
-          if (::pwrite(memfd_.get(), supply->page, kPage, static_cast<off_t>(frame * kPage)) !=
-              static_cast<ssize_t>(kPage)) {
-            st = base::Error::from_errno("pwrite frame");
-          } else {
-            st = {};
-          }
-        }
-        if (!st.ok())
-          spdlog::error("fault engine: install frame {}: {}", frame, st.error().message());
-      }
       if (was_absent) note_resident(frame, f);
       if (writable && !was_absent) {
         (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
@@ -348,6 +355,7 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
     }
   }
   if (release) release_slot();
+  if (!retry.empty()) wake_waiters(retry, false, false);
   if (demand) {
     const uint64_t total = now_ns() - started;
     protocol_ns = std::min(protocol_ns, provider_ns);

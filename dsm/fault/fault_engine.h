@@ -166,6 +166,11 @@ class FaultEngine final : public FrameStore {
   bool start_request(Stripe& s, uint64_t frame, Request& r) REQUIRES(s.mu);
   void dispatch(uint64_t frame);
   void complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns);
+  // Puts page data into the memfd: UFFDIO_COPY into the own mapping for a
+  // hole (write-protected unless writable), pwrite over a present page.
+  // REQUIRES the frame's stripe lock.
+  base::Status put_page(uint64_t frame, const std::byte* page, bool was_absent, bool writable,
+                        bool* own_woken);
   // Ends a request: wakes its make_present() waiters. REQUIRES stripe lock.
   static void finish(Stripe& s, Request& r, base::Status status) REQUIRES(s.mu);
   void read_ahead_after(uint64_t frame);

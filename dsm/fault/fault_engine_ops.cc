@@ -249,6 +249,7 @@ base::Status FaultEngine::read_page(uint64_t frame, std::span<std::byte> out) co
 base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool writable) {
   if (frame >= options_.frames) return base::Error("install: frame out of range", EINVAL);
   Stripe& s = stripe(frame);
+  base::Status status;
   bool release = false;
   {
     std::lock_guard lock(s.mu);
@@ -257,55 +258,53 @@ base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool wr
     Request* r = it != s.requests.end() ? &it->second : nullptr;
     if (r != nullptr && r->evicting) return base::Error("install: frame is being evicted", EAGAIN);
     const bool was_absent = f.state == State::kAbsent;
-    bool own_woken = false;
+    bool took_request_slot = false;
     if (was_absent) {
       // A fetch in flight already holds a slot: take it over.
       if (r != nullptr && r->has_slot) {
         r->has_slot = false;
+        took_request_slot = true;
       } else if (!reserve_slot(false, frame)) {
         kick_evictor();
         return base::Error("install: node memory budget full", ENOSPC);
       }
-      base::Status st = uffd::copy(uffd_.get(), own_addr(frame), data, kPage, !writable);
-      if (!st.ok()) {
-        release = true;
-        if (st.error().code() != EEXIST) return st;
+    }
+    bool own_woken = false;
+    status = put_page(frame, data, was_absent, writable, &own_woken);
+    if (!status.ok()) {
+      if (took_request_slot) {
+        r->has_slot = true;
+      } else {
+        release = was_absent;
       }
-      own_woken = st.ok();
-    }
-    if (!was_absent || release) {
-      release = false;
-      if (::pwrite(memfd_.get(), data, kPage, static_cast<off_t>(frame * kPage)) !=
-          static_cast<ssize_t>(kPage)) {
-        return base::Error::from_errno("pwrite frame");
+    } else {
+      if (was_absent) note_resident(frame, f);
+      if (writable && !was_absent) {
+        (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
+        own_woken = true;
+      } else if (!writable && f.state == State::kWritable) {
+        protect_everywhere(frame, true);
       }
-    }
-    if (was_absent) note_resident(frame, f);
-    if (writable && !was_absent) {
-      (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
-      own_woken = true;
-    } else if (!writable && f.state == State::kWritable) {
-      protect_everywhere(frame, true);
-    }
-    f.state = writable ? State::kWritable : State::kShared;
-    f.soft_wp = false;
-    f.referenced = true;
-    f.dirty = writable;
-    FaultStats::bump(stats_.installs);
-    if (r != nullptr) {
-      // Waiters of a fetch still in flight go on now; its answer, when it
-      // comes, finds the frame present and only refreshes the data. A miss
-      // still queued for room is simply done.
-      wake_waiters(r->waiters, writable, own_woken);
-      r->waiters.clear();
-      if (!r->dispatched) {
-        finish(s, *r, {});
-        s.requests.erase(it);
+      f.state = writable ? State::kWritable : State::kShared;
+      f.soft_wp = false;
+      f.referenced = true;
+      f.dirty = writable;
+      FaultStats::bump(stats_.installs);
+      if (r != nullptr) {
+        // Waiters of a fetch still in flight go on now; its answer, when it
+        // comes, finds the frame present and only refreshes the data. A miss
+        // still queued for room is simply done.
+        wake_waiters(r->waiters, writable, own_woken);
+        r->waiters.clear();
+        if (!r->dispatched) {
+          finish(s, *r, {});
+          s.requests.erase(it);
+        }
       }
     }
   }
   if (release) release_slot();
-  return {};
+  return status;
 }
 
 }  // namespace dsm

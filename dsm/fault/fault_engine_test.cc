@@ -304,6 +304,64 @@ TEST(FaultEngine, ManyThreadsUnderBudgetLoseNoWrite) {
   EXPECT_TRUE(ok);
 }
 
+// Fails the first `failures` fetches, then serves the pattern.
+class FlakyProvider final : public PageProvider {
+ public:
+  explicit FlakyProvider(int failures) : failures_(failures) {}
+  void fetch(const FetchRequest& request, FetchDone done) override {
+    if (failures_.fetch_sub(1) > 0) {
+      done(base::Error("peer unreachable", EHOSTUNREACH));
+      return;
+    }
+    inner_.fetch(request, std::move(done));
+  }
+  void evict(uint64_t frame, const std::byte* dirty, EvictDone done) override {
+    inner_.evict(frame, dirty, std::move(done));
+  }
+
+ private:
+  std::atomic<int> failures_;
+  PatternProvider inner_;
+};
+
+TEST(FaultEngine, FailedFetchesAreRetriedByFaultsAndReportedByMakePresent) {
+  FlakyProvider provider(3);
+  auto engine = make_engine(&provider, small(4));
+  bool ok = false;
+  std::thread([&] { ok = frame_has_pattern(engine->base(), 1); }).join();
+  EXPECT_TRUE(ok);  // the faulting thread retried until a fetch succeeded
+  EXPECT_EQ(engine->stats().fetch_errors, 3u);
+  EXPECT_EQ(engine->resident(), 1u);  // failed fetches gave their slots back
+
+  FlakyProvider once(1);
+  auto engine2 = make_engine(&once, small(4));
+  auto st = engine2->make_present(2, 1, Access::kWrite);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), EHOSTUNREACH);
+  EXPECT_TRUE(engine2->make_present(2, 1, Access::kWrite).ok());
+  EXPECT_EQ(*word(engine2->base(), 2, 3), PatternProvider::pattern_word(2, 3));
+}
+
+TEST(FaultEngine, InstallRespectsBudgetAndRejectsBadFrames) {
+  PatternProvider provider;
+  FaultEngineOptions o = small(8);
+  o.budget_frames = 2;
+  o.high_watermark = 1.0;
+  o.low_watermark = 1.0;
+  auto engine = make_engine(&provider, o);
+  std::vector<std::byte> page(kPage, std::byte{1});
+  EXPECT_FALSE(engine->install(8, page.data(), true).ok());
+  EXPECT_FALSE(engine->invalidate(99).ok());
+  ASSERT_TRUE(engine->install(0, page.data(), true).ok());
+  ASSERT_TRUE(engine->install(1, page.data(), false).ok());
+  EXPECT_LE(engine->resident(), 2u);
+  auto third = engine->install(2, page.data(), false);
+  if (!third.ok()) {
+    EXPECT_EQ(third.error().code(), ENOSPC);  // unless the evictor was quicker
+  }
+  EXPECT_LE(engine->stats().resident_max, 2u);
+}
+
 uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
   PatternProvider provider;
   FaultEngineOptions o = small(512);
