@@ -185,7 +185,8 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
   {
     std::lock_guard lock(s.mu);
     Frame& f = frames_[frame];
-    f.referenced = true;
+    // A fault on a frame already here is a use the clock can see; a miss is not.
+    if (f.state != State::kAbsent) f.referenced = true;
     if (auto it = s.requests.find(frame); it != s.requests.end()) {
       Request& r = it->second;
       r.waiters.push_back({uffd, addr});
@@ -346,7 +347,9 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
       }
       f.state = writable ? State::kWritable : State::kShared;
       f.soft_wp = false;
-      f.referenced = true;
+      // New frames start unreferenced (a scan does not push out frames in
+      // use); an upgrade is a use.
+      f.referenced = !was_absent;
       if (writable) f.dirty = true;
       uffd_ns += now_ns() - t;
       uffd_ns += wake_waiters(r.waiters, writable, own_woken);

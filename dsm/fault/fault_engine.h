@@ -57,8 +57,8 @@ struct FaultEngineOptions {
   int batch = 16;  // uffd_msg read per read()
   // Largest read-ahead window in frames; 0 disables read-ahead.
   uint32_t read_ahead_max = 64;
-  // Clock second chance for Writable frames: the hand write-protects a
-  // referenced Writable frame, and a write re-fault marks it referenced again.
+  // Clock sampling of Writable frames: the hand write-protects a Writable
+  // frame and spares it once; a write re-fault marks it referenced again.
   bool write_sampling = true;
 };
 

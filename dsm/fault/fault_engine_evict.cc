@@ -8,10 +8,12 @@
 // meanwhile, and no handler thread waits.
 //
 // Victims come from a clock over install order: a frame whose reference bit
-// is set (by any fault or make_present on it since the hand last passed) gets
-// a second chance. Shared frames give no other signal (reads of a present page
-// never fault); Writable frames are write-protected as the hand passes them
-// (write_sampling), so their next write re-faults and sets the bit again.
+// is set (by a fault or make_present on it while present, since the hand last
+// passed) gets a second chance. New frames start unreferenced, so a one-pass
+// scan evicts its own frames first. Shared frames give no other signal (reads
+// of a present page never fault); Writable frames are write-protected when
+// the hand passes them (write_sampling) and spared once, so a frame written
+// since re-faults locally, sets the bit, and survives.
 
 #include <chrono>
 #include <future>
@@ -122,9 +124,12 @@ bool FaultEngine::evict_one() {
         requeue();
         continue;
       }
-      if (f.referenced) {
+      const bool unsampled = options_.write_sampling && f.state == State::kWritable && !f.soft_wp;
+      if (f.referenced || unsampled) {
+        // Second chance. A Writable frame's writes do not fault, so protect
+        // it first and let its next write (a local re-fault) say it is used.
         f.referenced = false;
-        if (options_.write_sampling && f.state == State::kWritable && !f.soft_wp) {
+        if (unsampled) {
           protect_everywhere(frame, true);
           f.soft_wp = true;
         }

@@ -129,7 +129,7 @@ base::Status FaultEngine::make_present(uint64_t first, uint64_t count, Access ac
       {
         std::lock_guard lock(s.mu);
         Frame& f = frames_[frame];
-        f.referenced = true;
+        if (f.state != State::kAbsent) f.referenced = true;
         auto it = s.requests.find(frame);
         if (it == s.requests.end()) {
           if (f.state == State::kWritable ||
@@ -287,7 +287,7 @@ base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool wr
       }
       f.state = writable ? State::kWritable : State::kShared;
       f.soft_wp = false;
-      f.referenced = true;
+      f.referenced = !was_absent;
       f.dirty = writable;
       FaultStats::bump(stats_.installs);
       if (r != nullptr) {

@@ -362,6 +362,22 @@ TEST(FaultEngine, InstallRespectsBudgetAndRejectsBadFrames) {
   EXPECT_LE(engine->stats().resident_max, 2u);
 }
 
+TEST(FaultEngine, ClockKeepsAWrittenFrameThroughAScan) {
+  PatternProvider provider;
+  FaultEngineOptions o = small(96);
+  o.budget_frames = 8;
+  auto engine = make_engine(&provider, o);
+  std::thread([&] {
+    for (uint64_t f = 1; f < 96; ++f) {
+      *word(engine->base(), 0) = f;    // a hot, written frame
+      (void)*word(engine->base(), f);  // a one-pass read scan
+    }
+  }).join();
+  EXPECT_EQ(provider.fetches_of(0), 1u);  // never evicted
+  EXPECT_GE(engine->stats().evictions, 95u - 8u);
+  EXPECT_EQ(*word(engine->base(), 0), 95u);
+}
+
 uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
   PatternProvider provider;
   FaultEngineOptions o = small(512);
