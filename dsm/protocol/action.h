@@ -4,6 +4,7 @@
 // where the bytes of a Send, Install or Store come from.
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "dsm/protocol/message.h"
@@ -40,5 +41,8 @@ struct Action {
 };
 
 using Actions = std::vector<Action>;
+
+std::string_view to_string(PageSource p);
+std::string_view to_string(ActionType t);
 
 }  // namespace dsm::protocol

@@ -50,6 +50,7 @@ struct IvyEntry {
   bool owner() const { return flags & kIvyOwner; }
   bool busy() const { return flags & kIvyBusy; }
 };
+static_assert(sizeof(IvyEntry) == 32, "the ivy table entry is 32 bytes a frame");
 
 class IvyDynamic final : public ProtocolBase {
  public:

@@ -173,6 +173,16 @@ TEST(Factory, KnowsBothProtocolsAndRejectsOthers) {
   EXPECT_FALSE(make_protocol("ivy-dynamic", cfg).ok());
 }
 
+TEST(Names, EveryEnumHasOne) {
+  for (uint8_t t = 1; t <= kMaxMsgType; ++t) {
+    EXPECT_NE(to_string(static_cast<MsgType>(t)), "Unknown") << int(t);
+  }
+  EXPECT_EQ(to_string(PageSource::kIncoming), "incoming");
+  EXPECT_EQ(to_string(ActionType::kWriteProtect), "write-protect");
+  EXPECT_EQ(to_string(LocalState::kModified), "M");
+  EXPECT_EQ(to_string(Access::kWrite), "write");
+}
+
 TEST(Factory, EvictionOfUnknownFrameIsAnError) {
   auto p = make("msi-home", 1);
   Actions a;

@@ -63,6 +63,42 @@ std::string_view to_string(MsgType t) {
   return "Unknown";
 }
 
+std::string_view to_string(PageSource p) {
+  switch (p) {
+    case PageSource::kNone:
+      return "none";
+    case PageSource::kIncoming:
+      return "incoming";
+    case PageSource::kCache:
+      return "cache";
+    case PageSource::kHome:
+      return "home";
+    case PageSource::kZero:
+      return "zero";
+  }
+  return "?";
+}
+
+std::string_view to_string(ActionType t) {
+  switch (t) {
+    case ActionType::kSend:
+      return "send";
+    case ActionType::kInstall:
+      return "install";
+    case ActionType::kWriteProtect:
+      return "write-protect";
+    case ActionType::kDrop:
+      return "drop";
+    case ActionType::kStore:
+      return "store";
+    case ActionType::kComplete:
+      return "complete";
+    case ActionType::kArmTimer:
+      return "arm-timer";
+  }
+  return "?";
+}
+
 std::array<std::string_view, 2> protocol_names() { return {"msi-home", "ivy-dynamic"}; }
 
 base::StatusOr<std::unique_ptr<Protocol>> make_protocol(std::string_view name,
