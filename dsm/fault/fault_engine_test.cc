@@ -378,6 +378,22 @@ TEST(FaultEngine, ClockKeepsAWrittenFrameThroughAScan) {
   EXPECT_EQ(*word(engine->base(), 0), 95u);
 }
 
+TEST(FaultEngine, LatencySplitAttributesProviderTimeToNetwork) {
+  PatternProvider provider(std::chrono::microseconds(5000));
+  auto engine = make_engine(&provider, small(4));
+  std::thread([&] { (void)*word(engine->base(), 0); }).join();
+  for (int i = 0; i < 1000 && engine->stats().total_ns.total() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  auto st = engine->stats();
+  ASSERT_EQ(st.network_ns.total(), 1u);
+  // quantile_ns is a bucket's upper bound; the delay is a lower bound.
+  EXPECT_GE(st.network_ns.quantile_ns(0.5), 5'000'000u);
+  EXPECT_GE(st.total_ns.quantile_ns(0.5), 5'000'000u);
+  EXPECT_EQ(st.uffd_ns.total(), 1u);
+  EXPECT_EQ(st.protocol_ns.quantile_ns(0.5), 2u);  // bucket 0: nothing reported
+}
+
 uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
   PatternProvider provider;
   FaultEngineOptions o = small(512);
