@@ -123,6 +123,8 @@ base::Status Simulator::apply(NodeId n, const Actions& actions, const InFlight* 
         if (a.msg.has_page) TRY(value_of(a.page, f, &m.value));
         trace(fmt::format("n{} send {} val={}", n, describe(a.msg), m.value));
         net_.push_back(m);
+        ++counters_.sent;
+        counters_.sent_pages += a.msg.has_page;
         break;
       }
       case ActionType::kInstall: {

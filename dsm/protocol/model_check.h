@@ -54,6 +54,8 @@ struct SimCounters {
   uint64_t dropped = 0;
   uint64_t duplicated = 0;
   uint64_t timeouts = 0;
+  uint64_t sent = 0;        // messages put on the network (self-deliveries excluded)
+  uint64_t sent_pages = 0;  // of which carried a page
 };
 
 class Simulator {
