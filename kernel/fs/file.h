@@ -13,6 +13,7 @@
 
 #include "base/result.h"
 #include "base/unique_fd.h"
+#include "kernel/fs/wait_queue.h"
 #include "kernel/mm/memory_manager.h"
 
 namespace kernel::fs {
@@ -38,6 +39,8 @@ class File {
   }
   // Terminal ioctls the kernel passes through (TCGETS, TIOCGWINSZ, ...).
   virtual Result<uint64_t> ioctl(mm::MemoryManager&, uint64_t, uint64_t) { return Errno(ENOTTY); }
+  // Where to wait when read/write said EAGAIN (null: never blocks).
+  virtual WaitQueue* wait_queue(bool /*for_write*/) { return nullptr; }
   // The host fd behind the file, for mmap and *at calls (-1: none).
   virtual int host_fd() const { return -1; }
 

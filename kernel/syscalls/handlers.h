@@ -45,6 +45,8 @@ PANGAEA_SYSCALL(unlink);
 PANGAEA_SYSCALL(unlinkat);
 PANGAEA_SYSCALL(rmdir);
 PANGAEA_SYSCALL(umask);
+PANGAEA_SYSCALL(pipe);
+PANGAEA_SYSCALL(pipe2);
 
 // sys_mm.cc
 PANGAEA_SYSCALL(mmap);
@@ -77,6 +79,7 @@ PANGAEA_SYSCALL(execve);
 PANGAEA_SYSCALL(wait4);
 PANGAEA_SYSCALL(kill);
 PANGAEA_SYSCALL(reboot);
+PANGAEA_SYSCALL(prctl);
 
 // sys_info.cc
 PANGAEA_SYSCALL(uname);

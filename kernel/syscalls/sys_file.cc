@@ -1,5 +1,6 @@
 // File syscalls: descriptors, paths inside the root, stat, directories.
 
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "kernel/fs/file.h"
+#include "kernel/fs/pipe.h"
 #include "kernel/syscalls/handlers.h"
 #include "kernel/syscalls/util.h"
 
@@ -14,6 +16,20 @@ namespace kernel::syscalls {
 namespace {
 
 constexpr int kIovMax = 1024;
+
+// EAGAIN from a file that may block: wait on it unless O_NONBLOCK. EPIPE
+// raises SIGPIPE, as Linux does.
+Result<uint64_t> finish_io(task::Kernel& k, task::Process& p, fs::File& f, bool write,
+                           Result<uint64_t> r) {
+  if (!r.ok() && r.error().code == EAGAIN && !(f.flags() & O_NONBLOCK)) {
+    if (fs::WaitQueue* q = f.wait_queue(write)) {
+      k.block_on(p, *q);
+      return Errno(kRestart);
+    }
+  }
+  if (!r.ok() && r.error().code == EPIPE) k.signal(p, SIGPIPE);
+  return r;
+}
 
 bool readable(const fs::File& f) { return (f.flags() & O_ACCMODE) != O_WRONLY; }
 bool writable(const fs::File& f) { return (f.flags() & O_ACCMODE) != O_RDONLY; }
@@ -40,7 +56,7 @@ Result<struct stat> stat_path(task::Kernel& k, const std::string& path, bool fol
   return st;
 }
 
-Result<uint64_t> do_iov(task::Process& p, const SyscallArgs& a, bool write) {
+Result<uint64_t> do_iov(task::Kernel& k, task::Process& p, const SyscallArgs& a, bool write) {
   auto f = TRY(p.fds.get(arg_int(a.a[0])));
   if (write ? !writable(*f) : !readable(*f)) return Errno(EBADF);
   int cnt = arg_int(a.a[2]);
@@ -54,7 +70,7 @@ Result<uint64_t> do_iov(task::Process& p, const SyscallArgs& a, bool write) {
     auto r = write ? f->write(*p.mm, base, v.iov_len) : f->read(*p.mm, base, v.iov_len);
     if (!r.ok()) {
       if (total) break;
-      return r.error();
+      return finish_io(k, p, *f, write, r);
     }
     total += *r;
     if (*r < v.iov_len) break;
@@ -104,27 +120,46 @@ Result<uint64_t> do_unlink(task::Kernel& k, const std::string& path, int flags) 
 }  // namespace
 
 PANGAEA_SYSCALL(read) {
-  (void)k;
   auto f = TRY(p.fds.get(arg_int(a.a[0])));
   if (!readable(*f)) return Errno(EBADF);
-  return f->read(*p.mm, a.a[1], a.a[2]);
+  return finish_io(k, p, *f, false, f->read(*p.mm, a.a[1], a.a[2]));
 }
 
 PANGAEA_SYSCALL(write) {
-  (void)k;
   auto f = TRY(p.fds.get(arg_int(a.a[0])));
   if (!writable(*f)) return Errno(EBADF);
-  return f->write(*p.mm, a.a[1], a.a[2]);
+  return finish_io(k, p, *f, true, f->write(*p.mm, a.a[1], a.a[2]));
 }
 
-PANGAEA_SYSCALL(readv) {
+PANGAEA_SYSCALL(readv) { return do_iov(k, p, a, false); }
+
+PANGAEA_SYSCALL(writev) { return do_iov(k, p, a, true); }
+
+PANGAEA_SYSCALL(pipe2) {
   (void)k;
-  return do_iov(p, a, false);
+  int flags = arg_int(a.a[1]);
+  if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return Errno(EINVAL);
+  auto [r, w] = fs::make_pipe(flags & O_NONBLOCK);
+  int rfd = TRY(p.fds.install(r, flags & O_CLOEXEC));
+  auto wfd = p.fds.install(w, flags & O_CLOEXEC);
+  if (!wfd.ok()) {
+    (void)p.fds.close(rfd);
+    return wfd.error();
+  }
+  int fds[2] = {rfd, *wfd};
+  auto c = p.mm->copy_out(a.a[0], fds, sizeof(fds));
+  if (!c.ok()) {
+    (void)p.fds.close(rfd);
+    (void)p.fds.close(*wfd);
+    return c.error();
+  }
+  return 0;
 }
 
-PANGAEA_SYSCALL(writev) {
-  (void)k;
-  return do_iov(p, a, true);
+PANGAEA_SYSCALL(pipe) {
+  SyscallArgs b = a;
+  b.a[1] = 0;
+  return sys_pipe2(k, p, b);
 }
 
 PANGAEA_SYSCALL(pread64) {

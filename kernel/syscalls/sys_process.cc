@@ -5,6 +5,7 @@
 #include <linux/reboot.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -25,22 +26,6 @@ Result<std::vector<std::string>> copy_in_strv(task::Process& p, uint64_t addr) {
     if (s == 0) return out;
     out.push_back(TRY(p.mm->copy_in_string(s, 128 * 1024)));
   }
-}
-
-bool ignored_by_default(int sig) {
-  return sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
-}
-
-// Sends `sig` to `t` as far as the kernel can without signal delivery: an
-// ignored signal does nothing, anything else ends the target.
-void send_signal(task::Kernel& k, task::Process& t, int sig) {
-  if (sig == 0 || t.state == task::Process::State::kZombie) return;
-  const auto& act = t.sigactions[sig];
-  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) && sig != SIGKILL && sig != SIGSTOP)
-    return;
-  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) && ignored_by_default(sig)) return;
-  if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) return;
-  k.exit_process(t, sig);
 }
 
 }  // namespace
@@ -247,7 +232,7 @@ PANGAEA_SYSCALL(kill) {
         targets.push_back(t);
   }
   if (targets.empty()) return Errno(ESRCH);
-  for (task::Process* t : targets) send_signal(k, *t, sig);
+  for (task::Process* t : targets) k.signal(*t, sig);
   return 0;
 }
 
@@ -266,6 +251,36 @@ PANGAEA_SYSCALL(reboot) {
       return 0;
     case LINUX_REBOOT_CMD_CAD_ON:
     case LINUX_REBOOT_CMD_CAD_OFF:
+      return 0;
+    default:
+      return Errno(EINVAL);
+  }
+}
+
+}  // namespace kernel::syscalls
+
+namespace kernel::syscalls {
+
+PANGAEA_SYSCALL(prctl) {
+  (void)k;
+  switch (arg_int(a.a[0])) {
+    case PR_SET_NAME: {
+      char name[16] = {};
+      for (size_t i = 0; i < 15; ++i) {
+        TRY(p.mm->copy_in(a.a[1] + i, &name[i], 1));
+        if (!name[i]) break;
+      }
+      p.comm = name;
+      return 0;
+    }
+    case PR_GET_NAME: {
+      char name[16] = {};
+      p.comm.copy(name, 15);
+      TRY(p.mm->copy_out(a.a[1], name, sizeof(name)));
+      return 0;
+    }
+    case PR_SET_PDEATHSIG:
+      if (a.a[1] > 64) return Errno(EINVAL);
       return 0;
     default:
       return Errno(EINVAL);

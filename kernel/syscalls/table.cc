@@ -58,6 +58,8 @@ const Entry kEntries[] = {
     {"unlinkat", sys_unlinkat, S, "", "dsx"},
     {"rmdir", sys_rmdir, S, "", "s"},
     {"umask", sys_umask, S, "", "o"},
+    {"pipe", sys_pipe, S, "", "x"},
+    {"pipe2", sys_pipe2, S, "", "xx"},
 
     {"mmap", sys_mmap, P, "MAP_SHARED file mappings are private copies", "xdxxdx"},
     {"munmap", sys_munmap, S, "", "xd"},
@@ -95,6 +97,7 @@ const Entry kEntries[] = {
     {"kill", sys_kill, P, "terminates the target (handlers are not run yet)", "dd"},
     {"reboot", sys_reboot, P, "RB_POWER_OFF, RB_HALT_SYSTEM, RB_AUTOBOOT end the boot", "xxxx"},
 
+    {"prctl", sys_prctl, P, "PR_SET_NAME/GET_NAME, PR_SET_PDEATHSIG (recorded)", "dxxxx"},
     {"uname", sys_uname, S, "", "x"},
     {"clock_gettime", sys_clock_gettime, S, "", "dx"},
     {"gettimeofday", sys_gettimeofday, S, "", "xx"},

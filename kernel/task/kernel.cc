@@ -230,6 +230,32 @@ void Kernel::reap(int pid) { procs_.erase(pid); }
 
 void Kernel::power_off() { powered_off_ = true; }
 
+void Kernel::block_on(Process& p, fs::WaitQueue& q) {
+  p.state = Process::State::kBlocked;
+  p.waiting = Process::Wait::kIo;
+  int pid = p.pid;
+  q.add([this, pid] {
+    Process* w = find(pid);
+    if (w && w->state == Process::State::kBlocked && w->waiting == Process::Wait::kIo) {
+      w->state = Process::State::kRunnable;
+      w->waiting = Process::Wait::kNone;
+    }
+  });
+}
+
+void Kernel::signal(Process& t, int sig) {
+  if (sig == 0 || t.state == Process::State::kZombie) return;
+  const auto& act = t.sigactions[sig];
+  bool default_ignored = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) && sig != SIGKILL) return;
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) && default_ignored) return;
+  if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) return;
+  if (act.handler != reinterpret_cast<uint64_t>(SIG_DFL) && sig != SIGKILL)
+    spdlog::info("pid {}: signal {} has a handler, but delivery is not implemented: ending it",
+                 t.pid, sig);
+  exit_process(t, sig);
+}
+
 void Kernel::dispatch(Process& p) {
   uint64_t nr = p.regs.orig_rax;
   syscalls::SyscallArgs args{

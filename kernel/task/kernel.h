@@ -15,6 +15,7 @@
 #include "base/result.h"
 #include "dsm/frame_store.h"
 #include "kernel/fs/root.h"
+#include "kernel/fs/wait_queue.h"
 #include "kernel/mm/frame_allocator.h"
 #include "kernel/platform/platform.h"
 #include "kernel/task/process.h"
@@ -65,6 +66,11 @@ class Kernel {
   // Removes a zombie from the table.
   void reap(int pid);
   void power_off();
+  // Blocks p until `q` is notified; the caller returns kRestart.
+  void block_on(Process& p, fs::WaitQueue& q);
+  // Sends `sig` as far as the kernel can without signal delivery: ignored
+  // signals do nothing, stop signals are ignored, anything else ends p.
+  void signal(Process& p, int sig);
   // Resolves a guest path (relative to p's cwd unless absolute).
   std::string guest_path(const Process& p, const std::string& path) const;
 

@@ -28,7 +28,7 @@ struct GuestSigaction {
 
 struct Process {
   enum class State { kRunnable, kBlocked, kZombie };
-  enum class Wait { kNone, kChild, kVforkChild };
+  enum class Wait { kNone, kChild, kVforkChild, kIo };
 
   int pid = 0;
   int ppid = 0;
