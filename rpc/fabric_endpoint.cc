@@ -140,7 +140,9 @@ FabricEndpoint::~FabricEndpoint() {
 
 base::StatusOr<fid_mr*> FabricEndpoint::register_memory(void* base, size_t len) {
   fid_mr* mr = nullptr;
-  int ret = fi_mr_reg(domain_, base, len, FI_SEND | FI_RECV, 0, mrs_.size() + 1, 0, &mr, nullptr);
+  int ret = fi_mr_reg(domain_, base, len,
+                      FI_SEND | FI_RECV | FI_READ | FI_WRITE | FI_REMOTE_READ | FI_REMOTE_WRITE, 0,
+                      mrs_.size() + 1, 0, &mr, nullptr);
   if (ret != 0) return base::Error(fabric_error("fi_mr_reg", ret));
   mrs_.push_back(mr);
   return mr;

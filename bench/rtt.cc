@@ -1,0 +1,375 @@
+#include "bench/rtt.h"
+
+#include <fmt/format.h>
+#include <rdma/fi_errno.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "rpc/fabric_transport.h"
+
+namespace bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr size_t kPage = base::kPageSize;
+constexpr int kWaitMs = 5;  // as FabricTransport's progress thread
+constexpr auto kStall = std::chrono::seconds(5);
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+RttStats summarize(std::vector<double> samples, size_t size) {
+  RttStats s;
+  if (samples.empty()) return s;
+  std::sort(samples.begin(), samples.end());
+  size_t n = samples.size();
+  s.p50_us = samples[n / 2];
+  s.p99_us = samples[std::min(n - 1, (n * 99 + 99) / 100 - 1)];
+  double sum = 0;
+  for (double v : samples) sum += v;
+  s.mean_us = sum / static_cast<double>(n);
+  s.bandwidth_mb_s = s.mean_us > 0 ? 2.0 * static_cast<double>(size) / s.mean_us : 0;
+  return s;
+}
+
+struct PageBuffer {
+  explicit PageBuffer(size_t bytes)
+      : bytes(std::max(bytes, kPage)),
+        data(static_cast<std::byte*>(std::aligned_alloc(kPage, this->bytes))) {
+    if (data) std::memset(data, 0x5a, this->bytes);
+  }
+  ~PageBuffer() { std::free(data); }
+  size_t bytes;
+  std::byte* data;
+};
+
+// --- ours: FabricTransport request/response, driven from its callbacks so
+// no thread hand-off is measured that the bare ping-pong does not have.
+
+class OursDriver {
+ public:
+  OursDriver(rpc::Transport& t, size_t size, int total, int warmup, std::byte* pages)
+      : t_(t),
+        size_(size),
+        total_(total),
+        warmup_(warmup),
+        pages_(pages),
+        batch_(size > kMaxInlineSize ? static_cast<int>(size / kPage) : 1),
+        inline_data_(size <= kMaxInlineSize ? size : 0, 0xa5) {
+    samples_.reserve(static_cast<size_t>(total));
+  }
+
+  base::StatusOr<std::vector<double>> run() {
+    issue();
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, kStall * 4, [this] { return finished_; })) {
+      return base::Error("ours: the benchmark stalled", ETIMEDOUT);
+    }
+    if (!error_.empty()) return base::Error("ours: " + error_);
+    return samples_;
+  }
+
+ private:
+  void issue() {
+    start_ = Clock::now();
+    outstanding_.store(batch_);
+    for (int p = 0; p < batch_; ++p) {
+      rpc::OutMessage m;
+      auto echo = m.header().initBody().initEcho();
+      echo.setSequence(static_cast<uint64_t>(p));
+      if (!inline_data_.empty())
+        echo.setData(kj::arrayPtr(inline_data_.data(), inline_data_.size()));
+      const std::byte* page =
+          inline_data_.empty() ? pages_ + static_cast<size_t>(p) * kPage : nullptr;
+      t_.request(1, m, page, {std::chrono::seconds(2), 0},
+                 [this](base::StatusOr<const rpc::Incoming*> r) { on_reply(r); });
+    }
+  }
+
+  void on_reply(const base::StatusOr<const rpc::Incoming*>& r) {
+    if (!r.ok()) {
+      finish(r.error().message());
+      return;
+    }
+    if (outstanding_.fetch_sub(1) != 1) return;
+    auto end = Clock::now();
+    if (done_ >= warmup_) samples_.push_back(micros(end - start_));
+    if (++done_ == total_) {
+      finish("");
+      return;
+    }
+    issue();
+  }
+
+  void finish(std::string error) {
+    std::lock_guard lock(mu_);
+    if (finished_) return;
+    finished_ = true;
+    error_ = std::move(error);
+    cv_.notify_all();
+  }
+
+  rpc::Transport& t_;
+  const size_t size_;
+  const int total_;
+  const int warmup_;
+  std::byte* const pages_;
+  const int batch_;
+  std::vector<uint8_t> inline_data_;
+  std::atomic<int> outstanding_{0};
+  Clock::time_point start_;
+  int done_ = 0;  // progress thread only, after the first issue()
+  std::vector<double> samples_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool finished_ = false;
+  std::string error_;
+};
+
+// --- bare: one message each way, straight on the endpoint, one thread per end.
+
+class BareEnd {
+ public:
+  BareEnd(rpc::FabricEndpoint& ep, fid_mr* mr, std::byte* send_buf, std::byte* recv_buf,
+          size_t size, int peer)
+      : ep_(ep),
+        desc_(ep.needs_desc() ? fi_mr_desc(mr) : nullptr),
+        send_buf_(send_buf),
+        recv_buf_(recv_buf),
+        size_(size),
+        peer_(ep.fi_addr(peer)) {}
+
+  base::Status post_recv() {
+    for (;;) {
+      ssize_t ret = fi_recv(ep_.ep(), recv_buf_, size_, desc_, FI_ADDR_UNSPEC, &recv_ctx_);
+      if (ret == 0) return base::ok_status();
+      if (ret != -FI_EAGAIN)
+        return base::Error(rpc::fabric_error("fi_recv", static_cast<int>(ret)));
+      TRY(poll(0));
+    }
+  }
+
+  base::Status send() {
+    for (;;) {
+      ssize_t ret = fi_send(ep_.ep(), send_buf_, size_, desc_, peer_, &send_ctx_);
+      if (ret == 0) {
+        sends_posted_++;
+        return base::ok_status();
+      }
+      if (ret != -FI_EAGAIN)
+        return base::Error(rpc::fabric_error("fi_send", static_cast<int>(ret)));
+      TRY(poll(0));
+    }
+  }
+
+  // Large messages go by rendezvous: the peer reads from our buffer, which
+  // needs our progress, so an end must not stop polling before its sends
+  // completed.
+  base::Status wait_sends() {
+    auto until = Clock::now() + kStall;
+    while (sends_done_ < sends_posted_) {
+      if (Clock::now() > until)
+        return base::Error("bare: a send did not complete in 5 s", ETIMEDOUT);
+      TRY(poll(kWaitMs));
+    }
+    return base::ok_status();
+  }
+
+  base::Status wait_recv() {
+    auto until = Clock::now() + kStall;
+    while (received_ == consumed_) {
+      if (Clock::now() > until) return base::Error("bare: no message for 5 s", ETIMEDOUT);
+      TRY(poll(kWaitMs));
+    }
+    consumed_++;
+    return base::ok_status();
+  }
+
+ private:
+  base::Status poll(int timeout_ms) {
+    fi_cq_msg_entry entries[8];
+    ssize_t n = ep_.read_cq(entries, 8, timeout_ms);
+    if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      fi_cq_readerr(ep_.cq(), &err, 0);
+      return base::Error(std::string("bare: completion error: ") + fi_strerror(err.err));
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (entries[i].flags & FI_RECV) received_++;
+      if (entries[i].flags & FI_SEND) sends_done_++;
+    }
+    return base::ok_status();
+  }
+
+  rpc::FabricEndpoint& ep_;
+  void* desc_;
+  std::byte* send_buf_;
+  std::byte* recv_buf_;
+  size_t size_;
+  fi_addr_t peer_;
+  fi_context2 send_ctx_{};
+  fi_context2 recv_ctx_{};
+  uint64_t received_ = 0;
+  uint64_t consumed_ = 0;
+  uint64_t sends_posted_ = 0;
+  uint64_t sends_done_ = 0;
+};
+
+base::StatusOr<std::vector<double>> run_bare(BareEnd& a, BareEnd& b, int total, int warmup) {
+  base::Status echo_status;
+  std::thread echo([&] {
+    auto run = [&]() -> base::Status {
+      TRY(b.post_recv());
+      for (int i = 0; i < total; ++i) {
+        TRY(b.wait_recv());
+        // None left posted at the end: the next size uses new buffers.
+        if (i + 1 < total) TRY(b.post_recv());
+        TRY(b.send());
+      }
+      return b.wait_sends();
+    };
+    echo_status = run();
+  });
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(total));
+  base::Status st;
+  for (int i = 0; i < total && st.ok(); ++i) {
+    auto start = Clock::now();
+    st = a.post_recv();
+    if (st.ok()) st = a.send();
+    if (st.ok()) st = a.wait_recv();
+    if (st.ok() && i >= warmup) samples.push_back(micros(Clock::now() - start));
+  }
+  if (st.ok()) st = a.wait_sends();
+  echo.join();
+  // The echo side's error is usually the cause of the driver's.
+  if (!echo_status.ok()) return base::Error("echo side: " + echo_status.error().message());
+  if (!st.ok()) return st.error();
+  return samples;
+}
+
+std::string hostport(const rpc::FabricAddress& a) { return a.host + ":" + std::to_string(a.port); }
+
+}  // namespace
+
+base::Status check_sizes(const std::vector<size_t>& sizes) {
+  if (sizes.empty()) return base::Error("no sizes given", EINVAL);
+  for (size_t s : sizes) {
+    bool inline_ok = s >= 1 && s <= kMaxInlineSize;
+    bool pages_ok = s % kPage == 0 && s >= kPage && s <= (1u << 20);
+    if (!inline_ok && !pages_ok) {
+      return base::Error("size " + std::to_string(s) + " must be 1.." +
+                             std::to_string(kMaxInlineSize) +
+                             " bytes or a multiple of 4096 up to 1 MiB",
+                         EINVAL);
+    }
+  }
+  return base::ok_status();
+}
+
+base::StatusOr<RttReport> run_rtt(const RttOptions& o) {
+  TRY(check_sizes(o.sizes));
+  if (o.iterations < 1 || o.warmup < 0) return base::Error("iterations must be positive", EINVAL);
+  size_t max_size = *std::max_element(o.sizes.begin(), o.sizes.end());
+
+  // A fresh secret: the benchmark's ends only ever talk to each other.
+  uint64_t secret_bits[4];
+  randombytes_buf(secret_bits, sizeof(secret_bits));
+  std::string secret(reinterpret_cast<const char*>(secret_bits), sizeof(secret_bits));
+  std::vector<std::string> names{"bench-a", "bench-b"};
+  auto ta = TRY(rpc::FabricTransport::Create(o.provider, names, {o.a, o.b}, 0, secret));
+  auto tb = TRY(rpc::FabricTransport::Create(o.provider, names, {o.a, o.b}, 1, secret));
+  PageBuffer pages_a(max_size), page_b(kPage);
+  if (!pages_a.data || !page_b.data) return base::Error("out of memory", ENOMEM);
+  TRY(ta->register_memory(pages_a.data, pages_a.bytes));
+  TRY(tb->register_memory(page_b.data, page_b.bytes));
+  // The responder answers with a page of its own registered memory, as a
+  // node serving from its page store would.
+  rpc::Transport* responder = tb.get();
+  std::byte* reply_page = page_b.data;
+  tb->set_handler(rpc::BodyKind::ECHO, [responder, reply_page](const rpc::Incoming& in) {
+    rpc::OutMessage m;
+    auto req = in.header.getBody().getEcho();
+    auto echo = m.header().initBody().initEcho();
+    echo.setSequence(req.getSequence());
+    if (req.getData().size() > 0) echo.setData(req.getData());
+    (void)responder->respond(in, m, in.page ? reply_page : nullptr);
+  });
+
+  auto ea = TRY(rpc::FabricEndpoint::Create(o.provider, {o.bare_a, o.bare_b}, 0));
+  auto eb = TRY(rpc::FabricEndpoint::Create(o.provider, {o.bare_a, o.bare_b}, 1));
+  PageBuffer bare_a(2 * max_size), bare_b(2 * max_size);
+  if (!bare_a.data || !bare_b.data) return base::Error("out of memory", ENOMEM);
+  fid_mr* mra = TRY(ea->register_memory(bare_a.data, bare_a.bytes));
+  fid_mr* mrb = TRY(eb->register_memory(bare_b.data, bare_b.bytes));
+
+  RttReport report;
+  report.provider = ta->provider_name();
+  report.from = hostport(o.a);
+  report.to = hostport(o.b);
+  report.iterations = o.iterations;
+  int total = o.iterations + o.warmup;
+  for (size_t size : o.sizes) {
+    RttRow row;
+    row.size = size;
+    OursDriver driver(*ta, size, total, o.warmup, pages_a.data);
+    auto ours = driver.run();
+    if (!ours.ok())
+      return base::Error(ours.error().message() + " (size " + std::to_string(size) + ")");
+    row.ours = summarize(std::move(ours).value(), size);
+
+    BareEnd a(*ea, mra, bare_a.data, bare_a.data + max_size, size, 1);
+    BareEnd b(*eb, mrb, bare_b.data, bare_b.data + max_size, size, 0);
+    auto bare = run_bare(a, b, total, o.warmup);
+    if (!bare.ok())
+      return base::Error(bare.error().message() + " (size " + std::to_string(size) + ")");
+    row.bare = summarize(std::move(bare).value(), size);
+    row.p50_ratio = row.bare.p50_us > 0 ? row.ours.p50_us / row.bare.p50_us : 0;
+    report.rows.push_back(row);
+  }
+  return report;
+}
+
+std::string format_table(const RttReport& r) {
+  std::string out = fmt::format(
+      "rtt over {} ({} <-> {}), {} iterations per size\n"
+      "{:>8}  {:>10} {:>10} {:>10}  {:>10} {:>10} {:>10}  {:>9}\n",
+      r.provider, r.from, r.to, r.iterations, "size", "ours p50", "ours p99", "ours MB/s",
+      "bare p50", "bare p99", "bare MB/s", "p50 ratio");
+  for (const RttRow& row : r.rows) {
+    out += fmt::format(
+        "{:>8}  {:>8.1f}us {:>8.1f}us {:>10.1f}  {:>8.1f}us {:>8.1f}us {:>10.1f}  {:>8.2f}x\n",
+        row.size, row.ours.p50_us, row.ours.p99_us, row.ours.bandwidth_mb_s, row.bare.p50_us,
+        row.bare.p99_us, row.bare.bandwidth_mb_s, row.p50_ratio);
+  }
+  return out;
+}
+
+std::string format_json(const RttReport& r) {
+  auto stats = [](const RttStats& s) {
+    return fmt::format(
+        "{{\"p50_us\": {:.2f}, \"p99_us\": {:.2f}, \"mean_us\": {:.2f}, \"bandwidth_mb_s\": "
+        "{:.2f}}}",
+        s.p50_us, s.p99_us, s.mean_us, s.bandwidth_mb_s);
+  };
+  std::string out = fmt::format(
+      "{{\"benchmark\": \"rtt\", \"provider\": \"{}\", \"from\": \"{}\", \"to\": \"{}\", "
+      "\"iterations\": {}, \"results\": [",
+      r.provider, r.from, r.to, r.iterations);
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    const RttRow& row = r.rows[i];
+    out += fmt::format("{}\n  {{\"size\": {}, \"ours\": {}, \"bare\": {}, \"p50_ratio\": {:.3f}}}",
+                       i ? "," : "", row.size, stats(row.ours), stats(row.bare), row.p50_ratio);
+  }
+  out += "\n]}\n";
+  return out;
+}
+
+}  // namespace bench

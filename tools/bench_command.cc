@@ -1,0 +1,146 @@
+// `pangaea bench <benchmark>`: the macro benchmarks. Each benchmark is one
+// sub-subcommand registered by an adder in kBenchmarks below; to add one,
+// write `void add_<name>(CLI::App& bench, int& exit_code)` (here or beside
+// its library in bench/) and list it in kBenchmarks.
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "base/log.h"
+#include "bench/rtt.h"
+#include "node/config.h"
+#include "tools/commands.h"
+#include "tools/exit_codes.h"
+
+namespace tools {
+
+namespace {
+
+// Benchmark ends bind to the nodes' hosts at these port offsets, so running
+// nodes on those ports are left alone.
+constexpr int kOursPortOffset = 1000;
+constexpr int kBarePortOffset = 2000;
+constexpr uint16_t kDefaultLocalPort = 47000;
+
+void add_rtt(CLI::App& bench, int& exit_code) {
+  struct Options {
+    std::string config;
+    std::string from;
+    std::string to;
+    std::string provider;
+    std::vector<size_t> sizes{64, 4096, 65536};
+    int iterations = 1000;
+    int warmup = 100;
+    int port = kDefaultLocalPort;
+    bool json = false;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = bench.add_subcommand(
+      "rtt",
+      "Round trip of our request/response path vs a bare libfabric ping-pong over the same "
+      "provider; both ends run in this process");
+  auto* config = cmd->add_option("--config", opts->config,
+                                 "cluster.toml: take addresses and "
+                                 "provider from it")
+                     ->type_name("FILE");
+  auto* from = cmd->add_option("--from", opts->from, "Node whose host is the requesting end")
+                   ->type_name("NAME");
+  auto* to =
+      cmd->add_option("--to", opts->to, "Node whose host is the answering end")->type_name("NAME");
+  from->needs(config);
+  to->needs(config);
+  config->needs(from)->needs(to);
+  cmd->add_option("--provider", opts->provider,
+                  "tcp, sockets, verbs (default: the config's, else tcp)")
+      ->check(CLI::IsMember({"tcp", "sockets", "verbs", "shm"}));
+  cmd->add_option("--size", opts->sizes,
+                  "Payload sizes in bytes, comma separated: up to 2048, or multiples of 4096")
+      ->delimiter(',')
+      ->type_name("N,...");
+  cmd->add_option("--iterations", opts->iterations, "Measured round trips per size")
+      ->check(CLI::Range(1, 10000000));
+  cmd->add_option("--warmup", opts->warmup, "Unmeasured round trips first")
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--port", opts->port, "Without --config: first of four 127.0.0.1 ports to use")
+      ->check(CLI::Range(1, 65532));
+  cmd->add_flag("--json", opts->json, "Print JSON (with p50_ratio per size)");
+
+  cmd->callback([opts, &exit_code] {
+    bench::RttOptions o;
+    o.sizes = opts->sizes;
+    o.iterations = opts->iterations;
+    o.warmup = opts->warmup;
+    if (auto st = bench::check_sizes(o.sizes); !st.ok()) {
+      std::fprintf(stderr, "pangaea bench rtt: --size: %s\n", st.error().message().c_str());
+      exit_code = kExitUsage;
+      return;
+    }
+    if (!opts->config.empty()) {
+      auto c = node::load_config(opts->config);
+      if (!c.ok()) {
+        std::fprintf(stderr, "pangaea bench rtt: %s\n", c.error().message().c_str());
+        exit_code = kExitUsage;
+        return;
+      }
+      const node::NodeConfig* a = c->find(opts->from);
+      const node::NodeConfig* b = c->find(opts->to);
+      if (!a || !b || a == b) {
+        std::fprintf(stderr, "pangaea bench rtt: %s: --from and --to must name two nodes of it\n",
+                     opts->config.c_str());
+        exit_code = kExitUsage;
+        return;
+      }
+      if (a->port + kBarePortOffset > 65535 || b->port + kBarePortOffset > 65535) {
+        std::fprintf(stderr, "pangaea bench rtt: node ports must be below %d\n",
+                     65536 - kBarePortOffset);
+        exit_code = kExitUsage;
+        return;
+      }
+      auto at = [](const node::NodeConfig* n, int offset) {
+        return rpc::FabricAddress{n->host, static_cast<uint16_t>(n->port + offset)};
+      };
+      o.a = at(a, kOursPortOffset);
+      o.b = at(b, kOursPortOffset);
+      o.bare_a = at(a, kBarePortOffset);
+      o.bare_b = at(b, kBarePortOffset);
+      o.provider = std::string(node::to_string(c->provider));
+    } else {
+      auto port = [&](int i) {
+        return rpc::FabricAddress{"127.0.0.1", static_cast<uint16_t>(opts->port + i)};
+      };
+      o.a = port(0);
+      o.b = port(1);
+      o.bare_a = port(2);
+      o.bare_b = port(3);
+    }
+    if (!opts->provider.empty()) o.provider = opts->provider;
+    auto report = bench::run_rtt(o);
+    if (!report.ok()) {
+      std::fprintf(stderr, "pangaea bench rtt: %s\n", report.error().message().c_str());
+      exit_code = kExitFailure;
+      return;
+    }
+    std::fputs((opts->json ? bench::format_json(*report) : bench::format_table(*report)).c_str(),
+               stdout);
+    exit_code = kExitOk;
+  });
+}
+
+// Add new benchmarks here.
+using BenchmarkAdder = void (*)(CLI::App& bench, int& exit_code);
+constexpr BenchmarkAdder kBenchmarks[] = {add_rtt};
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  CLI::App* bench =
+      app.add_subcommand("bench", "Benchmarks, each a ratio against the raw mechanism");
+  bench->require_subcommand(1);
+  for (BenchmarkAdder add : kBenchmarks) add(*bench, exit_code);
+}
+
+}  // namespace tools
