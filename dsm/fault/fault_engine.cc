@@ -182,6 +182,8 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
   Stripe& s = stripe(frame);
   bool need_dispatch = false;
   bool read_miss = false;
+  bool trigger = false;  // the reader reached a read-ahead trigger page
+  bool release = false;
   {
     std::lock_guard lock(s.mu);
     Frame& f = frames_[frame];
@@ -195,8 +197,17 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
         r.counted_hit = true;
         FaultStats::bump(stats_.read_ahead_hits);
       }
+      trigger = r.trigger;
+      r.trigger = false;
       if (access == Access::kWrite && !r.dispatched) r.want = Access::kWrite;
-      return;
+      goto unlocked;
+    }
+    if (take_staged(s, frame, &release)) {
+      // A staged trigger page: installed now, locally; the next window goes out.
+      FaultStats::bump(stats_.read_ahead_hits);
+      (void)uffd::wake(uffd, addr, kPage);
+      trigger = true;
+      goto unlocked;
     }
     if (f.state == State::kWritable || (access == Access::kRead && f.state == State::kShared)) {
       // Valid here already: the page arrived after the fault was queued, or
@@ -213,7 +224,7 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
       } else {
         (void)uffd::wake(uffd, addr, kPage);
       }
-      return;
+      goto unlocked;
     }
     if (f.state == State::kAbsent) {
       FaultStats::bump(access == Access::kWrite ? stats_.write_misses : stats_.read_misses);
@@ -228,8 +239,30 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
     r.uffd_ns = read_ns;
     need_dispatch = start_request(s, frame, r);
   }
+unlocked:
+  if (release) release_slot();
   if (need_dispatch) dispatch(frame);
-  if (read_miss && options_.read_ahead_max != 0) read_ahead_after(frame);
+  if ((read_miss || trigger) && options_.read_ahead_max != 0) read_ahead_after(frame);
+}
+
+bool FaultEngine::take_staged(Stripe& s, uint64_t frame, bool* release) {
+  Frame& f = frames_[frame];
+  if (!f.staged) return false;
+  auto it = s.staged.find(frame);
+  bool own_woken = false;
+  base::Status st = put_page(frame, it->second.data(), /*was_absent=*/true, false, &own_woken);
+  drop_staged(s, frame, f);
+  if (!st.ok()) {
+    *release = true;  // the slot the staged page held
+    return false;
+  }
+  f.state = State::kShared;  // already in the clock, unreferenced, clean
+  return true;
+}
+
+void FaultEngine::drop_staged(Stripe& s, uint64_t frame, Frame& f) {
+  s.staged.erase(frame);
+  f.staged = false;
 }
 
 bool FaultEngine::start_request(Stripe& s, uint64_t frame, Request& r) {
@@ -323,6 +356,14 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
         status = base::Error("no room to install after invalidation", EAGAIN);
       }
     }
+    if (status.ok() && r.trigger && was_absent && supply->page != nullptr && !demand) {
+      // Keep the trigger page out of the memfd: the reader's fault on it is
+      // the signal to fetch the next window. It keeps its slot.
+      s.staged[frame].assign(supply->page, supply->page + kPage);
+      f.staged = true;
+      note_resident(frame, f);
+      return;
+    }
     bool own_woken = false;
     const uint64_t t = now_ns();
     if (status.ok() && supply->page != nullptr) {
@@ -377,10 +418,12 @@ void FaultEngine::read_ahead_after(uint64_t frame) {
     d = read_ahead_.on_miss(frame, options_.frames);
   }
   if (d.hits != 0) FaultStats::bump(stats_.read_ahead_hits, d.hits);
-  for (uint64_t f = d.first; f < d.first + d.count; ++f) issue_read_ahead(f);
+  // The window's first page is its trigger: reaching it starts the next one,
+  // a whole window ahead of the reader.
+  for (uint64_t f = d.first; f < d.first + d.count; ++f) issue_read_ahead(f, f == d.first);
 }
 
-void FaultEngine::issue_read_ahead(uint64_t frame) {
+void FaultEngine::issue_read_ahead(uint64_t frame, bool trigger) {
   // Read-ahead never pushes the evictor: it stops at the high watermark.
   if (options_.budget_frames != 0 && resident_.load() + 1 >= high_) return;
   Stripe& s = stripe(frame);
@@ -391,6 +434,7 @@ void FaultEngine::issue_read_ahead(uint64_t frame) {
     Request& r = s.requests[frame];
     r.want = Access::kRead;
     r.read_ahead = true;
+    r.trigger = trigger;
     r.has_slot = true;
     r.started_ns = now_ns();
   }

@@ -108,6 +108,7 @@ class FaultEngine final : public FrameStore {
     bool dirty = false;    // writable since installed: write back on eviction
     bool soft_wp = false;  // Writable but write-protected by the clock hand
     bool in_clock = false;
+    bool staged = false;  // read-ahead data held in Stripe::staged, not yet in the memfd
   };
   struct Waiter {
     int uffd;  // a thread blocked in a fault on this uffd at addr
@@ -123,6 +124,7 @@ class FaultEngine final : public FrameStore {
     bool dispatched = false;
     bool evicting = false;
     bool read_ahead = false;
+    bool trigger = false;  // the read-ahead whose use fetches the next window
     bool counted_hit = false;
     bool has_slot = false;
     std::vector<Waiter> waiters;
@@ -134,6 +136,10 @@ class FaultEngine final : public FrameStore {
     std::mutex mu;
     std::condition_variable cv;
     std::unordered_map<uint64_t, Request> requests GUARDED_BY(mu);
+    // Trigger pages of read-ahead windows: kept out of the memfd so that the
+    // reader's arrival faults (locally) and starts the next window, as
+    // Linux's PG_readahead mark does. Each holds a budget slot.
+    std::unordered_map<uint64_t, std::vector<std::byte>> staged GUARDED_BY(mu);
   };
   struct Attachment {
     int uffd;
@@ -174,7 +180,13 @@ class FaultEngine final : public FrameStore {
   // Ends a request: wakes its make_present() waiters. REQUIRES stripe lock.
   static void finish(Stripe& s, Request& r, base::Status status) REQUIRES(s.mu);
   void read_ahead_after(uint64_t frame);
-  void issue_read_ahead(uint64_t frame);
+  void issue_read_ahead(uint64_t frame, bool trigger);
+  // Installs a staged trigger page (Shared) and wakes nobody. Returns false
+  // when the frame is not staged. Sets *release when the staged slot must be
+  // given back (install failed). REQUIRES stripe lock.
+  bool take_staged(Stripe& s, uint64_t frame, bool* release) REQUIRES(s.mu);
+  // Drops a staged page; the caller releases its slot after unlocking.
+  static void drop_staged(Stripe& s, uint64_t frame, Frame& f) REQUIRES(s.mu);
 
   // Page-table operations over every mapping of a frame (fault_engine_ops.cc).
   // REQUIRES the frame's stripe lock.

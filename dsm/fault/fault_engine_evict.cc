@@ -116,7 +116,7 @@ bool FaultEngine::evict_one() {
     {
       std::lock_guard lock(s.mu);
       Frame& f = frames_[frame];
-      if (f.state == State::kAbsent) {
+      if (f.state == State::kAbsent && !f.staged) {
         f.in_clock = false;
         continue;
       }
@@ -125,7 +125,7 @@ bool FaultEngine::evict_one() {
         continue;
       }
       const bool unsampled = options_.write_sampling && f.state == State::kWritable && !f.soft_wp;
-      if (f.referenced || unsampled) {
+      if (!f.staged && (f.referenced || unsampled)) {
         // Second chance. A Writable frame's writes do not fault, so protect
         // it first and let its next write (a local re-fault) say it is used.
         f.referenced = false;
@@ -162,7 +162,12 @@ bool FaultEngine::evict_one() {
       Request r = std::move(it->second);
       s.requests.erase(it);
       Frame& f = frames_[frame];
-      if (f.state == State::kAbsent) {
+      if (f.staged) {
+        drop_staged(s, frame, f);  // read ahead, never used: not in the memfd
+        f = Frame{};
+        dropped = true;
+        FaultStats::bump(stats_.evictions);
+      } else if (f.state == State::kAbsent) {
         // Invalidated while written back: already punched, slot already given back.
       } else if (st.ok() && punch(frame).ok()) {
         f = Frame{};

@@ -126,11 +126,15 @@ base::Status FaultEngine::make_present(uint64_t first, uint64_t count, Access ac
     for (;;) {
       std::shared_ptr<Outcome> outcome;
       bool need_dispatch = false;
+      bool release = false;
       {
         std::lock_guard lock(s.mu);
         Frame& f = frames_[frame];
         if (f.state != State::kAbsent) f.referenced = true;
         auto it = s.requests.find(frame);
+        if (it == s.requests.end() && take_staged(s, frame, &release)) {
+          FaultStats::bump(stats_.read_ahead_hits);
+        }
         if (it == s.requests.end()) {
           if (f.state == State::kWritable ||
               (access == Access::kRead && f.state == State::kShared)) {
@@ -160,6 +164,7 @@ base::Status FaultEngine::make_present(uint64_t first, uint64_t count, Access ac
         if (!it->second.outcome) it->second.outcome = std::make_shared<Outcome>();
         outcome = it->second.outcome;
       }
+      if (release) release_slot();
       if (need_dispatch) dispatch(frame);
       std::unique_lock lock(s.mu);
       s.cv.wait(lock, [&] { return outcome->done; });
@@ -202,7 +207,12 @@ base::Status FaultEngine::invalidate(uint64_t frame) {
   {
     std::lock_guard lock(s.mu);
     Frame& f = frames_[frame];
-    if (f.state == State::kAbsent) return {};
+    if (f.state == State::kAbsent) {
+      if (!f.staged) return {};
+      drop_staged(s, frame, f);  // a read-ahead copy counts as a copy
+      FaultStats::bump(stats_.invalidations);
+      goto release;
+    }
     // Protect first: the punch keeps a protected pte's marker, so the frame
     // stays protected in every mapping when it comes back.
     if (f.state == State::kWritable) protect_everywhere(frame, true);
@@ -212,6 +222,7 @@ base::Status FaultEngine::invalidate(uint64_t frame) {
     f.in_clock = in_clock;
     FaultStats::bump(stats_.invalidations);
   }
+release:
   release_slot();
   return {};
 }
@@ -260,8 +271,10 @@ base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool wr
     const bool was_absent = f.state == State::kAbsent;
     bool took_request_slot = false;
     if (was_absent) {
-      // A fetch in flight already holds a slot: take it over.
-      if (r != nullptr && r->has_slot) {
+      // A fetch in flight or a staged read-ahead page holds a slot: take it over.
+      if (f.staged) {
+        drop_staged(s, frame, f);
+      } else if (r != nullptr && r->has_slot) {
         r->has_slot = false;
         took_request_slot = true;
       } else if (!reserve_slot(false, frame)) {
