@@ -421,6 +421,27 @@ TEST(FaultEngine, StagedReadAheadPagesAreServedInvalidatedAndCounted) {
   EXPECT_EQ(engine->stats().invalidations, after);
 }
 
+TEST(FaultEngine, BadArgumentsAreErrorsNotCrashes) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(4));
+  EXPECT_FALSE(FaultEngine::Create(FaultEngineOptions{}, &provider).ok());
+  EXPECT_FALSE(FaultEngine::Create(small(4), nullptr).ok());
+  void* p = mmap(nullptr, 4 * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, engine->memfd(), 0);
+  auto fd = uffd::open(uffd::kShmemFeatures);
+  ASSERT_TRUE(fd.ok());
+  const uint64_t addr = reinterpret_cast<uint64_t>(p);
+  EXPECT_FALSE(engine->attach(fd->get(), addr + 1, 0, 1).ok());              // unaligned
+  EXPECT_FALSE(engine->attach(fd->get(), addr, 3, 2).ok());                  // past the frames
+  EXPECT_FALSE(engine->attach(-1, addr, 0, 1).ok());                         // not a uffd
+  EXPECT_FALSE(engine->resolve_fault(fd->get(), addr, Access::kRead).ok());  // not attached
+  engine->detach(fd->get(), addr, 4);                                        // not attached: no-op
+  EXPECT_FALSE(engine->make_present(3, 2, Access::kRead).ok());
+  std::array<std::byte, kPage> page{};
+  EXPECT_FALSE(engine->read_page(0, page).ok());  // absent
+  EXPECT_FALSE(engine->downgrade(4).ok());
+  munmap(p, 4 * kPage);
+}
+
 uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
   PatternProvider provider;
   FaultEngineOptions o = small(512);
