@@ -142,6 +142,16 @@ const std::vector<SyscallInfo>& all_syscalls() {
   return table;
 }
 
+std::vector<std::string> unmatched_table_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kEntries) {
+    bool found = false;
+    for (auto [nr, name] : syscall_names()) found |= std::string_view(e.name) == name;
+    if (!found) out.push_back(e.name);
+  }
+  return out;
+}
+
 const SyscallInfo* find_syscall(uint64_t nr) {
   const auto& t = all_syscalls();
   auto it = std::lower_bound(t.begin(), t.end(), nr,

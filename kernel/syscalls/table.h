@@ -50,6 +50,8 @@ struct SyscallInfo {
 const SyscallInfo* find_syscall(uint64_t nr);
 // Every known number, ascending.
 const std::vector<SyscallInfo>& all_syscalls();
+// Names in the implementation list that match no syscall (a typo): for tests.
+std::vector<std::string> unmatched_table_names();
 // docs/syscalls.md.
 std::string syscall_table_markdown();
 
