@@ -25,6 +25,7 @@ IvyDynamic::IvyDynamic(ProtocolConfig config)
   // Every frame starts as the zero page, owned by its home.
   for (FrameId f = 0; f < table_.size(); ++f) {
     IvyEntry& e = table_[f];
+    e.version = this->config().first_version;
     e.prob_owner = home_of(f);
     if (e.prob_owner == self()) e.flags |= kIvyOwner;
   }
@@ -318,7 +319,7 @@ base::Status IvyDynamic::on_read_grant(const Message& m) {
     stale();
     return {};
   }
-  if (m.version < e.version) {  // granted before an invalidation we saw
+  if (newer(e.version, m.version)) {  // granted before an invalidation we saw
     stale();
     ++stats_.retries;
     send_request(m.frame);
@@ -346,11 +347,11 @@ base::Status IvyDynamic::on_write_grant(const Message& m) {
   IvyEntry& e = table_[f];
   Message refuse = make(MsgType::kGrantRefused, f, m.from, m.version, m.req);
   if (e.pending != Access::kWrite || m.req != e.req || e.owner()) {
-    if (m.version > e.version) send(refuse);  // we never took it: give it back
+    if (newer(m.version, e.version)) send(refuse);  // we never took it: give it back
     stale();
     return {};
   }
-  if (m.version <= e.version) {
+  if (!newer(m.version, e.version)) {
     stale();
     ++stats_.retries;
     send_request(f);
@@ -410,11 +411,11 @@ base::Status IvyDynamic::on_grant_refused(const Message& m) {
 base::Status IvyDynamic::on_inval(const Message& m) {
   FrameId f = m.frame;
   IvyEntry& e = table_[f];
-  bool newer = m.version > e.version;
-  if (newer && (e.owner() || e.state == LocalState::kModified)) {
+  bool is_newer = newer(m.version, e.version);
+  if (is_newer && (e.owner() || e.state == LocalState::kModified)) {
     return reject(m, "invalidation of the owner's copy");
   }
-  if (!newer) {
+  if (!is_newer) {
     stale();  // a repeat, or from an owner older than what we know: keep everything
   } else {
     if (e.state == LocalState::kShared) {
@@ -426,7 +427,7 @@ base::Status IvyDynamic::on_inval(const Message& m) {
     e.prob_owner = m.from;
   }
   send(make(MsgType::kInvalAck, f, m.from, m.version));
-  if (newer && e.busy()) {
+  if (is_newer && e.busy()) {
     // A newer owner exists: our hand-over (to it, or back to the home that
     // then passed it on) is complete.
     Busy::Kind k = busy_[f].kind;
@@ -460,8 +461,9 @@ base::Status IvyDynamic::on_handback(const Message& m) {
   if (home_of(f) != self()) return reject(m, "hand-back to a node that is not the home");
   if (!m.has_page) return reject(m, "hand-back without a page");
   if (m.copyset >> config().node_count) return reject(m, "copyset names unknown nodes");
-  if (e.owner() && m.version > e.version) return reject(m, "hand-back while we own the frame");
-  if (e.owner() || m.version < e.version || e.busy()) {
+  if (e.owner() && newer(m.version, e.version))
+    return reject(m, "hand-back while we own the frame");
+  if (e.owner() || newer(e.version, m.version) || e.busy()) {
     // A duplicate: we took it already (and may have passed it on).
     stale();
     send(make(MsgType::kHandbackAck, f, m.from, m.version));

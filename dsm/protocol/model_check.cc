@@ -29,6 +29,7 @@ base::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const SimOptions& o
     cfg.node_count = options.nodes;
     cfg.frame_count = options.frames;
     cfg.placement = s->placement_;
+    cfg.first_version = options.first_version;
     Node node;
     node.proto = TRY(make_protocol(options.protocol, cfg));
     node.cache.assign(options.frames, 0);

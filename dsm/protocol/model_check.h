@@ -43,6 +43,7 @@ struct SimOptions {
   double p_duplicate = 0.05;
   double p_in_order = 0.3;       // deliver the oldest message instead of a random one
   uint64_t max_in_flight = 200;  // no new duplicates beyond this
+  Version first_version = 0;     // ProtocolConfig::first_version
 };
 
 struct SimCounters {

@@ -77,6 +77,28 @@ TEST(ModelCheckAdversarial, HotFramesAndLateDuplicates) {
   }
 }
 
+// Epochs start just below 2^32 and wrap during the run.
+TEST(ModelCheckAdversarial, VersionsWrapAround) {
+  for (const char* p : {"msi-home", "ivy-dynamic"}) {
+    for (uint64_t seed = 1; seed <= 6; ++seed) {
+      SimOptions opt;
+      opt.protocol = p;
+      opt.seed = seed;
+      opt.nodes = 3;
+      opt.frames = 1;
+      opt.steps = 6000;
+      opt.p_write = 0.7;
+      opt.first_version = 0xffffffffu - 20;
+      auto sim = Simulator::Create(opt);
+      ASSERT_TRUE(sim.ok());
+      base::Status st = (*sim)->run();
+      ASSERT_TRUE(st.ok()) << st.error().message();
+      Version v = (*sim)->protocol(0).view(0).version;
+      EXPECT_LT(v, 0x80000000u) << p << ": the run did not cross the wrap";
+    }
+  }
+}
+
 // The network faults actually happen in these runs (the check is not vacuous).
 TEST(ModelCheckCoverage, NetworkMisbehaves) {
   for (const char* p : {"msi-home", "ivy-dynamic"}) {

@@ -23,7 +23,10 @@ Message make(MsgType type, FrameId f, NodeId to, Version version, RequestId req 
 MsiHome::MsiHome(ProtocolConfig config)
     : ProtocolBase(std::move(config)),
       local_(this->config().frame_count),
-      dir_(this->config().frame_count) {}
+      dir_(this->config().frame_count) {
+  for (LocalEntry& e : local_) e.version = this->config().first_version;
+  for (DirEntry& d : dir_) d.version = this->config().first_version;
+}
 
 FrameView MsiHome::view(FrameId f) const {
   const LocalEntry& e = local_[f];
@@ -153,7 +156,7 @@ base::Status MsiHome::on_read_grant(const Message& m) {
     stale();
     return {};
   }
-  if (m.version < e.version) {
+  if (newer(e.version, m.version)) {
     // Granted before an invalidation we have already seen: out of date.
     stale();
     ++stats_.retries;
@@ -174,7 +177,7 @@ base::Status MsiHome::on_read_grant(const Message& m) {
 base::Status MsiHome::on_write_grant(const Message& m) {
   LocalEntry& e = local_[m.frame];
   if (e.pending != Access::kWrite || m.req != e.req) {
-    if (m.version > e.version) {
+    if (newer(m.version, e.version)) {
       // Ownership we never took (the grant answers a stale duplicate of an
       // old request): give it back so the home does not wait on us.
       Message r = make(MsgType::kGrantRefused, m.frame, home_of(m.frame), m.version, m.req);
@@ -183,7 +186,7 @@ base::Status MsiHome::on_write_grant(const Message& m) {
     stale();
     return {};
   }
-  if (m.version <= e.version) {
+  if (!newer(m.version, e.version)) {
     // Revoked by a recall we answered without the page: ask again.
     stale();
     ++stats_.retries;
@@ -209,10 +212,10 @@ base::Status MsiHome::on_write_grant(const Message& m) {
 
 base::Status MsiHome::on_inval(const Message& m) {
   LocalEntry& e = local_[m.frame];
-  if (m.version > e.version && e.state == LocalState::kModified) {
+  if (newer(m.version, e.version) && e.state == LocalState::kModified) {
     return reject(m, "invalidation of a Modified copy");
   }
-  if (m.version <= e.version) {
+  if (!newer(m.version, e.version)) {
     stale();  // a duplicate, or older than the copy we hold: keep it
   } else {
     if (e.state == LocalState::kShared) {
@@ -241,7 +244,7 @@ base::Status MsiHome::on_recall(const Message& m) {
     send(make(MsgType::kRecallReply, m.frame, m.from, m.version), PageSource::kCache);
     return {};
   }
-  if (m.version > e.version) {
+  if (newer(m.version, e.version)) {
     if (e.state == LocalState::kModified) {
       return reject(m, "recall of an epoch newer than our Modified copy");
     }
@@ -363,7 +366,7 @@ void MsiHome::finish_txn(FrameId f, bool redispatch) {
 
 base::Status MsiHome::on_recall_reply(const Message& m) {
   DirEntry& d = dir_[m.frame];
-  if (m.version > d.version) return reject(m, "recall reply for a future epoch");
+  if (newer(m.version, d.version)) return reject(m, "recall reply for a future epoch");
   auto it = txns_.find(m.frame);
   if (!d.busy() || it == txns_.end() || it->second.kind != Txn::Kind::kRecall ||
       d.state != DirState::kModified || m.from != d.owner || m.version != d.version) {
@@ -381,7 +384,7 @@ base::Status MsiHome::on_recall_reply(const Message& m) {
 base::Status MsiHome::on_writeback(const Message& m) {
   DirEntry& d = dir_[m.frame];
   if (!m.has_page) return reject(m, "write-back without a page");
-  if (m.version > d.version) return reject(m, "write-back of a future epoch");
+  if (newer(m.version, d.version)) return reject(m, "write-back of a future epoch");
   bool owner = d.state == DirState::kModified && d.version == m.version;
   if (owner && d.owner != m.from) return reject(m, "write-back from a node that is not the owner");
   if (owner) {
@@ -400,7 +403,7 @@ base::Status MsiHome::on_writeback(const Message& m) {
 
 base::Status MsiHome::on_inval_ack(const Message& m) {
   DirEntry& d = dir_[m.frame];
-  if (m.version > d.version) return reject(m, "invalidation ack for a future epoch");
+  if (newer(m.version, d.version)) return reject(m, "invalidation ack for a future epoch");
   auto it = txns_.find(m.frame);
   if (!d.busy() || it == txns_.end() || it->second.kind != Txn::Kind::kInval ||
       m.version != d.version || !(it->second.acks & node_bit(m.from))) {
@@ -418,7 +421,7 @@ base::Status MsiHome::on_inval_ack(const Message& m) {
 
 base::Status MsiHome::on_grant_refused(const Message& m) {
   DirEntry& d = dir_[m.frame];
-  if (m.version > d.version) return reject(m, "refusal of a future grant");
+  if (newer(m.version, d.version)) return reject(m, "refusal of a future grant");
   if (d.busy() || d.state != DirState::kModified || d.owner != m.from || d.version != m.version) {
     stale();  // a recall in progress settles it, or it is old
     return {};

@@ -44,6 +44,9 @@ struct ProtocolConfig {
   uint16_t node_count = 1;
   uint64_t frame_count = 0;
   std::shared_ptr<const Placement> placement;  // must cover node_count nodes
+  // The epoch every frame starts in, the same on all nodes. Tests start near
+  // 2^32 to run across the wrap (versions compare as serial numbers).
+  Version first_version = 0;
 };
 
 struct ProtocolStats {

@@ -34,4 +34,9 @@ std::string_view to_string(LocalState s);
 
 inline uint64_t node_bit(NodeId n) { return uint64_t{1} << n; }
 
+// Versions compare as serial numbers (RFC 1982), so a hot frame may go
+// through more than 2^32 epochs: `a` is newer than `b` when it is ahead by
+// less than 2^31. Live messages are never that far apart.
+inline bool newer(Version a, Version b) { return static_cast<int32_t>(a - b) > 0; }
+
 }  // namespace dsm::protocol
