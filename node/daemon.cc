@@ -1,0 +1,171 @@
+#include "node/daemon.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "node/membership.h"
+#include "rpc/control/server.h"
+#include "rpc/fabric_transport.h"
+
+namespace node {
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+void add_transport_counters(std::vector<rpc::control::Counter>& out, const std::string& group,
+                            const rpc::Counters& c) {
+  auto add = [&](const char* name, uint64_t v) { out.push_back({group, name, v}); };
+  add("sent", c.sent);
+  add("received", c.received);
+  add("rejected", c.rejected());
+  add("rejected_malformed", c.rejected_malformed);
+  add("rejected_unauthenticated", c.rejected_unauthenticated);
+  add("rejected_stale", c.rejected_stale);
+  add("auth_failures", c.auth_failures);
+  add("unexpected", c.unexpected);
+  add("send_errors", c.send_errors);
+  add("queue_drops", c.queue_drops);
+  add("timeouts", c.timeouts);
+  add("retries", c.retries);
+  add("page_copies", c.page_copies);
+}
+
+}  // namespace
+
+base::Status Daemon::block_stop_signals() {
+  sigset_t set = stop_signals();
+  int err = pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (err != 0) return base::Error::from_errno("pthread_sigmask", err);
+  return {};
+}
+
+Daemon::Daemon(const ClusterConfig& config, int self) : config_(config), self_(self) {}
+
+Daemon::~Daemon() {
+  // Explicit order: nothing may call into a part that is already gone.
+  control_.reset();
+  membership_.reset();
+  transport_.reset();
+  store_.reset();
+}
+
+base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& config,
+                                                       const std::string& name) {
+  int self = config.index_of(name);
+  if (self < 0) {
+    std::string names;
+    for (const auto& n : config.nodes) names += (names.empty() ? "" : ", ") + n.name;
+    return base::Error(
+        fmt::format("{}: no node named \"{}\" (nodes: {})", config.source, name, names), EINVAL);
+  }
+  std::unique_ptr<Daemon> d(new Daemon(config, self));
+  const NodeConfig& me = config.nodes[static_cast<size_t>(self)];
+
+  d->stop_event_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!d->stop_event_.valid()) return base::Error::from_errno("eventfd");
+  sigset_t set = stop_signals();
+  d->signals_.reset(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!d->signals_.valid()) return base::Error::from_errno("signalfd");
+
+  d->store_ = TRY(PageStore::Create(me.memory, me.name));
+  d->transport_ = TRY(rpc::FabricTransport::Create(config, self));
+  TRY(d->transport_->register_memory(d->store_->page(0).data(), d->store_->size()));
+  PageStore* store = d->store_.get();
+  d->membership_ =
+      TRY(Membership::Create(config, self, *d->transport_, [store] { return store->used(); }));
+  d->control_ = TRY(rpc::control::ControlServer::Create(me.control, *d));
+  spdlog::info("node {} of cluster {} up: data {}:{}, control {}, {} contributed", me.name,
+               config.name, me.host, me.port, me.control, me.memory);
+  return d;
+}
+
+base::Status Daemon::run() {
+  pollfd fds[2] = {{signals_.get(), POLLIN, 0}, {stop_event_.get(), POLLIN, 0}};
+  for (;;) {
+    int n = poll(fds, 2, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return base::Error::from_errno("poll");
+    }
+    if (fds[0].revents & POLLIN) {
+      signalfd_siginfo info;
+      if (read(signals_.get(), &info, sizeof(info)) == sizeof(info)) {
+        spdlog::info("node {}: signal {}, stopping", config_.nodes[static_cast<size_t>(self_)].name,
+                     strsignal(static_cast<int>(info.ssi_signo)));
+        return {};
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      spdlog::info("node {}: shutdown requested over the control plane, stopping",
+                   config_.nodes[static_cast<size_t>(self_)].name);
+      return {};
+    }
+  }
+}
+
+void Daemon::request_shutdown() {
+  uint64_t one = 1;
+  // A full counter means a stop is already pending; nothing to do then.
+  [[maybe_unused]] ssize_t n = write(stop_event_.get(), &one, sizeof(one));
+}
+
+rpc::control::NodeStatusInfo Daemon::status() {
+  rpc::control::NodeStatusInfo s;
+  const NodeConfig& me = config_.nodes[static_cast<size_t>(self_)];
+  s.cluster = config_.name;
+  s.name = me.name;
+  s.pid = static_cast<uint32_t>(getpid());
+  s.uptime_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - started_)
+                                          .count());
+  s.memory_given = store_->size();
+  s.memory_used = store_->used();
+  for (const PeerStatus& p : membership_->snapshot()) {
+    s.peers.push_back({p.name, p.address, p.self, p.up, static_cast<uint64_t>(p.rtt_us + 0.5),
+                       p.memory_given, p.memory_used, p.rejected});
+  }
+  return s;
+}
+
+rpc::control::StatsInfo Daemon::stats() {
+  rpc::control::StatsInfo st;
+  auto& out = st.counters;
+  uint64_t uptime_ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - started_)
+                                                 .count());
+  out.push_back({"node", "uptime_ms", uptime_ms});
+  out.push_back({"node", "memory_given", store_->size()});
+  out.push_back({"node", "memory_used", store_->used()});
+  out.push_back({"node", "pages_total", store_->page_count()});
+  out.push_back({"node", "pages_used", store_->used() / base::kPageSize});
+  auto peers = membership_->snapshot();
+  uint64_t up = 0;
+  for (const PeerStatus& p : peers) up += (!p.self && p.up) ? 1 : 0;
+  out.push_back({"membership", "peers", peers.empty() ? 0 : peers.size() - 1});
+  out.push_back({"membership", "peers_up", up});
+  add_transport_counters(out, "transport", transport_->counters());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const PeerStatus& p = peers[i];
+    if (p.self) continue;
+    std::string group = "peer:" + p.name;
+    out.push_back({group, "up", p.up ? 1u : 0u});
+    out.push_back({group, "rtt_us", static_cast<uint64_t>(p.rtt_us + 0.5)});
+    add_transport_counters(out, group, transport_->peer_counters(config_.index_of(p.name)));
+  }
+  return st;
+}
+
+}  // namespace node
