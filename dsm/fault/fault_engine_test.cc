@@ -442,6 +442,96 @@ TEST(FaultEngine, BadArgumentsAreErrorsNotCrashes) {
   munmap(p, 4 * kPage);
 }
 
+// A stand-in for the home node and a protocol: the home holds each frame's
+// data; a per-frame lock serialises fetches, write-backs and the protocol's
+// own operations on a frame, as a directory would.
+class HomeProvider final : public PageProvider {
+ public:
+  explicit HomeProvider(uint64_t frames)
+      : data_(frames, std::vector<std::byte>(kPage)), locks_(frames) {}
+  void fetch(const FetchRequest& request, FetchDone done) override {
+    std::array<std::byte, kPage> page;
+    {
+      std::lock_guard lock(locks_[request.frame]);
+      std::memcpy(page.data(), data_[request.frame].data(), kPage);  // never older than ours
+    }
+    // Answer without the lock: done() may dispatch a fetch of another frame.
+    Supply supply;
+    supply.page = page.data();
+    supply.writable = request.access == Access::kWrite;
+    done(supply);
+  }
+  void evict(uint64_t frame, const std::byte* dirty, EvictDone done) override {
+    std::lock_guard lock(locks_[frame]);
+    if (dirty != nullptr) std::memcpy(data_[frame].data(), dirty, kPage);
+    done(base::ok_status());
+  }
+  // The protocol taking a frame away (invalidate) or making it read-only
+  // (downgrade); either way the data goes home first.
+  void recall(FaultEngine& engine, uint64_t frame, bool invalidate) {
+    std::lock_guard lock(locks_[frame]);
+    ASSERT_TRUE(engine.downgrade(frame).ok());
+    std::array<std::byte, kPage> page;
+    if (engine.read_page(frame, page).ok()) std::memcpy(data_[frame].data(), page.data(), kPage);
+    if (invalidate) {
+      ASSERT_TRUE(engine.invalidate(frame).ok());
+    }
+  }
+
+ private:
+  std::vector<std::vector<std::byte>> data_;
+  std::vector<std::mutex> locks_;
+};
+
+TEST(FaultEngine, RandomAccessWithRecallsAndEvictionLosesNoWrite) {
+  constexpr uint64_t kFrames = 16;
+  constexpr int kWorkers = 3, kOps = 1500;
+  HomeProvider home(kFrames);
+  FaultEngineOptions o = small(kFrames);
+  o.budget_frames = 8;
+  o.handler_threads = 3;
+  auto engine = make_engine(&home, o);
+  SecondMapping stub(*engine, kFrames);
+  std::atomic<int> running{kWorkers};
+  std::vector<std::array<uint64_t, kFrames>> counts(kWorkers);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWorkers; ++t) {
+    threads.emplace_back([&, t] {
+      uint64_t x = 99 + t;
+      counts[t].fill(0);
+      for (int i = 0; i < kOps; ++i) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t f = (x >> 33) % kFrames;
+        std::byte* m = (x >> 20) & 1 ? stub.addr : engine->base();
+        *word(m, f, t) = *word(m, f, t) + 1;  // each worker owns word t
+        ++counts[t][f];
+      }
+      running.fetch_sub(1);
+    });
+  }
+  std::thread protocol([&] {
+    uint64_t x = 7;
+    while (running.load() > 0) {
+      x = x * 6364136223846793005ull + 1442695040888963407ull;
+      home.recall(*engine, (x >> 33) % kFrames, (x >> 20) & 1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  for (auto& t : threads) t.join();
+  protocol.join();
+  ASSERT_TRUE(engine->make_present(0, 8, Access::kRead).ok());
+  bool ok = true;
+  std::thread([&] {
+    for (uint64_t f = 0; f < kFrames; ++f) {
+      for (int t = 0; t < kWorkers; ++t) ok &= *word(engine->base(), f, t) == counts[t][f];
+    }
+  }).join();
+  EXPECT_TRUE(ok);
+  auto st = engine->stats();
+  EXPECT_LE(st.resident_max, 8u);
+  EXPECT_GT(st.invalidations + st.downgrades, 0u);
+}
+
 uint64_t misses_for_scan(uint32_t read_ahead_max, FaultStatsSnapshot* stats) {
   PatternProvider provider;
   FaultEngineOptions o = small(512);
