@@ -79,6 +79,8 @@ PANGAEA_SYSCALL(execve);
 PANGAEA_SYSCALL(wait4);
 PANGAEA_SYSCALL(kill);
 PANGAEA_SYSCALL(reboot);
+PANGAEA_SYSCALL(tgkill);
+PANGAEA_SYSCALL(tkill);
 PANGAEA_SYSCALL(prctl);
 
 // sys_info.cc

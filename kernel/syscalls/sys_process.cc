@@ -236,6 +236,26 @@ PANGAEA_SYSCALL(kill) {
   return 0;
 }
 
+PANGAEA_SYSCALL(tgkill) {
+  int tgid = arg_int(a.a[0]), tid = arg_int(a.a[1]), sig = arg_int(a.a[2]);
+  if (sig < 0 || sig > 64 || tgid <= 0 || tid <= 0) return Errno(EINVAL);
+  task::Process* t = k.find(tid);
+  if (!t || t->pid != tgid || t->state == task::Process::State::kZombie) return Errno(ESRCH);
+  (void)p;
+  k.signal(*t, sig);
+  return 0;
+}
+
+PANGAEA_SYSCALL(tkill) {
+  int tid = arg_int(a.a[0]), sig = arg_int(a.a[1]);
+  if (sig < 0 || sig > 64 || tid <= 0) return Errno(EINVAL);
+  task::Process* t = k.find(tid);
+  if (!t || t->state == task::Process::State::kZombie) return Errno(ESRCH);
+  (void)p;
+  k.signal(*t, sig);
+  return 0;
+}
+
 PANGAEA_SYSCALL(reboot) {
   (void)p;
   if (static_cast<uint32_t>(a.a[0]) != LINUX_REBOOT_MAGIC1) return Errno(EINVAL);

@@ -95,6 +95,8 @@ const Entry kEntries[] = {
     {"execve", sys_execve, P, "static and static-pie ELF, #! scripts; no dynamic ELF yet", "sxx"},
     {"wait4", sys_wait4, P, "rusage is zero", "dxxx"},
     {"kill", sys_kill, P, "terminates the target (handlers are not run yet)", "dd"},
+    {"tgkill", sys_tgkill, P, "terminates the target (handlers are not run yet)", "ddd"},
+    {"tkill", sys_tkill, P, "terminates the target (handlers are not run yet)", "dd"},
     {"reboot", sys_reboot, P, "RB_POWER_OFF, RB_HALT_SYSTEM, RB_AUTOBOOT end the boot", "xxxx"},
 
     {"prctl", sys_prctl, P, "PR_SET_NAME/GET_NAME, PR_SET_PDEATHSIG (recorded)", "dxxxx"},

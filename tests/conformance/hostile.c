@@ -1,0 +1,80 @@
+// A hostile guest (run only in the guest, with a root of its own): raw
+// syscall instructions, 32-bit entries, paths out of the root, the stub's
+// memory and its injection site. It must get only what the guest kernel
+// gives: never a host syscall. The runner also checks that the host marker
+// file this program tries to create never appears on the host.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static const char kMarker[] = "/tmp/pangaea-hostile-marker";
+
+static long raw6(long nr, long a, long b, long c) {
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return ret;
+}
+
+static long int80(long nr) {
+  long ret;
+  __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr) : "memory");
+  return ret;
+}
+
+int main(void) {
+  // Our pid in the guest, not the host's.
+  CHECK(raw6(SYS_getpid, 0, 0, 0) == 1);
+  // Host files outside the root do not exist for the guest.
+  CHECK(raw6(SYS_openat, AT_FDCWD, (long)"/etc/passwd", O_RDONLY) == -ENOENT);
+  CHECK(raw6(SYS_openat, AT_FDCWD, (long)"/../../../../../etc/passwd", O_RDONLY) == -ENOENT);
+  CHECK(open("/escape_abs", O_RDONLY) == -1);  // -> /etc/passwd
+  CHECK(open("/escape_rel", O_RDONLY) == -1);  // -> ../../../../etc/passwd
+  CHECK(open("/proc/1/root/etc/passwd", O_RDONLY) == -1);
+  CHECK(open("/proc/self/root/etc/passwd", O_RDONLY) == -1);
+  // The 32-bit entry is refused, not passed to the host.
+  CHECK(int80(20 /* i386 getpid */) == -ENOSYS);
+  // No host ptrace.
+  CHECK(raw6(SYS_ptrace, PTRACE_TRACEME, 0, 0) == -ENOSYS);
+  // The stub's memory is not the guest's to map over or unmap.
+  CHECK(mmap((void*)0x7f8000000000, 4096, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED);
+  CHECK(munmap((void*)0x7f8000000000, 1 << 20) == -1);
+  // Bad pointers and absurd lengths.
+  CHECK(raw6(SYS_write, 1, 0x10, 10) == -EFAULT);
+  CHECK(raw6(SYS_openat, AT_FDCWD, 0x10, O_RDONLY) == -EFAULT);
+  CHECK(raw6(SYS_read, 0, (long)&g_failures, 1L << 40) < 0 || 1);
+  CHECK(raw6(SYS_mmap, 0, -4096L, PROT_READ) < 0);
+
+  // Find the stub's injection site ("int3; syscall; jmp") in its text and
+  // jump to it with an openat of a host path: under PTRACE_SYSEMU that is
+  // still a guest syscall, so the host marker must not appear. The child is
+  // expected to die afterwards (the stub's int3 is a SIGTRAP for it).
+  const unsigned char* text = (const unsigned char*)0x7f8000001000;
+  const unsigned char* site = NULL;
+  for (int i = 0; i < 4096 - 4; ++i)
+    if (text[i] == 0xcc && text[i + 1] == 0x0f && text[i + 2] == 0x05) site = text + i + 1;
+  CHECK(site != NULL);
+  fflush(stdout);
+  pid_t c = fork();
+  if (c == 0 && site) {
+    register long rax __asm__("rax") = SYS_openat;
+    register long rdi __asm__("rdi") = AT_FDCWD;
+    register long rsi __asm__("rsi") = (long)kMarker;
+    register long rdx __asm__("rdx") = O_CREAT | O_WRONLY;
+    register long r10 __asm__("r10") = 0644;
+    __asm__ volatile("jmp *%5" : : "r"(rax), "r"(rdi), "r"(rsi), "r"(rdx), "r"(r10), "r"(site));
+  }
+  if (c == 0) _exit(0);
+  int status = 0;
+  CHECK(waitpid(c, &status, 0) == c);
+  printf("done\n");
+  return DONE();
+}
