@@ -5,6 +5,9 @@
 #include <atomic>
 #include <thread>
 
+#include <unistd.h>
+
+#include "rpc/fabric_transport.h"
 #include "rpc/loopback_transport.h"
 
 namespace node {
@@ -113,6 +116,47 @@ TEST(Membership, WrongSecretNodeStaysDown) {
   EXPECT_FALSE(sees(nodes[0], 2, true));
   EXPECT_FALSE(sees(nodes[2], 0, true));
   EXPECT_GT(nodes[0].membership->snapshot()[2].rejected, 0u);
+  for (auto& n : nodes) stop(n);
+}
+
+// The same over real libfabric endpoints (tcp;ofi_rxm on 127.0.0.1): a
+// destroyed endpoint is a dead process, a new one on the same port a restart.
+TEST(Membership, OverFabricNodeDiesAndReturns) {
+  auto c = three_nodes();
+  uint16_t base = static_cast<uint16_t>(33000 + (getpid() % 1000) * 4);
+  for (int i = 0; i < 3; ++i) c.nodes[i].port = static_cast<uint16_t>(base + i);
+  auto start_fabric = [&](int i) {
+    Node n;
+    auto t = rpc::FabricTransport::Create(c, i);
+    EXPECT_TRUE(t.ok()) << t.error().message();
+    if (!t.ok()) return n;
+    n.transport = std::move(t).value();
+    n.membership = Membership::Create(c, i, *n.transport, nullptr).value();
+    return n;
+  };
+  std::vector<Node> nodes;
+  for (int i = 0; i < 3; ++i) nodes.push_back(start_fabric(i));
+  for (auto& n : nodes) ASSERT_TRUE(n.membership);
+  auto all_up = [&] {
+    for (auto& n : nodes)
+      for (int p = 0; p < 3; ++p)
+        if (!sees(n, p, true)) return false;
+    return true;
+  };
+  ASSERT_TRUE(wait_until(all_up, std::chrono::seconds(5)));
+
+  stop(nodes[1]);
+  auto died = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 1, false) && sees(nodes[2], 1, false); },
+                         std::chrono::seconds(3)));
+  EXPECT_LT(std::chrono::steady_clock::now() - died, std::chrono::seconds(2));
+  // The survivors never lost each other (a dead peer must not stall the rest).
+  EXPECT_TRUE(sees(nodes[0], 2, true));
+  EXPECT_TRUE(sees(nodes[2], 0, true));
+
+  nodes[1] = start_fabric(1);
+  ASSERT_TRUE(nodes[1].membership);
+  EXPECT_TRUE(wait_until(all_up, std::chrono::seconds(5)));
   for (auto& n : nodes) stop(n);
 }
 

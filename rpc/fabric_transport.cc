@@ -63,6 +63,7 @@ base::Status FabricTransport::start() {
   recv_ops_.resize(kRecvSlots);
   {
     std::lock_guard lock(send_mu_);
+    deferred_.resize(static_cast<size_t>(size()));
     for (size_t i = kSendSlots; i-- > 0;) {
       send_ops_[i].is_send = true;
       send_ops_[i].slot = i;
@@ -133,7 +134,7 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
   op.to = to;
   op.sent = std::move(sent);
   std::byte* buf = send_buf_ + slot * kSlotBytes;
-  Deferred d{slot, {}, {nullptr, nullptr}, 1, to};
+  Deferred d{slot, {}, {nullptr, nullptr}, 1, to, std::chrono::steady_clock::now()};
   const Region* region =
       page != nullptr && endpoint_->iov_limit() >= 2 ? find_region_locked(page) : nullptr;
   if (region != nullptr) {
@@ -154,13 +155,16 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
     d.desc[0] = send_desc_;
   }
   if (!endpoint_->needs_desc()) d.desc[0] = d.desc[1] = nullptr;
-  if (!deferred_.empty()) {  // keep the order of frames to a peer
-    deferred_.push_back(d);
+  auto& queue = deferred_[static_cast<size_t>(to)];
+  if (!queue.empty()) {  // keep the order of frames to a peer
+    queue.push_back(d);
+    deferred_count_++;
     return base::ok_status();
   }
   ssize_t ret = fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(to), &op.ctx);
   if (ret == -FI_EAGAIN) {
-    deferred_.push_back(d);
+    queue.push_back(d);
+    deferred_count_++;
     fi_cq_signal(endpoint_->cq());
     return base::ok_status();
   }
@@ -175,23 +179,29 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
 void FabricTransport::retry_deferred() {
   std::vector<SentFn> failed;
   std::vector<NodeId> failed_to;
+  auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(send_mu_);
-    size_t done = 0;
-    for (; done < deferred_.size(); ++done) {
-      Deferred& d = deferred_[done];
-      Op& op = send_ops_[d.slot];
-      ssize_t ret =
-          fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(d.to), &op.ctx);
-      if (ret == -FI_EAGAIN) break;
-      if (ret != 0) {
-        failed.push_back(std::move(op.sent));
-        failed_to.push_back(d.to);
-        op.sent = nullptr;
-        free_slots_.push_back(d.slot);
+    for (auto& queue : deferred_) {
+      while (!queue.empty()) {
+        Deferred& d = queue.front();
+        Op& op = send_ops_[d.slot];
+        ssize_t ret = -FI_EAGAIN;
+        if (now - d.since < kDeferredMax) {
+          ret =
+              fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(d.to), &op.ctx);
+          if (ret == -FI_EAGAIN) break;  // this peer is not ready; the others may be
+        }
+        if (ret != 0) {  // an error, or refused for too long
+          failed.push_back(std::move(op.sent));
+          failed_to.push_back(d.to);
+          op.sent = nullptr;
+          free_slots_.push_back(d.slot);
+        }
+        queue.pop_front();
+        deferred_count_--;
       }
     }
-    deferred_.erase(deferred_.begin(), deferred_.begin() + static_cast<ptrdiff_t>(done));
   }
   for (NodeId to : failed_to) count_send_error(to);
   for (auto& fn : failed) {
@@ -242,15 +252,19 @@ void FabricTransport::run() {
     bool has_deferred;
     {
       std::lock_guard lock(send_mu_);
-      has_deferred = !deferred_.empty();
+      has_deferred = deferred_count_ > 0;
     }
-    ssize_t n = endpoint_->read_cq(entries, 16, has_deferred ? 0 : kWaitMs);
+    // With sends deferred, come back soon to retry them, without spinning.
+    ssize_t n = endpoint_->read_cq(entries, 16, has_deferred ? 1 : kWaitMs);
     if (n > 0) {
       for (ssize_t i = 0; i < n; ++i) complete(entries[i]);
     } else if (n == -FI_EAVAIL) {
       complete_error();
     } else if (n != -FI_EAGAIN && n != 0) {
       SPDLOG_DEBUG("fi_cq_read: {}", fi_strerror(static_cast<int>(-n)));
+    } else if (!endpoint_->can_wait() && !has_deferred) {
+      // A provider without a CQ wait object: poll, but do not spin a core.
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     if (has_deferred) retry_deferred();
     if (!unposted_.empty()) {

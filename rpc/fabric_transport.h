@@ -21,6 +21,8 @@
 // Lock order: TransportBase's mutex, then send_mu_.
 
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,6 +53,8 @@ class FabricTransport final : public TransportBase {
 
   static constexpr size_t kSendSlots = 256;
   static constexpr size_t kRecvSlots = 64;
+  // A send the provider keeps refusing (a peer that is down) is failed after this.
+  static constexpr std::chrono::milliseconds kDeferredMax{1000};
 
  private:
   struct Op {
@@ -66,6 +70,7 @@ class FabricTransport final : public TransportBase {
     void* desc[2];
     size_t count;
     NodeId to;
+    std::chrono::steady_clock::time_point since;
   };
   struct Region {
     const std::byte* base;
@@ -97,7 +102,10 @@ class FabricTransport final : public TransportBase {
 
   mutable std::mutex send_mu_;
   std::vector<size_t> free_slots_ GUARDED_BY(send_mu_);
-  std::vector<Deferred> deferred_ GUARDED_BY(send_mu_);
+  // Sends the provider refused for now (FI_EAGAIN: no credits, or still
+  // connecting), per peer so that a dead peer does not hold up the others.
+  std::vector<std::deque<Deferred>> deferred_ GUARDED_BY(send_mu_);
+  size_t deferred_count_ GUARDED_BY(send_mu_) = 0;
   std::vector<Region> regions_ GUARDED_BY(send_mu_);
 
   std::vector<size_t> unposted_;  // progress thread only

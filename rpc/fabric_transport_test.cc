@@ -92,6 +92,29 @@ TEST_F(FabricTest, PeerRestartIsReachableAgain) {
   EXPECT_TRUE(r2.ok) << r2.error;
 }
 
+// Regression: a send to a dead peer once sat at the head of a single
+// deferred queue and held up every other peer's traffic.
+TEST_F(FabricTest, DeadPeerDoesNotHoldUpOthers) {
+  names_.push_back("n2");
+  addrs_.push_back({"127.0.0.1", static_cast<uint16_t>(base_port() + 2)});
+  auto a = make(0);
+  auto b = make(1);
+  auto c = make(2);
+  ASSERT_TRUE(a && b && c);
+  serve_echo(*b);
+  serve_echo(*c);
+  ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
+  ASSERT_TRUE(echo_request(*a, 2, 1, nullptr).ok);
+  b.reset();
+  for (int i = 0; i < 20; ++i) {
+    OutMessage m;
+    m.header().initBody().initEcho();
+    EXPECT_TRUE(a->send(1, m).ok());  // to the dead peer
+    auto r = echo_request(*a, 2, i, nullptr, {std::chrono::milliseconds(500), 0});
+    EXPECT_TRUE(r.ok) << "request " << i << ": " << r.error;
+  }
+}
+
 TEST_F(FabricTest, WrongSecretIsRefused) {
   auto a = make(0, "right");
   auto b = make(1, "wrong");
