@@ -3,6 +3,7 @@
 // suite leaves it out. PANGAEA_SOAK_SEEDS overrides the seed count.
 
 #include <cstdlib>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -62,6 +63,36 @@ TEST(ModelCheckSoak, IvyDynamicInterleave) {
 }
 TEST(ModelCheckSoak, IvyDynamicRange) {
   for (const Net& n : kNets) soak("ivy-dynamic", "range", n);
+}
+
+// Every knob drawn at random per seed: sizes, placement, access mix,
+// eviction and timeout rates, network faults, epochs near the wrap.
+TEST(ModelCheckSoak, RandomConfigurations) {
+  for (uint64_t s = 0; s < 6 * seed_count(); ++s) {
+    for (const char* p : {"msi-home", "ivy-dynamic"}) {
+      std::mt19937_64 r(s);
+      SimOptions o;
+      o.protocol = p;
+      o.seed = 700000 + s;
+      o.nodes = static_cast<uint16_t>(2 + r() % 7);
+      o.frames = 1 + r() % 4;
+      o.placement = (r() % 2) ? "range" : "interleave";
+      o.steps = 5000;
+      o.p_access = 0.1 + static_cast<double>(r() % 5) * 0.1;
+      o.p_write = static_cast<double>(r() % 10) / 10.0;
+      o.p_evict = static_cast<double>(r() % 6) * 0.06;
+      o.p_timeout = static_cast<double>(r() % 6) * 0.05;
+      o.p_drop = static_cast<double>(r() % 5) * 0.08;
+      o.p_duplicate = static_cast<double>(r() % 5) * 0.1;
+      o.p_in_order = static_cast<double>(r() % 5) * 0.25;
+      o.max_in_flight = 50 + r() % 400;
+      if (r() % 4 == 0) o.first_version = 0xffffffffu - static_cast<Version>(r() % 50);
+      auto sim = Simulator::Create(o);
+      ASSERT_TRUE(sim.ok()) << sim.error().message();
+      base::Status st = (*sim)->run();
+      ASSERT_TRUE(st.ok()) << st.error().message();
+    }
+  }
 }
 
 }  // namespace

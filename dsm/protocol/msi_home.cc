@@ -262,6 +262,8 @@ base::Status MsiHome::on_recall(const Message& m) {
     if (e.pending != Access::kNone && (e.flags & kLocalSent)) {
       ++stats_.retries;
       send_request(m.frame);
+    } else {
+      send_deferred(m.frame);  // it waited for the write-back this recall ended
     }
     return {};
   }

@@ -239,6 +239,23 @@ TEST(MsiHomeRequester, StaleInvalidationDuringWriteBackKeepsRequestDeferred) {
   EXPECT_EQ(r->view(kF).state, LocalState::kShared);
 }
 
+// Regression: a recall of a newer epoch ended a write-back but left the
+// request that waited for it unsent for ever.
+TEST(MsiHomeRequester, RecallEndingAWriteBackSendsTheWaitingRequest) {
+  auto r = make("msi-home", 1);
+  make_modified(*r, 3);
+  Actions a;
+  ASSERT_TRUE(r->on_evict(kF, &a).ok());
+  EXPECT_TRUE(sent(fault(*r, kF, Access::kWrite)).empty());
+  Actions rc = deliver(*r, msg(MsgType::kRecall, 0, 1, kF, 4));
+  std::vector<Message> s = sent(rc);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].type, MsgType::kRecallReply);
+  EXPECT_FALSE(s[0].has_page);
+  EXPECT_EQ(s[1].type, MsgType::kWriteReq);
+  EXPECT_FALSE(r->view(kF).busy);
+}
+
 TEST(MsiHomeRequester, EvictSharedIsSilent) {
   auto r = make("msi-home", 1);
   make_shared(*r);
