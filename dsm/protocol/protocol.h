@@ -22,8 +22,14 @@
 //  - The network may drop, duplicate, delay and reorder messages; the
 //    protocols retry on timeout and recognise stale or repeated messages.
 //
-// Threads: none inside. A driver serialises calls on one instance (e.g. a
-// mutex per instance, or per frame shard with one instance per shard).
+//  - Order: carry out one call's actions for a frame before the next call's
+//    actions for that frame (Install/Drop order matters; sends may leave
+//    asynchronously).
+//
+// Threads: none inside. A driver serialises calls on one instance (a mutex
+// per instance, held only for the call). The protocols keep no state that
+// spans frames, so a driver may also shard by frame, one instance per shard
+// (each then sizes its tables for the whole region).
 
 #include <array>
 #include <cstdint>
