@@ -188,6 +188,41 @@ TEST(IvyDynamic, StaleInvalidationDoesNotEndAHandOver) {
   EXPECT_EQ(h->view(kF).state, LocalState::kShared);
 }
 
+TEST(IvyDynamic, MismatchedRefusalIsIgnored) {
+  auto h = make("ivy-dynamic", 0);
+  fault(*h, kF, Access::kWrite);
+  Message g = only_sent(deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 5)));
+  deliver(*h, msg(MsgType::kGrantRefused, 1, 0, kF, g.version, g.req + 1));  // other request
+  deliver(*h, msg(MsgType::kGrantRefused, 2, 0, kF, g.version, g.req));      // other node
+  EXPECT_FALSE(entry(*h).owner());
+  EXPECT_TRUE(h->view(kF).busy);
+  EXPECT_EQ(h->stats().stale, 2u);
+}
+
+TEST(IvyDynamic, OtherRequestsQueueDuringAHandOverOnce) {
+  auto h = make("ivy-dynamic", 0);
+  fault(*h, kF, Access::kWrite);
+  deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 5));
+  EXPECT_TRUE(sent(deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 6))).empty());  // new req of 1
+  EXPECT_TRUE(sent(deliver(*h, request(MsgType::kReadReq, 2, 0, kF, 3))).empty());
+  EXPECT_TRUE(sent(deliver(*h, request(MsgType::kReadReq, 2, 0, kF, 3))).empty());  // retry
+  EXPECT_EQ(h->stats().queued, 2u);
+}
+
+TEST(IvyDynamic, InvalidationEndsAHandBack) {
+  // The home took our hand-back and passed ownership on; its ack was lost.
+  auto r = make("ivy-dynamic", 1);
+  Message req = only_sent(fault(*r, kF, Access::kWrite));
+  deliver(*r, msg(MsgType::kWriteGrant, 0, 1, kF, 1, req.req), true);
+  Actions a;
+  ASSERT_TRUE(r->on_evict(kF, &a).ok());
+  Actions inv = deliver(*r, msg(MsgType::kInval, 2, 1, kF, 2));
+  EXPECT_TRUE(find(inv, ActionType::kDrop));
+  EXPECT_FALSE(r->view(kF).busy);
+  EXPECT_EQ(entry(*r).prob_owner, 2);
+  EXPECT_TRUE(deliver(*r, msg(MsgType::kHandbackAck, 0, 1, kF, 1)).empty());  // late ack
+}
+
 TEST(IvyDynamic, RefusedGrantReturnsOwnership) {
   auto h = make("ivy-dynamic", 0);
   fault(*h, kF, Access::kWrite);

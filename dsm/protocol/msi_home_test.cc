@@ -319,6 +319,44 @@ TEST(MsiHomeRequester, UnwantedWriteGrantIsRefused) {
   EXPECT_FALSE(find(a, ActionType::kInstall));
 }
 
+TEST(MsiHomeRequester, RecallOfOurEpochWithoutACopySaysSo) {
+  auto r = make("msi-home", 1);
+  make_modified(*r, 2);
+  Actions a;
+  ASSERT_TRUE(r->on_evict(kF, &a).ok());
+  deliver(*r, msg(MsgType::kWriteBackAck, 0, 1, kF, 2));         // the home has it
+  Actions rc = deliver(*r, msg(MsgType::kRecall, 0, 1, kF, 2));  // a late duplicate
+  Message rep = only_sent(rc);
+  EXPECT_EQ(rep.type, MsgType::kRecallReply);
+  EXPECT_FALSE(rep.has_page);
+  // An older recall gets no answer at all.
+  EXPECT_TRUE(sent(deliver(*r, msg(MsgType::kRecall, 0, 1, kF, 1))).empty());
+}
+
+TEST(MsiHomeRequester, StaleWriteBackAckIsIgnored) {
+  auto r = make("msi-home", 1);
+  make_modified(*r, 2);
+  Actions a;
+  ASSERT_TRUE(r->on_evict(kF, &a).ok());
+  Actions old = deliver(*r, msg(MsgType::kWriteBackAck, 0, 1, kF, 1));
+  EXPECT_TRUE(old.empty());
+  EXPECT_TRUE(r->view(kF).busy);
+  EXPECT_EQ(r->view(kF).state, LocalState::kShared);
+}
+
+TEST(MsiHomeRequester, InvalidationEndsAWriteBack) {
+  // The home recalled our bytes while our write-back was on its way, then
+  // started a new epoch: the copy may go.
+  auto r = make("msi-home", 1);
+  make_modified(*r, 2);
+  Actions a;
+  ASSERT_TRUE(r->on_evict(kF, &a).ok());
+  Actions inv = deliver(*r, msg(MsgType::kInval, 0, 1, kF, 3));
+  EXPECT_TRUE(find(inv, ActionType::kDrop));
+  EXPECT_FALSE(r->view(kF).busy);
+  EXPECT_EQ(r->view(kF).state, LocalState::kInvalid);
+}
+
 // ---------------------------------------------------------------------------
 // Home side.
 
@@ -478,6 +516,32 @@ TEST(MsiHomeDirectory, WriteBackAnswersAPendingRecall) {
   EXPECT_EQ(s[0].type, MsgType::kWriteBackAck);
   EXPECT_EQ(s[1].type, MsgType::kReadGrant);
   EXPECT_FALSE(dir(*h, kF).busy());
+}
+
+TEST(MsiHomeDirectory, RequestsQueueBehindAnInvalidationRound) {
+  auto h = make("msi-home", 0);
+  deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 1));
+  deliver(*h, request(MsgType::kWriteReq, 2, 0, kF, 1));  // invalidates 1
+  ASSERT_TRUE(dir(*h, kF).busy());
+  EXPECT_TRUE(sent(deliver(*h, request(MsgType::kReadReq, 3, 0, kF, 1))).empty());
+  Actions a = deliver(*h, msg(MsgType::kInvalAck, 1, 0, kF, 1));
+  std::vector<Message> s = sent(a);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].type, MsgType::kWriteGrant);  // to 2
+  EXPECT_EQ(s[1].type, MsgType::kRecall);      // 3's read now recalls 2
+  EXPECT_EQ(s[1].to, 2);
+}
+
+TEST(MsiHomeDirectory, StaleRepliesAreIgnored) {
+  auto h = make("msi-home", 0);
+  deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 1));
+  deliver(*h, request(MsgType::kWriteReq, 2, 0, kF, 1));  // epoch 1, waits for 1's ack
+  EXPECT_TRUE(deliver(*h, msg(MsgType::kInvalAck, 3, 0, kF, 1)).empty());         // not asked
+  EXPECT_TRUE(deliver(*h, msg(MsgType::kInvalAck, 1, 0, kF, 0)).empty());         // old epoch
+  EXPECT_TRUE(deliver(*h, msg(MsgType::kRecallReply, 1, 0, kF, 1)).empty());      // no recall
+  EXPECT_TRUE(deliver(*h, msg(MsgType::kGrantRefused, 2, 0, kF, 1, 1)).empty());  // busy
+  EXPECT_TRUE(dir(*h, kF).busy());
+  EXPECT_EQ(h->stats().stale, 4u);
 }
 
 TEST(MsiHomeDirectory, GrantRefusedGivesOwnershipBack) {
