@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <stdexcept>
 
 #include "rpc/test_util.h"
 
@@ -106,6 +107,19 @@ TEST(Loopback, MalformedAndUnauthenticatedFramesAreCounted) {
   }));
   EXPECT_EQ(a->peer_counters(1).rejected_unauthenticated, 1u);
   EXPECT_EQ(delivered, 0);
+}
+
+TEST(Loopback, ThrowingHandlerDoesNotStopTheTransport) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  b->set_handler(BodyKind::DSM, [](const Incoming&) { throw std::runtime_error("handler bug"); });
+  serve_echo(*b);
+  OutMessage m;
+  m.header().initBody().setDsm(kj::ArrayPtr<const uint8_t>());
+  ASSERT_TRUE(a->send(1, m).ok());
+  auto r = echo_request(*a, 1, 5, nullptr);
+  EXPECT_TRUE(r.ok) << r.error;
 }
 
 TEST(Loopback, RestartedPeerIsReachableAgain) {

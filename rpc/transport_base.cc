@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <exception>
 
 namespace rpc {
 
@@ -218,9 +219,14 @@ void TransportBase::on_receive(const std::byte* data, size_t len) {
     (void)header.totalSize();
     dispatch(header, view->page);
   } catch (const kj::Exception& e) {
+    // From the header walk, or from a handler reading a field it did not
+    // validate: either way the frame is bad, not the node.
     std::lock_guard lock(mu_);
     unattributed_.rejected_malformed++;
     SPDLOG_DEBUG("dropped a malformed header: {}", e.getDescription().cStr());
+  } catch (const std::exception& e) {
+    // A handler's bug must not take the progress thread (and the node) down.
+    spdlog::error("a message handler failed: {}", e.what());
   }
 }
 
