@@ -26,6 +26,8 @@ using base::Result;
 
 // The guest's general registers, in the x86-64 user_regs_struct layout.
 using Registers = struct user_regs_struct;
+// The x87/SSE state in fxsave layout (512 bytes), saved across signal handlers.
+using FpRegisters = struct user_fpregs_struct;
 
 // Guest addresses live in [kGuestMin, kGuestTop); the platform keeps its own
 // host mappings (the stub's text, stack, vdso) above kGuestTop.
@@ -51,6 +53,9 @@ class Context {
   // registers at the event. For kSyscall, the syscall number is in orig_rax
   // and the result goes in rax before the next switch.
   virtual Result<SwitchResult> switch_to(Registers& regs) = 0;
+  // The floating-point state of the stopped thread.
+  virtual Result<void> get_fpregs(FpRegisters& fp) = 0;
+  virtual Result<void> set_fpregs(const FpRegisters& fp) = 0;
 };
 
 class AddressSpace {

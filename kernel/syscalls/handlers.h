@@ -81,6 +81,11 @@ PANGAEA_SYSCALL(kill);
 PANGAEA_SYSCALL(reboot);
 PANGAEA_SYSCALL(tgkill);
 PANGAEA_SYSCALL(tkill);
+PANGAEA_SYSCALL(rt_sigreturn);
+PANGAEA_SYSCALL(sigaltstack);
+PANGAEA_SYSCALL(rt_sigsuspend);
+PANGAEA_SYSCALL(pause);
+PANGAEA_SYSCALL(rt_sigpending);
 PANGAEA_SYSCALL(prctl);
 
 // sys_info.cc

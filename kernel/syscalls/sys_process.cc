@@ -11,6 +11,7 @@
 
 #include "kernel/syscalls/handlers.h"
 #include "kernel/syscalls/util.h"
+#include "kernel/task/signals.h"
 
 namespace kernel::syscalls {
 namespace {
@@ -232,7 +233,10 @@ PANGAEA_SYSCALL(kill) {
         targets.push_back(t);
   }
   if (targets.empty()) return Errno(ESRCH);
-  for (task::Process* t : targets) k.signal(*t, sig);
+  siginfo_t si = {};
+  si.si_code = SI_USER;
+  si.si_pid = p.pid;
+  for (task::Process* t : targets) k.signal(*t, sig, &si);
   return 0;
 }
 
@@ -241,8 +245,10 @@ PANGAEA_SYSCALL(tgkill) {
   if (sig < 0 || sig > 64 || tgid <= 0 || tid <= 0) return Errno(EINVAL);
   task::Process* t = k.find(tid);
   if (!t || t->pid != tgid || t->state == task::Process::State::kZombie) return Errno(ESRCH);
-  (void)p;
-  k.signal(*t, sig);
+  siginfo_t si = {};
+  si.si_code = SI_TKILL;
+  si.si_pid = p.pid;
+  k.signal(*t, sig, &si);
   return 0;
 }
 
@@ -251,8 +257,79 @@ PANGAEA_SYSCALL(tkill) {
   if (sig < 0 || sig > 64 || tid <= 0) return Errno(EINVAL);
   task::Process* t = k.find(tid);
   if (!t || t->state == task::Process::State::kZombie) return Errno(ESRCH);
-  (void)p;
-  k.signal(*t, sig);
+  siginfo_t si = {};
+  si.si_code = SI_TKILL;
+  si.si_pid = p.pid;
+  k.signal(*t, sig, &si);
+  return 0;
+}
+
+PANGAEA_SYSCALL(rt_sigreturn) {
+  if (!task::restore_frame(p).ok()) {
+    k.exit_process(p, SIGSEGV);
+    return 0;
+  }
+  (void)a;
+  return p.regs.rax;  // the interrupted code's rax, unchanged
+}
+
+PANGAEA_SYSCALL(sigaltstack) {
+  (void)k;
+  struct GuestStack {
+    uint64_t sp;
+    int32_t flags;
+    int32_t pad;
+    uint64_t size;
+  };
+  bool on = p.altstack.ss_size && p.regs.rsp > p.altstack.ss_sp &&
+            p.regs.rsp <= p.altstack.ss_sp + p.altstack.ss_size;
+  GuestStack old = {p.altstack.ss_sp, on ? SS_ONSTACK : p.altstack.ss_flags, 0, p.altstack.ss_size};
+  if (a.a[0]) {
+    GuestStack ns = TRY(p.mm->copy_in(mm::UserPtr<GuestStack>(a.a[0])));
+    if (on) return Errno(EPERM);
+    int mode = ns.flags & ~(1 << 31);  // SS_AUTODISARM accepted, not honoured
+    if (mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK) return Errno(EINVAL);
+    if (mode == SS_DISABLE) {
+      p.altstack = {};
+    } else {
+      if (ns.size < 2048) return Errno(ENOMEM);
+      p.altstack.ss_sp = ns.sp;
+      p.altstack.ss_size = ns.size;
+      p.altstack.ss_flags = 0;
+    }
+  }
+  if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<GuestStack>(a.a[1]), old));
+  return 0;
+}
+
+PANGAEA_SYSCALL(rt_sigsuspend) {
+  (void)k;
+  if (a.a[1] != 8) return Errno(EINVAL);
+  uint64_t mask = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(a.a[0])));
+  if (!p.has_saved_sigmask) {
+    p.saved_sigmask = p.sigmask;
+    p.has_saved_sigmask = true;
+  }
+  p.sigmask = mask & ~(task::sigbit(SIGKILL) | task::sigbit(SIGSTOP));
+  if (p.pending & ~p.sigmask) return Errno(EINTR);
+  p.state = task::Process::State::kBlocked;
+  p.waiting = task::Process::Wait::kSignal;
+  return Errno(kRestart);
+}
+
+PANGAEA_SYSCALL(pause) {
+  (void)k, (void)a;
+  if (p.pending & ~p.sigmask) return Errno(EINTR);
+  p.state = task::Process::State::kBlocked;
+  p.waiting = task::Process::Wait::kSignal;
+  return Errno(kRestart);
+}
+
+PANGAEA_SYSCALL(rt_sigpending) {
+  (void)k;
+  if (a.a[1] != 8) return Errno(EINVAL);
+  uint64_t pend = p.pending & p.sigmask;
+  TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[0]), pend));
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "kernel/platform/ptrace/ptrace_platform.h"
 #include "kernel/syscalls/strace.h"
 #include "kernel/syscalls/table.h"
+#include "kernel/task/signals.h"
 
 namespace kernel::task {
 namespace {
@@ -145,6 +147,7 @@ Result<void> Kernel::execve(Process& p, const std::string& path, std::vector<std
   for (auto& act : p.sigactions)
     if (act.handler != reinterpret_cast<uint64_t>(SIG_IGN)) act = GuestSigaction{};
   p.clear_child_tid = 0;
+  p.altstack = {};
   if (p.vfork_parent) {
     if (Process* parent = find(p.vfork_parent);
         parent && parent->waiting == Process::Wait::kVforkChild) {
@@ -176,6 +179,7 @@ Result<int> Kernel::fork(Process& parent, uint64_t flags, uint64_t new_sp, uint6
   child->umask = parent.umask;
   child->sigactions = parent.sigactions;
   child->sigmask = parent.sigmask;
+  child->altstack = parent.altstack;
   child->regs = parent.regs;
   child->regs.rax = 0;
   if (new_sp) child->regs.rsp = new_sp;
@@ -224,6 +228,13 @@ void Kernel::exit_process(Process& p, int wait_status) {
     parent->state = Process::State::kRunnable;
     parent->waiting = Process::Wait::kNone;
   }
+  if (parent) {
+    siginfo_t si = {};
+    si.si_code = WIFSIGNALED(wait_status) ? CLD_KILLED : CLD_EXITED;
+    si.si_pid = p.pid;
+    si.si_status = WIFSIGNALED(wait_status) ? WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+    signal(*parent, SIGCHLD, &si);
+  }
 }
 
 void Kernel::reap(int pid) { procs_.erase(pid); }
@@ -243,17 +254,83 @@ void Kernel::block_on(Process& p, fs::WaitQueue& q) {
   });
 }
 
-void Kernel::signal(Process& t, int sig) {
-  if (sig == 0 || t.state == Process::State::kZombie) return;
-  const auto& act = t.sigactions[sig];
-  bool default_ignored = sig == SIGCHLD || sig == SIGURG || sig == SIGWINCH || sig == SIGCONT;
-  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN) && sig != SIGKILL) return;
-  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL) && default_ignored) return;
-  if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) return;
-  if (act.handler != reinterpret_cast<uint64_t>(SIG_DFL) && sig != SIGKILL)
-    spdlog::info("pid {}: signal {} has a handler, but delivery is not implemented: ending it",
-                 t.pid, sig);
-  exit_process(t, sig);
+void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
+  if (sig <= 0 || sig > 64 || t.state == Process::State::kZombie) return;
+  if (sig == SIGKILL) {
+    exit_process(t, SIGKILL);
+    return;
+  }
+  const GuestSigaction& act = t.sigactions[sig];
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
+  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
+    DefaultAction da = default_action(sig);
+    if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;  // no stop yet
+    if (!(t.sigmask & sigbit(sig))) {
+      exit_process(t, sig);
+      return;
+    }
+  }
+  t.pending |= sigbit(sig);
+  siginfo_t si = {};
+  if (info) si = *info;
+  si.si_signo = sig;
+  t.pending_info[sig] = si;
+  if (!(t.sigmask & sigbit(sig)) && t.state == Process::State::kBlocked &&
+      (t.waiting == Process::Wait::kIo || t.waiting == Process::Wait::kChild ||
+       t.waiting == Process::Wait::kSignal)) {
+    t.state = Process::State::kRunnable;
+    t.waiting = Process::Wait::kNone;
+    t.interrupted = true;
+  }
+}
+
+void Kernel::force_signal(Process& t, int sig, const siginfo_t& info) {
+  // As Linux's force_sig: a blocked or ignored synchronous signal cannot be
+  // held back; it gets its default action.
+  GuestSigaction& act = t.sigactions[sig];
+  if ((t.sigmask & sigbit(sig)) || act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) {
+    act = GuestSigaction{};
+    t.sigmask &= ~sigbit(sig);
+  }
+  signal(t, sig, &info);
+}
+
+void Kernel::finish_interrupted_syscall(Process& p) {
+  p.interrupted = false;
+  p.in_syscall = false;
+  uint64_t deliverable = p.pending & ~p.sigmask;
+  int sig = deliverable ? __builtin_ctzll(deliverable) + 1 : 0;
+  uint64_t nr = p.regs.orig_rax;
+  bool restartable = nr != SYS_pause && nr != SYS_rt_sigsuspend && nr != SYS_nanosleep &&
+                     nr != SYS_clock_nanosleep;
+  bool restart = sig && (p.sigactions[sig].flags & SA_RESTART) && restartable;
+  if (restart) {
+    p.regs.rax = nr;
+    p.regs.rip -= 2;  // back onto the syscall instruction
+  } else {
+    p.regs.rax = static_cast<uint64_t>(-EINTR);
+  }
+  if (config_.strace)
+    fmt::print(stderr, "[{}] syscall {} interrupted by signal {}: {}\n", p.pid, nr, sig,
+               restart ? "restarted" : "EINTR");
+}
+
+void Kernel::deliver_signals(Process& p) {
+  while (p.state == Process::State::kRunnable) {
+    uint64_t deliverable = p.pending & ~p.sigmask;
+    if (!deliverable) return;
+    int sig = __builtin_ctzll(deliverable) + 1;
+    p.pending &= ~sigbit(sig);
+    const GuestSigaction& act = p.sigactions[sig];
+    if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) continue;
+    if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
+      DefaultAction da = default_action(sig);
+      if (da == DefaultAction::kTerminate || da == DefaultAction::kCore) exit_process(p, sig);
+      continue;
+    }
+    if (config_.strace) fmt::print(stderr, "[{}] --- signal {} delivered ---\n", p.pid, sig);
+    if (!setup_frame(p, sig, p.pending_info[sig]).ok()) exit_process(p, SIGSEGV);
+  }
 }
 
 void Kernel::dispatch(Process& p) {
@@ -293,10 +370,13 @@ void Kernel::dispatch(Process& p) {
 void Kernel::run_process(Process& p) {
   using Kind = platform::SwitchResult::Kind;
   while (p.state == Process::State::kRunnable && !powered_off_) {
+    if (p.in_syscall && p.interrupted) finish_interrupted_syscall(p);
     if (p.in_syscall) {
       dispatch(p);
       continue;
     }
+    deliver_signals(p);
+    if (p.state != Process::State::kRunnable) break;
     auto ev = p.as->main_context().switch_to(p.regs);
     if (!ev.ok()) {
       spdlog::error("pid {}: lost its address space ({})", p.pid, std::strerror(ev.error().code));
@@ -315,16 +395,20 @@ void Kernel::run_process(Process& p) {
         if (!p.mm->handle_fault(ev->fault_addr).ok()) {
           spdlog::info("pid {} ({}): segfault at {:#x} ip {:#x}", p.pid, p.comm, ev->fault_addr,
                        p.regs.rip);
-          exit_process(p, SIGSEGV);
+          siginfo_t si = {};
+          si.si_code = SEGV_MAPERR;
+          si.si_addr = reinterpret_cast<void*>(ev->fault_addr);
+          force_signal(p, ev->signo ? ev->signo : SIGSEGV, si);
         }
         break;
       case Kind::kSignal:
-        // A synchronous trap of the guest's own (int3, ud2, divide error...):
-        // no signal delivery yet, so the default action, which ends it.
+        // A synchronous trap of the guest's own (int3, ud2, divide error...).
         if (ev->signo == SIGTRAP || ev->signo == SIGILL || ev->signo == SIGFPE ||
             ev->signo == SIGBUS || ev->signo == SIGSYS || ev->signo == SIGSEGV ||
             ev->signo == SIGABRT) {
-          exit_process(p, ev->signo);
+          siginfo_t si = {};
+          si.si_code = SI_KERNEL;
+          force_signal(p, ev->signo, si);
         }
         break;
       case Kind::kExit:

@@ -68,9 +68,13 @@ class Kernel {
   void power_off();
   // Blocks p until `q` is notified; the caller returns kRestart.
   void block_on(Process& p, fs::WaitQueue& q);
-  // Sends `sig` as far as the kernel can without signal delivery: ignored
-  // signals do nothing, stop signals are ignored, anything else ends p.
-  void signal(Process& p, int sig);
+  // Raises `sig` for p (`info`: its siginfo, si_signo filled in here). An
+  // ignored signal is dropped; a default action that terminates ends p now
+  // (unless blocked); a handler makes it pending and interrupts a blocking
+  // syscall. Stop signals are ignored for now.
+  void signal(Process& p, int sig, const siginfo_t* info = nullptr);
+  // A synchronous fault signal: cannot be blocked or ignored.
+  void force_signal(Process& p, int sig, const siginfo_t& info);
   // Resolves a guest path (relative to p's cwd unless absolute).
   std::string guest_path(const Process& p, const std::string& path) const;
 
@@ -84,6 +88,8 @@ class Kernel {
         alloc_(store.frame_count()),
         platform_(std::move(platform)) {}
   void run_process(Process& p);
+  void deliver_signals(Process& p);
+  void finish_interrupted_syscall(Process& p);
   void dispatch(Process& p);
   Result<std::unique_ptr<Process>> new_process();
   Result<void> load_program(Process& p, const std::string& path, std::vector<std::string> argv,

@@ -5,6 +5,7 @@
 //
 // Threads: the kernel thread only.
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <array>
@@ -28,7 +29,7 @@ struct GuestSigaction {
 
 struct Process {
   enum class State { kRunnable, kBlocked, kZombie };
-  enum class Wait { kNone, kChild, kVforkChild, kIo };
+  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal };
 
   int pid = 0;
   int ppid = 0;
@@ -51,6 +52,19 @@ struct Process {
 
   std::array<GuestSigaction, 65> sigactions{};
   uint64_t sigmask = 0;
+  uint64_t pending = 0;  // signals raised, not yet delivered
+  std::array<siginfo_t, 65> pending_info{};
+  // sigsuspend's mask is temporary: the frame saves the one to go back to.
+  uint64_t saved_sigmask = 0;
+  bool has_saved_sigmask = false;
+  // A blocking syscall was cut short by a signal with a handler: finish it
+  // with EINTR (or restart it for SA_RESTART) before the handler runs.
+  bool interrupted = false;
+  struct {
+    uint64_t ss_sp = 0;
+    int ss_flags = SS_DISABLE;
+    uint64_t ss_size = 0;
+  } altstack;
   uint64_t clear_child_tid = 0;
   int vfork_parent = 0;  // pid of a parent blocked in vfork until we exec or exit
 

@@ -10,11 +10,11 @@ tmp=$(mktemp -d /tmp/pangaea-conformance.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 case $mode in
 compare)
-  (cd / && "$prog") > "$tmp/native" 2>&1
+  (cd / && "$prog") > "$tmp/native" 2> "$tmp/native.err"
   ns=$?
   if [ "$ns" != "$want" ]; then
     echo "not counted: fails natively (status $ns, want $want)"
-    cat "$tmp/native"
+    cat "$tmp/native" "$tmp/native.err"
     exit 77
   fi
   "$boot" mem=256M root=/dev/root rootfstype=hostfs rootflags=/ -- "$prog" > "$tmp/guest" 2>"$tmp/guest.err"

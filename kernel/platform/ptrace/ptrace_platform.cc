@@ -40,6 +40,8 @@ class PtraceContext : public Context {
   explicit PtraceContext(PtraceAddressSpace& as) : as_(as) {}
   Result<SwitchResult> switch_to(Registers& regs) override;
   Result<SwitchResult> run(Registers& regs, int request);
+  Result<void> get_fpregs(FpRegisters& fp) override;
+  Result<void> set_fpregs(const FpRegisters& fp) override;
 
  private:
   PtraceAddressSpace& as_;
@@ -127,6 +129,18 @@ class PtraceAddressSpace : public AddressSpace {
   uint64_t site_;  // address of the stub's syscall instruction
   PtraceContext context_;
 };
+
+Result<void> PtraceContext::get_fpregs(FpRegisters& fp) {
+  if (xptrace(PTRACE_GETFPREGS, as_.pid(), 0, reinterpret_cast<uint64_t>(&fp)) < 0)
+    return Errno::last();
+  return {};
+}
+
+Result<void> PtraceContext::set_fpregs(const FpRegisters& fp) {
+  if (xptrace(PTRACE_SETFPREGS, as_.pid(), 0, reinterpret_cast<uint64_t>(&fp)) < 0)
+    return Errno::last();
+  return {};
+}
 
 Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs, PTRACE_SYSEMU); }
 
