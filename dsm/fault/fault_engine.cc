@@ -75,8 +75,11 @@ base::Status FaultEngine::init() {
 
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   stop_event_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!epoll_.valid() || !stop_event_.valid()) return base::Error::from_errno("epoll/eventfd");
-  for (int fd : {stop_event_.get(), uffd_.get()}) {
+  ready_event_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!epoll_.valid() || !stop_event_.valid() || !ready_event_.valid()) {
+    return base::Error::from_errno("epoll/eventfd");
+  }
+  for (int fd : {stop_event_.get(), ready_event_.get(), uffd_.get()}) {
     epoll_event ev{};
     // One-shot for a uffd: one handler reads a batch, re-arms, then works on
     // it while another handler can take the next batch; level-triggered
@@ -125,8 +128,13 @@ void FaultEngine::handler_loop() {
       return;
     }
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == stop_event_.get()) return;
-      read_events(events[i].data.fd);
+      const int fd = events[i].data.fd;
+      if (fd == stop_event_.get()) return;
+      if (fd == ready_event_.get()) {
+        dispatch_ready();
+      } else {
+        read_events(fd);
+      }
     }
   }
 }
@@ -151,6 +159,17 @@ void FaultEngine::read_events(int uffd) {
     if (m.event != UFFD_EVENT_PAGEFAULT) continue;  // no other events are requested
     on_fault(uffd, m.arg.pagefault.address & ~(kPage - 1), m.arg.pagefault.flags, share);
   }
+}
+
+void FaultEngine::dispatch_ready() {
+  uint64_t n;
+  (void)!::read(ready_event_.get(), &n, sizeof n);  // EAGAIN: another handler took it
+  std::vector<uint64_t> frames;
+  {
+    std::lock_guard lock(ready_mu_);
+    frames.swap(ready_);
+  }
+  for (uint64_t frame : frames) dispatch(frame);
 }
 
 bool FaultEngine::frame_of(int uffd, uint64_t addr, uint64_t* frame) const {
@@ -429,7 +448,8 @@ void FaultEngine::issue_read_ahead(uint64_t frame, bool trigger) {
   Stripe& s = stripe(frame);
   {
     std::lock_guard lock(s.mu);
-    if (frames_[frame].state != State::kAbsent || s.requests.count(frame) != 0) return;
+    const Frame& f = frames_[frame];
+    if (f.state != State::kAbsent || f.staged || s.requests.count(frame) != 0) return;
     if (!reserve_slot(/*queue_frame=*/false, frame)) return;
     Request& r = s.requests[frame];
     r.want = Access::kRead;

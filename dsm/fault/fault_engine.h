@@ -21,7 +21,10 @@
 //  - callers of the public methods (any thread); make_present() blocks.
 // Lock order: Stripe::mu (one per frame stripe, never two at once)
 //   -> attach_mu_ (shared) -> clock_mu_ / room_mu_ / ra_mu_ (leaves).
-// No lock is held while calling the provider.
+// No lock is held while calling the provider, and the provider is called only
+// from handler threads, the evictor and make_present()/resolve_fault(): never
+// from invalidate/downgrade/read_page/install or from inside a provider's
+// `done`, so a protocol may hold its own locks around those.
 
 #include <atomic>
 #include <condition_variable>
@@ -197,7 +200,8 @@ class FaultEngine final : public FrameStore {
 
   // Budget (fault_engine_evict.cc).
   bool reserve_slot(bool queue_frame, uint64_t frame);
-  void release_slot();  // no stripe lock held
+  void release_slot();    // no stripe lock held
+  void dispatch_ready();  // on a handler thread
   void kick_evictor();
   void evictor_loop();
   bool evict_one();
@@ -209,6 +213,7 @@ class FaultEngine final : public FrameStore {
   base::UniqueFd uffd_;  // the engine's own
   base::UniqueFd epoll_;
   base::UniqueFd stop_event_;
+  base::UniqueFd ready_event_;  // ready_ is not empty
   std::byte* base_ = nullptr;
   std::vector<Frame> frames_;  // frames_[f] GUARDED_BY(stripe(f).mu)
   std::unique_ptr<Stripe[]> stripes_;
@@ -225,6 +230,11 @@ class FaultEngine final : public FrameStore {
   std::mutex room_mu_;
   std::deque<uint64_t> room_waiters_ GUARDED_BY(room_mu_);  // frames waiting for a slot
   std::atomic<uint64_t> room_waiting_{0};                   // room_waiters_.size()
+  // Misses given a slot by release_slot(), dispatched by a handler thread, so
+  // that invalidate()/install() and provider callbacks never call the
+  // provider themselves (the protocol may hold its own locks around them).
+  std::mutex ready_mu_;
+  std::vector<uint64_t> ready_ GUARDED_BY(ready_mu_);
 
   std::mutex clock_mu_;
   std::condition_variable evictor_cv_;

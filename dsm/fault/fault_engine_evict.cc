@@ -15,6 +15,8 @@
 // the hand passes them (write_sampling) and spared once, so a frame written
 // since re-faults locally, sets the bit, and survives.
 
+#include <unistd.h>
+
 #include <chrono>
 #include <future>
 #include <vector>
@@ -68,7 +70,12 @@ void FaultEngine::release_slot() {
       }
       it->second.has_slot = true;
     }
-    dispatch(frame);
+    {
+      std::lock_guard lock(ready_mu_);
+      ready_.push_back(frame);
+    }
+    uint64_t one = 1;
+    (void)!::write(ready_event_.get(), &one, sizeof one);
     return;
   }
 }

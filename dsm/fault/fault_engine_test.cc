@@ -404,8 +404,15 @@ TEST(FaultEngine, StagedReadAheadPagesAreServedInvalidatedAndCounted) {
     for (uint64_t f = 0; f < 4; ++f) ok &= frame_has_pattern(engine->base(), f);
   }).join();
   EXPECT_TRUE(ok);
+  // Read-ahead is issued by a handler after the reader goes on: let it finish.
+  uint64_t fetched = provider.fetches();
+  for (int quiet = 0, i = 0; quiet < 20 && i < 2000; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+    const uint64_t now = provider.fetches();
+    quiet = now == fetched ? quiet + 1 : 0;
+    fetched = now;
+  }
   // Everything read ahead is resident (in the memfd or staged) and accounted.
-  const uint64_t fetched = provider.fetches();
   EXPECT_GT(fetched, 4u);
   EXPECT_EQ(engine->resident(), fetched);
   // make_present serves a staged page without asking the provider again.
