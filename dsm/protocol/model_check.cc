@@ -325,6 +325,15 @@ base::Status Simulator::drain(uint64_t max_events) {
 base::Status Simulator::run() {
   uint64_t nodes = nodes_.size();
   for (counters_.steps = 0; counters_.steps < opt_.steps; ++counters_.steps) {
+    for (size_t i = 0; i < held_.size();) {  // late copies come back
+      if (held_[i].first <= counters_.steps) {
+        net_.push_back(held_[i].second);
+        held_[i] = held_.back();
+        held_.pop_back();
+      } else {
+        ++i;
+      }
+    }
     double r = std::uniform_real_distribution<double>(0, 1)(rng_);
     NodeId n = static_cast<NodeId>(pick(nodes));
     FrameId f = pick(opt_.frames);
@@ -341,6 +350,10 @@ base::Status Simulator::run() {
         net_.erase(net_.begin() + static_cast<long>(idx));
         ++counters_.dropped;
       } else {
+        if (opt_.p_hold > 0 && chance(opt_.p_hold)) {
+          held_.emplace_back(counters_.steps + 1 + pick(opt_.hold_steps), net_[idx]);
+          ++counters_.held;
+        }
         bool dup = net_.size() < opt_.max_in_flight && chance(opt_.p_duplicate);
         if (dup) ++counters_.duplicated;
         TRY(deliver(idx, dup));
@@ -348,6 +361,8 @@ base::Status Simulator::run() {
     }
     TRY(check_invariants());
   }
+  for (auto& [step, m] : held_) net_.push_back(m);  // the last late copies
+  held_.clear();
   TRY(drain());
   // Every node reads every frame: each read must complete with the last value.
   for (NodeId n = 0; n < nodes; ++n) {

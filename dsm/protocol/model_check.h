@@ -43,7 +43,11 @@ struct SimOptions {
   double p_duplicate = 0.05;
   double p_in_order = 0.3;       // deliver the oldest message instead of a random one
   uint64_t max_in_flight = 200;  // no new duplicates beyond this
-  Version first_version = 0;     // ProtocolConfig::first_version
+  // Per delivered message: hold a copy back for up to `hold_steps` steps,
+  // then deliver it (very late duplicates of old epochs).
+  double p_hold = 0;
+  uint64_t hold_steps = 2000;
+  Version first_version = 0;  // ProtocolConfig::first_version
 };
 
 struct SimCounters {
@@ -54,6 +58,7 @@ struct SimCounters {
   uint64_t delivered = 0;
   uint64_t dropped = 0;
   uint64_t duplicated = 0;
+  uint64_t held = 0;  // copies delivered very late
   uint64_t timeouts = 0;
   uint64_t sent = 0;        // messages put on the network (self-deliveries excluded)
   uint64_t sent_pages = 0;  // of which carried a page
@@ -111,6 +116,7 @@ class Simulator {
   std::vector<Node> nodes_;
   std::vector<uint64_t> latest_;  // value of the last completed write per frame
   std::deque<InFlight> net_;
+  std::vector<std::pair<uint64_t, InFlight>> held_;  // (release step, message)
   uint64_t next_value_ = 1;
   SimCounters counters_;
   std::deque<std::string> trace_;  // the last events, for failure reports

@@ -86,6 +86,8 @@ TEST(ModelCheckSoak, RandomConfigurations) {
       o.p_duplicate = static_cast<double>(r() % 5) * 0.1;
       o.p_in_order = static_cast<double>(r() % 5) * 0.25;
       o.max_in_flight = 50 + r() % 400;
+      o.p_hold = static_cast<double>(r() % 3) * 0.02;
+      o.hold_steps = 100 + r() % 4000;
       if (r() % 4 == 0) o.first_version = 0xffffffffu - static_cast<Version>(r() % 50);
       auto sim = Simulator::Create(o);
       ASSERT_TRUE(sim.ok()) << sim.error().message();

@@ -68,6 +68,7 @@ TEST(ModelCheckAdversarial, HotFramesAndLateDuplicates) {
         opt.p_drop = 0.1 * cfg;
         opt.p_duplicate = 0.3;
         opt.p_in_order = 0.1;
+        opt.p_hold = 0.02;  // and some copies come back thousands of steps later
         auto sim = Simulator::Create(opt);
         ASSERT_TRUE(sim.ok());
         base::Status st = (*sim)->run();
@@ -113,6 +114,7 @@ TEST(ModelCheckCoverage, NetworkMisbehaves) {
     EXPECT_GT(k.dropped, 0u) << p;
     EXPECT_GT(k.duplicated, 0u) << p;
     EXPECT_GT(k.evictions, 0u) << p;
+    EXPECT_GT(k.timeouts, 0u) << p;
     ProtocolStats s = (*sim)->total_stats();
     EXPECT_GT(s.retries, 0u) << p;
     EXPECT_GT(s.stale, 0u) << p;
