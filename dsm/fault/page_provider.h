@@ -9,9 +9,12 @@
 // implement it; here ship ZeroFillProvider and, for tests, PatternProvider.
 //
 // Threads: fetch() and evict() are called from the engine's handler threads,
-// the evictor thread and callers of make_present(); `done` may run on any
-// thread, including inside fetch() itself, and must run exactly once. The
-// engine holds no lock while calling into the provider.
+// the evictor thread and callers of make_present()/resolve_fault(); `done`
+// may run on any thread, including inside fetch() itself, and must run
+// exactly once. fetch() must not block (it runs on a handler thread). The
+// engine holds no lock while calling into the provider, and never calls it
+// from inside invalidate(), downgrade(), read_page(), install() or a `done`:
+// the protocol may hold its own locks around those and inside `done`.
 
 #include <cstddef>
 #include <cstdint>
