@@ -137,18 +137,20 @@ void Membership::send_heartbeats() {
     hb.setMemoryUsed(used);
     hb.setSendTimeNs(now_ns());
     std::weak_ptr<State> weak = state_;
+    // A heartbeat that first waits for a handshake would time that too.
+    bool measure = transport_.authenticated(i);
     // No retries: the next heartbeat is the retry.
     rpc::RequestOptions options{kDownAfter / 2, 0};
-    transport_.request(i, m, nullptr, options,
-                       [weak, i](base::StatusOr<const rpc::Incoming*> reply) {
-                         auto state = weak.lock();
-                         if (!state || !reply.ok()) return;
-                         auto ack = (*reply)->header.getBody();
-                         if (ack.which() != rpc::BodyKind::HEARTBEAT_ACK) return;
-                         auto a = ack.getHeartbeatAck();
-                         double rtt_us = static_cast<double>(now_ns() - a.getSendTimeNs()) / 1e3;
-                         state->heard(i, a.getMemoryGiven(), a.getMemoryUsed(), rtt_us);
-                       });
+    transport_.request(
+        i, m, nullptr, options, [weak, i, measure](base::StatusOr<const rpc::Incoming*> reply) {
+          auto state = weak.lock();
+          if (!state || !reply.ok()) return;
+          auto ack = (*reply)->header.getBody();
+          if (ack.which() != rpc::BodyKind::HEARTBEAT_ACK) return;
+          auto a = ack.getHeartbeatAck();
+          double rtt_us = measure ? static_cast<double>(now_ns() - a.getSendTimeNs()) / 1e3 : 0;
+          state->heard(i, a.getMemoryGiven(), a.getMemoryUsed(), rtt_us);
+        });
   }
 }
 
