@@ -142,9 +142,10 @@ void FaultEngine::handler_loop() {
 void FaultEngine::read_events(int uffd) {
   // Several handlers may read one uffd at once; each read() takes distinct
   // messages, and an empty one (EAGAIN) costs one syscall.
-  std::vector<uffd_msg> msgs(options_.batch);
+  uffd_msg msgs[kMaxBatch];
+  const size_t want = std::min<size_t>(options_.batch, kMaxBatch);
   uint64_t t0 = now_ns();
-  ssize_t n = ::read(uffd, msgs.data(), msgs.size() * sizeof(uffd_msg));
+  ssize_t n = ::read(uffd, msgs, want * sizeof(uffd_msg));
   uint64_t t1 = now_ns();
   epoll_event ev{};
   ev.events = EPOLLIN | EPOLLONESHOT;
@@ -153,6 +154,8 @@ void FaultEngine::read_events(int uffd) {
   (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, uffd, &ev);
   if (n <= 0) return;
   size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
+  FaultStats::bump(stats_.event_reads);
+  FaultStats::bump(stats_.events, count);
   uint64_t share = (t1 - t0) / count;
   for (size_t i = 0; i < count; ++i) {
     const uffd_msg& m = msgs[i];

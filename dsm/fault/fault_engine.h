@@ -57,7 +57,7 @@ struct FaultEngineOptions {
   double high_watermark = 0.9;
   double low_watermark = 0.75;
   int handler_threads = 2;
-  int batch = 16;  // uffd_msg read per read()
+  int batch = 16;  // uffd_msg read per read(), at most 64
   // Largest read-ahead window in frames; 0 disables read-ahead.
   uint32_t read_ahead_max = 64;
   // Clock sampling of Writable frames: the hand write-protects a Writable
@@ -151,6 +151,7 @@ class FaultEngine final : public FrameStore {
     uint64_t count;
   };
   static constexpr int kStripes = 64;
+  static constexpr int kMaxBatch = 64;  // uffd_msg read at once, at most
 
   FaultEngine(const FaultEngineOptions& options, PageProvider* provider);
   base::Status init();
