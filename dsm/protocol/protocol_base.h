@@ -34,6 +34,16 @@ class ProtocolBase : public Protocol {
   NodeId self() const { return cfg_.self; }
   NodeId home_of(FrameId f) const { return cfg_.placement->home_of(f); }
 
+  // A message about frame `f` for `to`; send() fills in `from`.
+  static Message make(MsgType type, FrameId f, NodeId to, Version version, RequestId req = 0) {
+    Message m;
+    m.type = type;
+    m.frame = f;
+    m.to = to;
+    m.version = version;
+    m.req = req;
+    return m;
+  }
   // Sends `m` (from = self) with a page from `page` (kNone: no page).
   void send(Message m, PageSource page = PageSource::kNone);
   void install(FrameId f, Access a, PageSource page);
