@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 namespace dsm::protocol {
+
 IvyDynamic::IvyDynamic(ProtocolConfig config)
     : ProtocolBase(std::move(config)), table_(this->config().frame_count) {
   // Every frame starts as the zero page, owned by its home.

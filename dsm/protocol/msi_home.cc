@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 namespace dsm::protocol {
+
 MsiHome::MsiHome(ProtocolConfig config)
     : ProtocolBase(std::move(config)),
       local_(this->config().frame_count),
