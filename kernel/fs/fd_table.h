@@ -25,6 +25,13 @@ class FdTable {
   Result<void> set_cloexec(int fd, bool on);
   void close_on_exec();
   void close_all() { entries_.clear(); }
+  // The open fds, ascending (/proc/PID/fd).
+  std::vector<int> open_fds() const {
+    std::vector<int> out;
+    for (size_t i = 0; i < entries_.size(); ++i)
+      if (entries_[i].file) out.push_back(static_cast<int>(i));
+    return out;
+  }
 
  private:
   struct Entry {

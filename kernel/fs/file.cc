@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
@@ -119,10 +120,18 @@ class HostFile : public File {
 
 class DevFile : public File {
  public:
-  DevFile(std::string path, int flags, bool zero, dev_t rdev)
-      : File(std::move(path), flags), zero_(zero), rdev_(rdev) {}
+  enum class Kind { kNull, kZero, kRandom };
+  DevFile(std::string path, int flags, Kind kind, dev_t rdev)
+      : File(std::move(path), flags), kind_(kind), rdev_(rdev) {}
   Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
-    if (!zero_) return 0;
+    if (kind_ == Kind::kNull) return 0;
+    if (kind_ == Kind::kRandom) {
+      uint8_t tmp[4096];
+      uint64_t n = std::min<uint64_t>(len, sizeof(tmp));
+      if (::getrandom(tmp, n, 0) != static_cast<ssize_t>(n)) return Errno(EIO);
+      TRY(mm.copy_out(buf, tmp, n));
+      return n;
+    }
     static const char zeros[4096] = {};
     uint64_t done = 0;
     while (done < len) {
@@ -150,7 +159,7 @@ class DevFile : public File {
   }
 
  private:
-  bool zero_;
+  Kind kind_;
   dev_t rdev_;
 };
 
@@ -161,11 +170,11 @@ std::shared_ptr<File> make_host_file(base::UniqueFd fd, std::string guest_path, 
 }
 
 std::shared_ptr<File> make_dev_null() {
-  return std::make_shared<DevFile>("/dev/null", O_RDWR, false, makedev(1, 3));
+  return std::make_shared<DevFile>("/dev/null", O_RDWR, DevFile::Kind::kNull, makedev(1, 3));
 }
 
 std::shared_ptr<File> make_dev_zero() {
-  return std::make_shared<DevFile>("/dev/zero", O_RDWR, true, makedev(1, 5));
+  return std::make_shared<DevFile>("/dev/zero", O_RDWR, DevFile::Kind::kZero, makedev(1, 5));
 }
 
 std::shared_ptr<File> open_device(const std::string& guest_path, int flags) {
@@ -178,6 +187,11 @@ std::shared_ptr<File> open_device(const std::string& guest_path, int flags) {
     auto f = make_dev_zero();
     f->set_flags(flags);
     return f;
+  }
+  if (guest_path == "/dev/urandom" || guest_path == "/dev/random") {
+    bool u = guest_path == "/dev/urandom";
+    return std::make_shared<DevFile>(guest_path, flags, DevFile::Kind::kRandom,
+                                     makedev(1, u ? 9 : 8));
   }
   return nullptr;
 }

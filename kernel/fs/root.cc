@@ -1,7 +1,9 @@
 #include "kernel/fs/root.h"
 
 #include <limits.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,6 +37,58 @@ std::string join_guest_path(std::string_view dir, std::string_view path) {
   return out;
 }
 
+std::string normalize_lexically(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view comp = path.substr(i, j - i);
+    if (comp == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!comp.empty() && comp != ".") {
+      parts.push_back(comp);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto c : parts) {
+    out += '/';
+    out += c;
+  }
+  return out.empty() ? "/" : out;
+}
+
+Result<void> check_host_object(int fd) {
+  // The host's kernel filesystems are the host's, not files: /proc/PID/mem
+  // of the kernel process, /sys, cgroups, tracing. A root of "/" or a
+  // symlink into them must not reach them.
+  struct statfs sfs;
+  if (::fstatfs(fd, &sfs) < 0) return Errno::last();
+  switch (static_cast<unsigned long>(sfs.f_type)) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case DEBUGFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case BPF_FS_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case SELINUX_MAGIC:
+    case PSTOREFS_MAGIC:
+    case EFIVARFS_MAGIC:
+      return Errno(ENOENT);
+    default:
+      break;
+  }
+  // Host device nodes (disks, /dev/mem, ttys) are refused: the guest's
+  // devices are the kernel's own (fs/file.h open_device).
+  struct stat st;
+  if (::fstat(fd, &st) < 0) return Errno::last();
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return Errno(EACCES);
+  return {};
+}
+
 Result<Root> Root::open(const std::string& host_dir) {
   char real[PATH_MAX];
   if (!::realpath(host_dir.c_str(), real)) return Errno::last();
@@ -59,7 +113,9 @@ Result<base::UniqueFd> Root::open_path(const std::string& path, int flags, mode_
     if (errno == EXDEV) return Errno(ENOENT);
     return Errno::last();
   }
-  return base::UniqueFd(static_cast<int>(fd));
+  base::UniqueFd out(static_cast<int>(fd));
+  TRY(check_host_object(out.get()));
+  return out;
 }
 
 Result<std::string> Root::guest_path_of(int fd) const {

@@ -5,7 +5,9 @@
 // RESOLVE_IN_ROOT against the root directory fd: "..", absolute paths and
 // symlinks (absolute or relative) are all resolved inside the root, so no
 // guest path can name a host file outside it; RESOLVE_NO_MAGICLINKS keeps
-// /proc-style magic links from jumping out. The guest's current directory is
+// /proc-style magic links from jumping out. What is opened is then checked:
+// host procfs/sysfs/cgroupfs files and host device nodes are refused, even
+// when the root directory contains them (a root of "/"). The guest's current directory is
 // kept as a canonical guest path and joined in front of relative paths.
 //
 // Threads: the kernel thread only.
@@ -28,6 +30,14 @@ using base::Result;
 // "." and empty components lexically. ".." is kept: only the host resolver
 // knows whether the component before it is a symlink.
 std::string join_guest_path(std::string_view dir, std::string_view path);
+
+// Refuses host objects the guest must never get from hostfs: files of the
+// host's kernel filesystems (procfs, sysfs, cgroupfs...) and device nodes.
+Result<void> check_host_object(int fd);
+
+// `path` (absolute) with "." and ".." resolved lexically, for names the
+// kernel serves itself (/proc, /dev): there are no symlinks to honour there.
+std::string normalize_lexically(std::string_view path);
 
 class Root {
  public:

@@ -97,3 +97,28 @@ TEST_F(RootTest, OpenParentSplitsTheLastComponent) {
 
 }  // namespace
 }  // namespace kernel::fs
+
+namespace kernel::fs {
+namespace {
+
+TEST(RootHostObjects, HostProcAndDevicesAreRefusedEvenWithRootSlash) {
+  auto root = Root::open("/");
+  ASSERT_TRUE(root.ok());
+  EXPECT_FALSE(root->open_path("/proc/self/mem", O_RDWR).ok());
+  EXPECT_FALSE(root->open_path("/proc/self/status", O_RDONLY).ok());
+  EXPECT_FALSE(root->open_path("/proc", O_PATH | O_DIRECTORY).ok());
+  EXPECT_FALSE(root->open_path("/sys/kernel", O_PATH).ok());
+  EXPECT_FALSE(root->open_path("/dev/null", O_RDWR).ok());  // the host's node
+  EXPECT_TRUE(root->open_path("/dev", O_PATH | O_DIRECTORY).ok());
+  EXPECT_TRUE(root->open_path("/etc/hostname", O_RDONLY).ok() ||
+              root->open_path("/etc/passwd", O_RDONLY).ok());
+}
+
+TEST_F(RootTest, SymlinkToHostProcIsRefused) {
+  sfs::create_symlink("/proc/self/mem", base_ / "root/mem_link");
+  sfs::create_directories(base_ / "root/proc");
+  EXPECT_FALSE(root_->open_path("/mem_link", O_RDWR).ok());
+}
+
+}  // namespace
+}  // namespace kernel::fs

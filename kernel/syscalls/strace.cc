@@ -37,7 +37,10 @@ std::string format_call(const SyscallInfo* info, uint64_t nr, const SyscallArgs&
     if (i) out += ", ";
     uint64_t v = a.a[i];
     switch (fmt_s[i]) {
-      case 'd':
+      case 'd':  // an int (fds, flags...); sizes are printed with 'D'
+        out += fmt::format("{}", static_cast<int32_t>(v));
+        break;
+      case 'D':
         out += fmt::format("{}", static_cast<int64_t>(v));
         break;
       case 'o':

@@ -11,6 +11,7 @@
 #include "kernel/fs/pipe.h"
 #include "kernel/syscalls/handlers.h"
 #include "kernel/syscalls/util.h"
+#include "kernel/task/procfs.h"
 
 namespace kernel::syscalls {
 namespace {
@@ -34,12 +35,37 @@ Result<uint64_t> finish_io(task::Kernel& k, task::Process& p, fs::File& f, bool 
 bool readable(const fs::File& f) { return (f.flags() & O_ACCMODE) != O_WRONLY; }
 bool writable(const fs::File& f) { return (f.flags() & O_ACCMODE) != O_RDONLY; }
 
+// The console as a file: reads from the console's input fd, writes to its
+// output fd (con0=fd:IN,fd:OUT).
+Result<std::shared_ptr<fs::File>> open_console(task::Kernel& k, const std::string& path,
+                                               int flags) {
+  int host = (flags & O_ACCMODE) == O_RDONLY ? k.config().console_in : k.config().console_out;
+  int fd = ::fcntl(host, F_DUPFD_CLOEXEC, 3);
+  if (fd < 0) return Errno::last();
+  return fs::make_host_file(base::UniqueFd(fd), path, flags & ~O_CLOEXEC);
+}
+
+bool is_console(const std::string& path) { return path == "/dev/console" || path == "/dev/tty"; }
+
 Result<uint64_t> do_open(task::Kernel& k, task::Process& p, const std::string& path, int flags,
-                         mode_t mode) {
-  if (auto dev = fs::open_device(path, flags & ~O_CLOEXEC))
+                         mode_t mode, int depth = 0) {
+  // Names the kernel serves itself come first: /proc and the devices.
+  std::string lex = fs::normalize_lexically(path);
+  if (task::is_proc_path(lex)) {
+    auto po = TRY(task::proc_open(k, p, lex, flags));
+    if (!po.file) {
+      if (depth > 4) return Errno(ELOOP);
+      return do_open(k, p, po.redirect, flags, mode, depth + 1);
+    }
+    return static_cast<uint64_t>(TRY(p.fds.install(po.file, flags & O_CLOEXEC)));
+  }
+  if (auto dev = fs::open_device(lex, flags & ~O_CLOEXEC))
     return static_cast<uint64_t>(TRY(p.fds.install(dev, flags & O_CLOEXEC)));
-  // Host-side flags: the kernel never blocks on a guest file by accident, and
-  // never lets a guest fd become a host controlling terminal.
+  if (is_console(lex)) {
+    auto f = TRY(open_console(k, lex, flags));
+    return static_cast<uint64_t>(TRY(p.fds.install(f, flags & O_CLOEXEC)));
+  }
+  // Host-side flags: never let a guest fd become a host controlling terminal.
   int host_flags = (flags & ~O_CLOEXEC) | O_NOCTTY;
   auto fd = TRY(k.root().open_path(path, host_flags, mode & ~p.umask));
   std::string canonical = path;
@@ -48,8 +74,22 @@ Result<uint64_t> do_open(task::Kernel& k, task::Process& p, const std::string& p
   return static_cast<uint64_t>(TRY(p.fds.install(file, flags & O_CLOEXEC)));
 }
 
-Result<struct stat> stat_path(task::Kernel& k, const std::string& path, bool follow) {
-  if (auto dev = fs::open_device(path, O_RDONLY)) return dev->stat();
+Result<struct stat> stat_path(task::Kernel& k, task::Process& p, const std::string& path,
+                              bool follow, int depth = 0) {
+  std::string lex = fs::normalize_lexically(path);
+  if (task::is_proc_path(lex)) {
+    auto st = task::proc_stat(k, p, lex, follow);
+    if (st.ok() || !follow || depth > 4) return st;
+    auto target = task::proc_readlink(k, p, lex);  // exe, cwd: follow into the root
+    if (!target.ok()) return st;
+    return stat_path(k, p, *target, true, depth + 1);
+  }
+  if (auto dev = fs::open_device(lex, O_RDONLY)) return dev->stat();
+  if (is_console(lex)) {
+    struct stat st;
+    if (::fstat(k.config().console_out, &st) < 0) return Errno::last();
+    return st;
+  }
   auto fd = TRY(k.root().open_path(path, O_PATH | (follow ? 0 : O_NOFOLLOW)));
   struct stat st;
   if (::fstat(fd.get(), &st) < 0) return Errno::last();
@@ -82,8 +122,9 @@ Result<uint64_t> do_readlink(task::Kernel& k, task::Process& p, const std::strin
                              uint64_t buf, uint64_t size) {
   if (static_cast<int64_t>(size) <= 0) return Errno(EINVAL);
   std::string target;
-  if (path == "/proc/self/exe") {
-    target = p.exe;
+  std::string lex = fs::normalize_lexically(path);
+  if (task::is_proc_path(lex)) {
+    target = TRY(task::proc_readlink(k, p, lex));
   } else {
     auto fd = TRY(k.root().open_path(path, O_PATH | O_NOFOLLOW));
     char tmp[PATH_MAX];
@@ -96,8 +137,13 @@ Result<uint64_t> do_readlink(task::Kernel& k, task::Process& p, const std::strin
   return n;
 }
 
-Result<uint64_t> do_access(task::Kernel& k, const std::string& path, int mode) {
-  if (fs::open_device(path, O_RDONLY)) return 0;
+Result<uint64_t> do_access(task::Kernel& k, task::Process& p, const std::string& path, int mode) {
+  std::string lex = fs::normalize_lexically(path);
+  if (task::is_proc_path(lex)) {
+    TRY(stat_path(k, p, lex, true));
+    return (mode & W_OK) ? Result<uint64_t>(Errno(EACCES)) : Result<uint64_t>(0);
+  }
+  if (fs::open_device(lex, O_RDONLY) || is_console(lex)) return 0;
   auto fd = TRY(k.root().open_path(path, O_PATH));
   if (::syscall(SYS_faccessat2, fd.get(), "", mode, AT_EMPTY_PATH) < 0) return Errno::last();
   return 0;
@@ -204,14 +250,14 @@ PANGAEA_SYSCALL(fstat) {
 
 PANGAEA_SYSCALL(stat) {
   std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
-  struct stat st = TRY(stat_path(k, path, true));
+  struct stat st = TRY(stat_path(k, p, path, true));
   TRY(p.mm->copy_out(a.a[1], &st, sizeof(st)));
   return 0;
 }
 
 PANGAEA_SYSCALL(lstat) {
   std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
-  struct stat st = TRY(stat_path(k, path, false));
+  struct stat st = TRY(stat_path(k, p, path, false));
   TRY(p.mm->copy_out(a.a[1], &st, sizeof(st)));
   return 0;
 }
@@ -224,11 +270,11 @@ PANGAEA_SYSCALL(newfstatat) {
   if (path.empty()) {
     int dirfd = arg_int(a.a[0]);
     if (dirfd == AT_FDCWD)
-      st = TRY(stat_path(k, p.cwd, true));
+      st = TRY(stat_path(k, p, p.cwd, true));
     else
       st = TRY(TRY(p.fds.get(dirfd))->stat());
   } else {
-    st = TRY(stat_path(k, path, !(flags & AT_SYMLINK_NOFOLLOW)));
+    st = TRY(stat_path(k, p, path, !(flags & AT_SYMLINK_NOFOLLOW)));
   }
   TRY(p.mm->copy_out(a.a[2], &st, sizeof(st)));
   return 0;
@@ -300,17 +346,17 @@ PANGAEA_SYSCALL(readlinkat) {
 
 PANGAEA_SYSCALL(access) {
   std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
-  return do_access(k, path, arg_int(a.a[1]));
+  return do_access(k, p, path, arg_int(a.a[1]));
 }
 
 PANGAEA_SYSCALL(faccessat) {
   std::string path = TRY(at_path(k, p, arg_int(a.a[0]), a.a[1]));
-  return do_access(k, path, arg_int(a.a[2]));
+  return do_access(k, p, path, arg_int(a.a[2]));
 }
 
 PANGAEA_SYSCALL(faccessat2) {
   std::string path = TRY(at_path(k, p, arg_int(a.a[0]), a.a[1]));
-  return do_access(k, path, arg_int(a.a[2]));
+  return do_access(k, p, path, arg_int(a.a[2]));
 }
 
 PANGAEA_SYSCALL(dup) {

@@ -139,7 +139,7 @@ PANGAEA_SYSCALL(sysinfo) {
   struct sysinfo si = {};
   struct timespec ts;
   ::clock_gettime(CLOCK_BOOTTIME, &ts);
-  si.uptime = ts.tv_sec;
+  si.uptime = static_cast<long>(k.uptime());
   si.totalram = k.frames().frame_count();
   si.freeram = k.frames().frame_count() - k.frames().used();
   si.mem_unit = 4096;

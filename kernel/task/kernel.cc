@@ -17,6 +17,7 @@
 #include "kernel/platform/ptrace/ptrace_platform.h"
 #include "kernel/syscalls/strace.h"
 #include "kernel/syscalls/table.h"
+#include "kernel/task/procfs.h"
 #include "kernel/task/signals.h"
 
 namespace kernel::task {
@@ -70,12 +71,20 @@ base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& confi
   std::unique_ptr<Kernel> k(new Kernel(config, store, std::move(*root),
                                        static_cast<uint8_t*>(frames), std::move(*platform)));
   k->hostname_ = config.hostname;
+  ::clock_gettime(CLOCK_MONOTONIC, &k->boot_time_);
   return k;
 }
 
 Kernel::~Kernel() {
   procs_.clear();  // kills every stub
   ::munmap(frames_, store_.frame_count() * base::kPageSize);
+}
+
+double Kernel::uptime() const {
+  struct timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<double>(now.tv_sec - boot_time_.tv_sec) +
+         static_cast<double>(now.tv_nsec - boot_time_.tv_nsec) / 1e9;
 }
 
 Process* Kernel::find(int pid) {
@@ -103,6 +112,15 @@ Result<std::unique_ptr<Process>> Kernel::new_process() {
 Result<void> Kernel::load_program(Process& p, const std::string& path,
                                   std::vector<std::string> argv, std::vector<std::string> envp,
                                   int depth) {
+  std::string lex = fs::normalize_lexically(path);
+  if (is_proc_path(lex)) {
+    // /proc/self/exe and friends name a file of the root (busybox runs its
+    // applets through /proc/self/exe).
+    if (depth >= kMaxInterpreterDepth) return Errno(ELOOP);
+    auto po = TRY(proc_open(*this, p, lex, O_RDONLY));
+    if (po.file) return Errno(EACCES);
+    return load_program(p, po.redirect, std::move(argv), std::move(envp), depth + 1);
+  }
   auto fd = TRY(root_.open_path(path, O_RDONLY));
   struct stat st;
   if (::fstat(fd.get(), &st) < 0) return Errno::last();
@@ -123,8 +141,9 @@ Result<void> Kernel::load_program(Process& p, const std::string& path,
 
   auto as = TRY(platform_->new_address_space());
   auto mm = std::make_unique<mm::MemoryManager>(store_, alloc_, frames_, as.get());
-  loader::ExecArgs args{std::move(argv), std::move(envp), path};
+  loader::ExecArgs args{argv, std::move(envp), path};
   auto img = TRY(loader::load_elf(*mm, image, args));
+  p.argv = std::move(argv);
 
   // Point of no return: the old program is gone.
   p.mm = std::move(mm);
@@ -176,6 +195,7 @@ Result<int> Kernel::fork(Process& parent, uint64_t flags, uint64_t new_sp, uint6
   child->cwd = parent.cwd;
   child->exe = parent.exe;
   child->comm = parent.comm;
+  child->argv = parent.argv;
   child->umask = parent.umask;
   child->sigactions = parent.sigactions;
   child->sigmask = parent.sigmask;

@@ -7,6 +7,8 @@
 //
 // Threads: one. Everything here runs on the thread that called run().
 
+#include <time.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -52,6 +54,8 @@ class Kernel {
   const fs::Root& root() const { return root_; }
   std::string& hostname() { return hostname_; }
   const mm::FrameAllocator& frames() const { return alloc_; }
+  // Seconds since the guest booted (/proc/uptime).
+  double uptime() const;
   Process* find(int pid);
   // The children of `pid` (zombies included); every process for -1.
   std::vector<Process*> children_of(int pid);
@@ -105,6 +109,7 @@ class Kernel {
   int next_pid_ = 1;
   bool powered_off_ = false;
   std::string hostname_;
+  struct timespec boot_time_ = {};
 };
 
 }  // namespace kernel::task

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernel/fs/fd_table.h"
 #include "kernel/mm/memory_manager.h"
@@ -48,6 +49,7 @@ struct Process {
   std::string cwd = "/";
   std::string exe;  // guest path of the running program
   std::string comm;
+  std::vector<std::string> argv;  // as given to the running program (/proc/PID/cmdline)
   mode_t umask = 022;
 
   std::array<GuestSigaction, 65> sigactions{};
