@@ -101,7 +101,7 @@ class LoopbackTransport final : public TransportBase {
       out += base::kPageSize;
     }
     std::memcpy(out, head.data(), head.size());
-    net_.deliver(to, std::move(frame), len);
+    net_.deliver(self(), to, std::move(frame), len);
     if (sent) sent();
     return base::ok_status();
   }
@@ -129,6 +129,17 @@ class LoopbackTransport final : public TransportBase {
 LoopbackNetwork::LoopbackNetwork(std::vector<std::string> names, FaultOptions faults)
     : names_(std::move(names)), faults_(faults) {
   inboxes_.resize(names_.size());
+  isolated_.resize(names_.size());
+}
+
+void LoopbackNetwork::set_faults(FaultOptions faults) {
+  std::lock_guard lock(mu_);
+  faults_ = FaultInjector(faults);
+}
+
+void LoopbackNetwork::set_isolated(NodeId id, bool isolated) {
+  std::lock_guard lock(mu_);
+  if (id >= 0 && static_cast<size_t>(id) < isolated_.size()) isolated_[id] = isolated;
 }
 
 LoopbackNetwork::~LoopbackNetwork() = default;
@@ -151,13 +162,16 @@ void LoopbackNetwork::set_inbox(NodeId id, std::shared_ptr<LoopbackInbox> inbox)
   inboxes_[id] = std::move(inbox);
 }
 
-void LoopbackNetwork::deliver(NodeId to, std::vector<uint64_t> frame, size_t len) {
+void LoopbackNetwork::deliver(NodeId from, NodeId to, std::vector<uint64_t> frame, size_t len) {
   auto shared = std::make_shared<std::vector<uint64_t>>(std::move(frame));
   auto now = Clock::now();
   std::lock_guard lock(mu_);
   frames_++;
+  if (to < 0 || static_cast<size_t>(to) >= inboxes_.size()) return;
   auto& inbox = inboxes_[to];
-  if (!inbox) {
+  bool cut = isolated_[to] ||
+             (from >= 0 && static_cast<size_t>(from) < isolated_.size() && isolated_[from]);
+  if (!inbox || cut) {
     dropped_++;
     return;
   }

@@ -34,12 +34,19 @@ class LoopbackNetwork {
   base::StatusOr<std::unique_ptr<Transport>> attach(NodeId id, std::string_view secret);
 
   const std::vector<std::string>& names() const { return names_; }
+
+  // Replaces the fault model (a new seed restarts its random sequence).
+  void set_faults(FaultOptions faults);
+  // Cuts `id` off (every frame to or from it is dropped) or joins it again:
+  // a network partition, while both sides keep running.
+  void set_isolated(NodeId id, bool isolated);
   // Frames offered to the network, and frames it dropped (faults or no receiver).
   uint64_t frames() const;
   uint64_t dropped() const;
 
-  // Internal, for LoopbackTransport.
-  void deliver(NodeId to, std::vector<uint64_t> frame, size_t len);
+  // Carries one frame (page?, header, trailer) in 8-aligned storage. Used by
+  // the transports; tests inject raw frames with from = -1.
+  void deliver(NodeId from, NodeId to, std::vector<uint64_t> frame, size_t len);
   void set_inbox(NodeId id, std::shared_ptr<LoopbackInbox> inbox);
 
  private:
@@ -47,6 +54,7 @@ class LoopbackNetwork {
   mutable std::mutex mu_;
   FaultInjector faults_ GUARDED_BY(mu_);
   std::vector<std::shared_ptr<LoopbackInbox>> inboxes_ GUARDED_BY(mu_);
+  std::vector<bool> isolated_ GUARDED_BY(mu_);
   uint64_t frames_ GUARDED_BY(mu_) = 0;
   uint64_t dropped_ GUARDED_BY(mu_) = 0;
 };

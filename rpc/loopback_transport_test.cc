@@ -84,12 +84,12 @@ TEST(Loopback, MalformedAndUnauthenticatedFramesAreCounted) {
   a->set_handler(BodyKind::ECHO, [&](const Incoming&) { delivered++; });
   // Garbage.
   std::vector<uint64_t> junk(4, 0x4141414141414141ull);
-  net.deliver(0, junk, 32);
+  net.deliver(-1, 0, junk, 32);
   // A garbage header behind a valid trailer.
   std::vector<uint64_t> bad(5, 0xffffffffffffffffull);
   uint32_t trailer[2] = {32, kFrameMagic};
   std::memcpy(&bad[4], trailer, 8);
-  net.deliver(0, bad, 40);
+  net.deliver(-1, 0, bad, 40);
   // A well-formed Echo claiming to be n1, with a made-up tag.
   OutMessage m;
   auto h = m.header();
@@ -100,7 +100,7 @@ TEST(Loopback, MalformedAndUnauthenticatedFramesAreCounted) {
   auto len = encode_head(
       m.builder(), std::span<std::byte>(reinterpret_cast<std::byte*>(frame.data()), kMaxHeadBytes));
   ASSERT_TRUE(len.ok());
-  net.deliver(0, frame, *len);
+  net.deliver(-1, 0, frame, *len);
   ASSERT_TRUE(wait_for([&] {
     auto c = a->counters();
     return c.rejected_malformed >= 2 && c.rejected_unauthenticated >= 1;
@@ -166,6 +166,22 @@ TEST(Loopback, FaultsAreSurvivedByRetries) {
   // Duplicated responses are counted, never delivered twice.
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(a->counters().rejected(), a->counters().rejected_unauthenticated);
+}
+
+TEST(Loopback, IsolatedNodeIsCutOffAndRejoins) {
+  LoopbackNetwork net({"n0", "n1", "n2"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  auto c = net.attach(2, "s").value();
+  serve_echo(*b);
+  serve_echo(*c);
+  ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
+  net.set_isolated(1, true);
+  RequestOptions quick{std::chrono::milliseconds(50), 0};
+  EXPECT_FALSE(echo_request(*a, 1, 2, nullptr, quick).ok);
+  EXPECT_TRUE(echo_request(*a, 2, 3, nullptr).ok);
+  net.set_isolated(1, false);
+  EXPECT_TRUE(echo_request(*a, 1, 4, nullptr).ok);
 }
 
 TEST(FaultInjector, SameSeedSamePlan) {
