@@ -8,7 +8,9 @@ namespace tools {
 
 std::string NodeRow::state() const {
   if (!answered) return "down";
-  if (answering_peers == 0 || seen_up_by == answering_peers) return "up";
+  // A majority, so that one confused or hostile node (a wrong secret) does
+  // not turn the honest ones "partial".
+  if (answering_peers == 0 || 2 * seen_up_by > answering_peers) return "up";
   if (seen_up_by == 0) return "isolated";
   return "partial";
 }

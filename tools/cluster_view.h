@@ -24,8 +24,8 @@ struct NodeRow {
   int answering_peers = 0;              // answering nodes other than itself
   uint64_t rtt_us = 0;                  // mean RTT to it, from the peers that see it up
   int peers_up = 0;                     // how many peers it sees up
-  // "up", "down", "isolated" (answers, no peer sees it up) or
-  // "partial" (some answering peers see it down).
+  // "down" (no answer), "up" (answers; most answering peers see it up),
+  // "isolated" (answers, no peer sees it up) or "partial" (in between).
   std::string state() const;
 };
 

@@ -274,8 +274,10 @@ base::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
   }
   std::unique_ptr<LocalCluster> c(new LocalCluster());
   c->dir_ = options.dir.empty() ? default_run_dir() : fs::absolute(options.dir).string();
-  c->client_ = TRY(rpc::control::ControlClient::Create());
+  // write_files() may Attach() to an earlier cluster, whose client must be
+  // gone before this one is made (one kj event loop per thread).
   TRY(c->write_files(options));
+  c->client_ = TRY(rpc::control::ControlClient::Create());
   for (const auto& n : c->config_.nodes) {
     auto st = c->spawn(n.name, options.log_level, options.detach);
     if (!st.ok()) return std::move(st).error();  // the destructor stops those started

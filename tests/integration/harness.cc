@@ -1,0 +1,258 @@
+#include "tests/integration/harness.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace itest {
+
+const char* pangaea_binary() { return PANGAEA_BINARY; }
+
+namespace {
+
+std::vector<char*> argv_of(std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+
+int decode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+}  // namespace
+
+RunResult run_pangaea(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  std::vector<std::string> full = {pangaea_binary()};
+  full.insert(full.end(), args.begin(), args.end());
+  auto argv = argv_of(full);
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_RDONLY);
+    dup2(null, 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  RunResult r;
+  auto deadline = Clock::now() + timeout;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open_fds = 2;
+  bool killed = false;
+  while (open_fds > 0) {
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    if (left <= 0 && !killed) {
+      kill(pid, SIGKILL);
+      killed = true;
+    }
+    if (poll(fds, 2, left > 0 ? left : 100) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.status = decode(status);
+  return r;
+}
+
+TempDir::TempDir() {
+  char tmpl[] = "/tmp/pangaea-itest-XXXXXX";
+  if (!mkdtemp(tmpl)) throw std::runtime_error("mkdtemp");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!getenv("PANGAEA_KEEP_TEST_DIRS")) std::filesystem::remove_all(path_, ec);
+}
+
+void TempDir::write(const std::string& name, const std::string& text) const {
+  std::ofstream(file(name)) << text;
+}
+
+bool wait_for(std::function<bool()> pred, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    if (pred()) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(50ms);
+  }
+}
+
+Nodes::Nodes() : client_(std::move(rpc::control::ControlClient::Create().value())) {}
+
+Nodes::~Nodes() {
+  for (auto& [name, pid] : pids_) {
+    if (pid > 0 && kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
+  }
+}
+
+void Nodes::start(const std::string& name, const std::string& config, const std::string& log,
+                  const std::string& netns) {
+  std::vector<std::string> args = {pangaea_binary(), "node", "--config",    config,
+                                   "--name",         name,   "--log-level", "info"};
+  auto argv = argv_of(args);
+  std::string ns_path = "/var/run/netns/" + netns;
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (!netns.empty()) {
+      int fd = open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) _exit(126);
+    }
+    int null = open("/dev/null", O_RDONLY);
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    dup2(null, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  pids_[name] = pid;
+}
+
+bool Nodes::running(const std::string& name) {
+  pid_t pid = pids_.at(name);
+  if (pid <= 0) return false;
+  if (waitpid(pid, nullptr, WNOHANG) == pid) {
+    pids_[name] = -1;
+    return false;
+  }
+  return true;
+}
+
+void Nodes::kill9(const std::string& name) {
+  pid_t pid = pids_.at(name);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  pids_[name] = -1;
+}
+
+int Nodes::terminate(const std::string& name, std::chrono::milliseconds grace) {
+  pid_t pid = pids_.at(name);
+  kill(pid, SIGTERM);
+  int status = 0;
+  bool exited = wait_for([&] { return waitpid(pid, &status, WNOHANG) == pid; }, grace);
+  pids_[name] = -1;
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return decode(status);
+}
+
+base::StatusOr<rpc::control::NodeStatusInfo> Nodes::status(const node::NodeConfig& n) {
+  return client_->status(n.control, 500ms);
+}
+
+base::StatusOr<rpc::control::StatsInfo> Nodes::stats(const node::NodeConfig& n) {
+  return client_->stats(n.control, 500ms);
+}
+
+bool Nodes::sees_up(const node::NodeConfig& observer, const std::string& peer) {
+  auto s = status(observer);
+  if (!s.ok()) return false;
+  for (const auto& p : s->peers) {
+    if (p.name == peer) return p.up;
+  }
+  return false;
+}
+
+bool Nodes::sees_down(const node::NodeConfig& observer, const std::string& peer) {
+  auto s = status(observer);
+  if (!s.ok()) return false;
+  for (const auto& p : s->peers) {
+    if (p.name == peer) return !p.up;
+  }
+  return false;
+}
+
+int sh(const std::string& command) {
+  int status = std::system(command.c_str());
+  return decode(status);
+}
+
+std::unique_ptr<NetnsLab> NetnsLab::Create(int hosts, std::string* why) {
+  if (geteuid() != 0) {
+    *why = "network namespaces need root (run the integration tests as root)";
+    return nullptr;
+  }
+  if (sh("ip -V >/dev/null 2>&1") != 0) {
+    *why = "the `ip` command (iproute2) is missing";
+    return nullptr;
+  }
+  std::unique_ptr<NetnsLab> lab(new NetnsLab());
+  // Unique per run: names carry the pid, so parallel runs never collide.
+  lab->prefix_ = fmt::format("pgit{}", getpid());
+  lab->switch_ns_ = lab->prefix_ + "-sw";
+  lab->subnet_ = 99;
+  for (int i = 0; i < hosts; ++i) lab->names_.push_back(fmt::format("{}-h{}", lab->prefix_, i));
+  // Leftovers of an earlier run with the same pid.
+  for (const auto& n : lab->names_) sh(fmt::format("ip netns del {} 2>/dev/null", n));
+  sh(fmt::format("ip netns del {} 2>/dev/null", lab->switch_ns_));
+
+  std::vector<std::string> cmds = {
+      fmt::format("ip netns add {}", lab->switch_ns_),
+      fmt::format("ip -n {} link add br0 type bridge", lab->switch_ns_),
+      fmt::format("ip -n {} link set br0 up", lab->switch_ns_),
+  };
+  for (int i = 0; i < hosts; ++i) {
+    const std::string& ns = lab->names_[static_cast<size_t>(i)];
+    cmds.push_back(fmt::format("ip netns add {}", ns));
+    cmds.push_back(fmt::format("ip -n {} link add v{} type veth peer name eth0 netns {}",
+                               lab->switch_ns_, i, ns));
+    cmds.push_back(fmt::format("ip -n {} link set v{} master br0 up", lab->switch_ns_, i));
+    cmds.push_back(fmt::format("ip -n {} addr add {}/24 dev eth0", ns, lab->address(i)));
+    cmds.push_back(fmt::format("ip -n {} link set eth0 up", ns));
+    cmds.push_back(fmt::format("ip -n {} link set lo up", ns));
+  }
+  for (const auto& c : cmds) {
+    if (sh(c + " 2>&1") != 0) {
+      *why = "failed: " + c;
+      return nullptr;  // the destructor removes what was made
+    }
+  }
+  return lab;
+}
+
+NetnsLab::~NetnsLab() {
+  for (const auto& n : names_) sh(fmt::format("ip netns del {} 2>/dev/null", n));
+  sh(fmt::format("ip netns del {} 2>/dev/null", switch_ns_));
+}
+
+std::string NetnsLab::address(int i) const { return fmt::format("10.{}.0.{}", subnet_, i + 1); }
+
+}  // namespace itest
