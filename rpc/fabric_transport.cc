@@ -242,6 +242,7 @@ void FabricTransport::complete_error() {
   }
   if (err.err == FI_ECANCELED) return;  // shutting down
   SPDLOG_DEBUG("receive failed: {}", fi_strerror(err.err));
+  if (err.err == FI_ETRUNC) count_malformed();  // longer than any valid frame
   post_receive(op.slot);
 }
 

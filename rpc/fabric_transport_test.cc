@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <rdma/fi_errno.h>
+
+#include <atomic>
 #include <cstdlib>
 
 #include "rpc/test_util.h"
@@ -113,6 +116,67 @@ TEST_F(FabricTest, DeadPeerDoesNotHoldUpOthers) {
     auto r = echo_request(*a, 2, i, nullptr, {std::chrono::milliseconds(500), 0});
     EXPECT_TRUE(r.ok) << "request " << i << ": " << r.error;
   }
+}
+
+// A hostile sender on the fabric (a bare endpoint at n1's address): junk,
+// oversized and forged frames are counted and dropped; the node keeps
+// serving the honest peer afterwards.
+TEST_F(FabricTest, HostileFramesAreCountedNotFatal) {
+  names_.push_back("n2");
+  addrs_.push_back({"127.0.0.1", static_cast<uint16_t>(base_port() + 2)});
+  auto a = make(0);
+  auto c = make(2);
+  ASSERT_TRUE(a && c);
+  std::atomic<int> delivered{0};
+  a->set_handler(BodyKind::DSM, [&](const Incoming&) { delivered++; });
+  serve_echo(*a);
+  auto evil = FabricEndpoint::Create("tcp", addrs_, 1);
+  ASSERT_TRUE(evil.ok()) << evil.error().message();
+  std::vector<uint64_t> buf(4 * kMaxFrameBytes / 8, 0x4242424242424242ull);
+  auto* bytes = reinterpret_cast<std::byte*>(buf.data());
+  std::vector<size_t> lengths{1, 16, 40, 4104, kMaxFrameBytes, 3 * kMaxFrameBytes};
+  // A well-formed header claiming to be n1, with a guessed tag.
+  OutMessage m;
+  m.header().setSender(1);
+  m.header().setAuthTag(7);
+  m.header().initBody().setDsm(kj::ArrayPtr<const uint8_t>());
+  size_t forged =
+      encode_head(m.builder(), std::span<std::byte>(bytes + 3 * kMaxFrameBytes, kMaxHeadBytes))
+          .value();
+  fi_context2 ctx[8];
+  int posted = 0;
+  auto send = [&](const std::byte* p, size_t len) {
+    while (fi_send((*evil)->ep(), const_cast<std::byte*>(p), len, nullptr, (*evil)->fi_addr(0),
+                   &ctx[posted]) == -FI_EAGAIN) {
+      fi_cq_msg_entry e;
+      (void)fi_cq_read((*evil)->cq(), &e, 1);
+    }
+    posted++;
+  };
+  for (size_t len : lengths) send(bytes, len);
+  send(bytes + 3 * kMaxFrameBytes, forged);
+  // Drive the hostile endpoint's progress until its sends are done.
+  int done = 0;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (done < posted && std::chrono::steady_clock::now() < until) {
+    fi_cq_msg_entry e;
+    ssize_t n = fi_cq_read((*evil)->cq(), &e, 1);
+    if (n > 0) done++;
+    if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      fi_cq_readerr((*evil)->cq(), &err, 0);
+      done++;
+    }
+  }
+  EXPECT_TRUE(wait_for([&] {
+    auto k = a->counters();
+    return k.rejected_malformed >= lengths.size() && k.rejected_unauthenticated >= 1;
+  })) << "malformed "
+      << a->counters().rejected_malformed << ", unauthenticated "
+      << a->counters().rejected_unauthenticated;
+  EXPECT_EQ(delivered, 0);
+  auto r = echo_request(*c, 0, 1, nullptr);
+  EXPECT_TRUE(r.ok) << r.error;
 }
 
 TEST_F(FabricTest, WrongSecretIsRefused) {

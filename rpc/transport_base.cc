@@ -201,6 +201,11 @@ void TransportBase::count_send_error(NodeId to) {
   if (to >= 0 && to < size()) peers_[to].counters.send_errors++;
 }
 
+void TransportBase::count_malformed() {
+  std::lock_guard lock(mu_);
+  unattributed_.rejected_malformed++;
+}
+
 void TransportBase::on_receive(const std::byte* data, size_t len) {
   auto view = parse_frame(data, len);
   if (!view.ok()) {

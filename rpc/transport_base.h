@@ -74,6 +74,8 @@ class TransportBase : public Transport {
   // Fails every pending request; call once, after the progress thread stopped.
   void close();
   void count_send_error(NodeId to);
+  // A frame the fabric could not receive whole (longer than a buffer).
+  void count_malformed();
 
  private:
   using Clock = std::chrono::steady_clock;
