@@ -5,9 +5,10 @@
 // RESOLVE_IN_ROOT against the root directory fd: "..", absolute paths and
 // symlinks (absolute or relative) are all resolved inside the root, so no
 // guest path can name a host file outside it; RESOLVE_NO_MAGICLINKS keeps
-// /proc-style magic links from jumping out. What is opened is then checked:
-// host procfs/sysfs/cgroupfs files and host device nodes are refused, even
-// when the root directory contains them (a root of "/"). The guest's current directory is
+// /proc-style magic links from jumping out. What is opened (other than
+// O_PATH, which reads nothing) is then checked: host procfs/sysfs/cgroupfs
+// files and host device nodes are refused with EACCES, even when the root
+// directory contains them (a root of "/"). The guest's current directory is
 // kept as a canonical guest path and joined in front of relative paths.
 //
 // Threads: the kernel thread only.
