@@ -91,10 +91,17 @@ void FaultEngine::evictor_loop() {
     });
     if (stop_) break;
     lock.unlock();
+    bool stuck = false;
     while (resident_.load() > low_ || room_waiting_.load() != 0) {
-      if (!evict_one()) break;
+      if (!evict_one()) {
+        stuck = true;
+        break;
+      }
     }
     lock.lock();
+    // Every candidate busy (fetches or upgrades in flight): give them time
+    // rather than spin on a predicate that is still true.
+    if (stuck && !stop_) evictor_cv_.wait_for(lock, std::chrono::milliseconds(2));
   }
 }
 
@@ -175,7 +182,9 @@ bool FaultEngine::evict_one() {
         dropped = true;
         FaultStats::bump(stats_.evictions);
       } else if (f.state == State::kAbsent) {
-        // Invalidated while written back: already punched, slot already given back.
+        // Invalidated while written back: already punched, slot already given
+        // back. Popped from the clock, so it must be pushed when it returns.
+        f.in_clock = false;
       } else if (st.ok() && punch(frame).ok()) {
         f = Frame{};
         dropped = true;
