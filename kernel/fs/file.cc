@@ -1,6 +1,7 @@
 #include "kernel/fs/file.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -164,6 +165,14 @@ class DevFile : public File {
 };
 
 }  // namespace
+
+short File::poll_events(short events) {
+  int fd = host_fd();
+  if (fd < 0) return events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM);
+  struct pollfd pfd = {fd, events, 0};
+  if (::poll(&pfd, 1, 0) < 0) return POLLERR;
+  return pfd.revents;
+}
 
 std::shared_ptr<File> make_host_file(base::UniqueFd fd, std::string guest_path, int flags) {
   return std::make_shared<HostFile>(std::move(fd), std::move(guest_path), flags);

@@ -39,6 +39,9 @@ class File {
   }
   // Terminal ioctls the kernel passes through (TCGETS, TIOCGWINSZ, ...).
   virtual Result<uint64_t> ioctl(mm::MemoryManager&, uint64_t, uint64_t) { return Errno(ENOTTY); }
+  // Which of `events` (POLLIN, POLLOUT...) are ready now. The default asks
+  // the host fd, or says ready for files that never block.
+  virtual short poll_events(short events);
   // Where to wait when read/write said EAGAIN (null: never blocks).
   virtual WaitQueue* wait_queue(bool /*for_write*/) { return nullptr; }
   // The host fd behind the file, for mmap and *at calls (-1: none).

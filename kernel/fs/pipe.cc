@@ -1,6 +1,7 @@
 #include "kernel/fs/pipe.h"
 
 #include <fcntl.h>
+#include <poll.h>
 
 #include <deque>
 
@@ -51,6 +52,12 @@ class PipeReader : public File {
   Result<uint64_t> write(mm::MemoryManager&, uint64_t, uint64_t) override { return Errno(EBADF); }
   Result<struct stat> stat() override { return pipe_stat(); }
   WaitQueue* wait_queue(bool for_write) override { return for_write ? nullptr : &b_->readable; }
+  short poll_events(short events) override {
+    short r = 0;
+    if (!b_->data.empty()) r |= events & (POLLIN | POLLRDNORM);
+    if (b_->writers == 0) r |= POLLHUP;
+    return r;
+  }
   Result<uint64_t> ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t arg) override {
     if (cmd != 0x541B /* FIONREAD */) return Errno(ENOTTY);
     int n = static_cast<int>(b_->data.size());
@@ -88,6 +95,10 @@ class PipeWriter : public File {
   }
   Result<struct stat> stat() override { return pipe_stat(); }
   WaitQueue* wait_queue(bool for_write) override { return for_write ? &b_->writable : nullptr; }
+  short poll_events(short events) override {
+    if (b_->readers == 0) return POLLERR;
+    return b_->data.size() < kPipeSize ? (events & (POLLOUT | POLLWRNORM)) : 0;
+  }
 
  private:
   std::shared_ptr<PipeBuffer> b_;

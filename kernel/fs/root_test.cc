@@ -108,7 +108,7 @@ TEST(RootHostObjects, HostProcAndDevicesAreRefusedEvenWithRootSlash) {
   EXPECT_FALSE(root->open_path("/proc/self/status", O_RDONLY).ok());
   EXPECT_FALSE(root->open_path("/proc", O_RDONLY | O_DIRECTORY).ok());
   EXPECT_FALSE(root->open_path("/sys/kernel", O_RDONLY | O_DIRECTORY).ok());
-  EXPECT_TRUE(root->open_path("/sys", O_PATH).ok());  // may be looked at (stat), not read
+  EXPECT_TRUE(root->open_path("/sys", O_PATH).ok());        // may be looked at (stat), not read
   EXPECT_FALSE(root->open_path("/dev/null", O_RDWR).ok());  // the host's node
   EXPECT_TRUE(root->open_path("/dev", O_PATH | O_DIRECTORY).ok());
   EXPECT_TRUE(root->open_path("/etc/hostname", O_RDONLY).ok() ||

@@ -9,6 +9,7 @@
 
 #include "kernel/fs/file.h"
 #include "kernel/fs/pipe.h"
+#include "kernel/syscalls/file_paths.h"
 #include "kernel/syscalls/handlers.h"
 #include "kernel/syscalls/util.h"
 #include "kernel/task/procfs.h"
@@ -75,7 +76,24 @@ Result<uint64_t> do_open(task::Kernel& k, task::Process& p, const std::string& p
 }
 
 Result<struct stat> stat_path(task::Kernel& k, task::Process& p, const std::string& path,
-                              bool follow, int depth = 0) {
+                              bool follow, int depth);
+
+}  // namespace
+
+bool kernel_served_path(const std::string& path) {
+  std::string lex = fs::normalize_lexically(path);
+  return task::is_proc_path(lex) || fs::open_device(lex, O_RDONLY) || is_console(lex);
+}
+
+Result<struct stat> stat_guest_path(task::Kernel& k, task::Process& p, const std::string& path,
+                                    bool follow) {
+  return stat_path(k, p, path, follow, 0);
+}
+
+namespace {
+
+Result<struct stat> stat_path(task::Kernel& k, task::Process& p, const std::string& path,
+                              bool follow, int depth) {
   std::string lex = fs::normalize_lexically(path);
   if (task::is_proc_path(lex)) {
     auto st = task::proc_stat(k, p, lex, follow);
@@ -140,7 +158,7 @@ Result<uint64_t> do_readlink(task::Kernel& k, task::Process& p, const std::strin
 Result<uint64_t> do_access(task::Kernel& k, task::Process& p, const std::string& path, int mode) {
   std::string lex = fs::normalize_lexically(path);
   if (task::is_proc_path(lex)) {
-    TRY(stat_path(k, p, lex, true));
+    TRY(stat_path(k, p, lex, true, 0));
     return (mode & W_OK) ? Result<uint64_t>(Errno(EACCES)) : Result<uint64_t>(0);
   }
   if (fs::open_device(lex, O_RDONLY) || is_console(lex)) return 0;
@@ -250,14 +268,14 @@ PANGAEA_SYSCALL(fstat) {
 
 PANGAEA_SYSCALL(stat) {
   std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
-  struct stat st = TRY(stat_path(k, p, path, true));
+  struct stat st = TRY(stat_path(k, p, path, true, 0));
   TRY(p.mm->copy_out(a.a[1], &st, sizeof(st)));
   return 0;
 }
 
 PANGAEA_SYSCALL(lstat) {
   std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
-  struct stat st = TRY(stat_path(k, p, path, false));
+  struct stat st = TRY(stat_path(k, p, path, false, 0));
   TRY(p.mm->copy_out(a.a[1], &st, sizeof(st)));
   return 0;
 }
@@ -270,11 +288,11 @@ PANGAEA_SYSCALL(newfstatat) {
   if (path.empty()) {
     int dirfd = arg_int(a.a[0]);
     if (dirfd == AT_FDCWD)
-      st = TRY(stat_path(k, p, p.cwd, true));
+      st = TRY(stat_path(k, p, p.cwd, true, 0));
     else
       st = TRY(TRY(p.fds.get(dirfd))->stat());
   } else {
-    st = TRY(stat_path(k, p, path, !(flags & AT_SYMLINK_NOFOLLOW)));
+    st = TRY(stat_path(k, p, path, !(flags & AT_SYMLINK_NOFOLLOW), 0));
   }
   TRY(p.mm->copy_out(a.a[2], &st, sizeof(st)));
   return 0;
