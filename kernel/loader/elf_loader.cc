@@ -39,7 +39,10 @@ Result<std::pair<Elf64_Ehdr, std::vector<Elf64_Phdr>>> parse(std::span<const uin
   std::memcpy(ph.data(), image.data() + eh.e_phoff, ph_bytes);
   bool any_load = false;
   for (const auto& p : ph) {
-    if (p.p_type == PT_INTERP) return Errno(ENOEXEC);  // dynamic: not yet supported
+    if (p.p_type == PT_INTERP &&
+        (p.p_offset > image.size() || p.p_filesz > image.size() - p.p_offset || p.p_filesz < 2 ||
+         p.p_filesz > 4096 || image[p.p_offset + p.p_filesz - 1] != 0))
+      return Errno(ENOEXEC);
     if (p.p_type != PT_LOAD) continue;
     any_load = true;
     if (p.p_filesz > p.p_memsz || p.p_offset > image.size() ||
@@ -107,43 +110,94 @@ Result<uint64_t> build_stack(mm::MemoryManager& mm, const ExecArgs& args,
 
 }  // namespace
 
-Result<LoadedImage> load_elf(mm::MemoryManager& mm, std::span<const uint8_t> image,
-                             const ExecArgs& args) {
-  auto [eh, ph] = TRY(parse(image));
-  uint64_t lowest = ~0ull;
-  for (const auto& p : ph)
-    if (p.p_type == PT_LOAD) lowest = std::min(lowest, page_round_down(p.p_vaddr));
-  uint64_t bias = eh.e_type == ET_DYN ? kPieBase - lowest : 0;
-  if (eh.e_type == ET_EXEC && lowest < platform::kGuestMin) return Errno(ENOEXEC);
+namespace {
 
-  uint64_t mapped_end = 0, brk = 0, phdr_addr = 0;
+struct Mapped {
+  uint64_t bias = 0;
+  uint64_t entry = 0;
+  uint64_t phdr = 0;
+  uint64_t end = 0;  // highest byte of any segment, biased
+};
+
+// Maps the PT_LOAD segments of a parsed image. ET_DYN images go at
+// `dyn_base`, or anywhere free when it is 0 (the interpreter).
+Result<Mapped> map_image(mm::MemoryManager& mm, std::span<const uint8_t> image,
+                         const Elf64_Ehdr& eh, const std::vector<Elf64_Phdr>& ph,
+                         uint64_t dyn_base) {
+  uint64_t lowest = ~0ull, highest = 0;
   for (const auto& p : ph) {
-    if (p.p_type == PT_PHDR) phdr_addr = p.p_vaddr + bias;
     if (p.p_type != PT_LOAD) continue;
-    uint64_t start = std::max(page_round_down(p.p_vaddr + bias), mapped_end);
-    uint64_t end = page_round_up(p.p_vaddr + bias + p.p_memsz);
+    lowest = std::min(lowest, page_round_down(p.p_vaddr));
+    highest = std::max(highest, page_round_up(p.p_vaddr + p.p_memsz));
+  }
+  Mapped m;
+  if (eh.e_type == ET_DYN) {
+    // Reserve the whole span first (PROT_NONE, as Linux leaves the gaps).
+    uint64_t base =
+        TRY(mm.mmap(dyn_base, highest - lowest, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | (dyn_base ? MAP_FIXED : 0), nullptr, 0));
+    m.bias = base - lowest;
+  } else if (lowest < platform::kGuestMin) {
+    return Errno(ENOEXEC);
+  }
+  uint64_t mapped_end = 0;
+  for (const auto& p : ph) {
+    if (p.p_type == PT_PHDR) m.phdr = p.p_vaddr + m.bias;
+    if (p.p_type != PT_LOAD) continue;
+    uint64_t start = std::max(page_round_down(p.p_vaddr + m.bias), mapped_end);
+    uint64_t end = page_round_up(p.p_vaddr + m.bias + p.p_memsz);
     if (end > start) {
       TRY(mm.mmap(start, end - start, elf_prot(p.p_flags), MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
                   nullptr, 0));
       mapped_end = end;
     }
-    if (p.p_filesz) TRY(mm.copy_out(p.p_vaddr + bias, image.data() + p.p_offset, p.p_filesz, true));
-    brk = std::max(brk, p.p_vaddr + bias + p.p_memsz);
+    if (p.p_filesz)
+      TRY(mm.copy_out(p.p_vaddr + m.bias, image.data() + p.p_offset, p.p_filesz, true));
+    m.end = std::max(m.end, p.p_vaddr + m.bias + p.p_memsz);
     // The program headers themselves, when a segment carries them.
-    if (!phdr_addr && eh.e_phoff >= p.p_offset && eh.e_phoff < p.p_offset + p.p_filesz)
-      phdr_addr = p.p_vaddr + bias + (eh.e_phoff - p.p_offset);
+    if (!m.phdr && eh.e_phoff >= p.p_offset && eh.e_phoff < p.p_offset + p.p_filesz)
+      m.phdr = p.p_vaddr + m.bias + (eh.e_phoff - p.p_offset);
+  }
+  m.entry = eh.e_entry + m.bias;
+  return m;
+}
+
+}  // namespace
+
+Result<std::string> elf_interpreter(std::span<const uint8_t> image) {
+  auto [eh, ph] = TRY(parse(image));
+  for (const auto& p : ph)
+    if (p.p_type == PT_INTERP)
+      return std::string(reinterpret_cast<const char*>(image.data() + p.p_offset));
+  return std::string();
+}
+
+Result<LoadedImage> load_elf(mm::MemoryManager& mm, std::span<const uint8_t> image,
+                             const ExecArgs& args, std::span<const uint8_t> interp) {
+  auto [eh, ph] = TRY(parse(image));
+  bool dynamic = false;
+  for (const auto& p : ph) dynamic |= p.p_type == PT_INTERP;
+  if (dynamic && interp.empty()) return Errno(ENOEXEC);
+  Mapped main = TRY(map_image(mm, image, eh, ph, kPieBase));
+  Mapped ld;
+  if (dynamic) {
+    auto [ieh, iph] = TRY(parse(interp));
+    for (const auto& p : iph)
+      if (p.p_type == PT_INTERP) return Errno(ELIBBAD);  // an interpreter needs none
+    if (ieh.e_type != ET_DYN) return Errno(ELIBBAD);
+    ld = TRY(map_image(mm, interp, ieh, iph, 0));
   }
 
   std::vector<std::pair<uint64_t, uint64_t>> auxv = {
       {AT_HWCAP, getauxval(AT_HWCAP)},
       {AT_PAGESZ, kPageSize},
       {AT_CLKTCK, 100},
-      {AT_PHDR, phdr_addr},
+      {AT_PHDR, main.phdr},
       {AT_PHENT, sizeof(Elf64_Phdr)},
       {AT_PHNUM, eh.e_phnum},
-      {AT_BASE, 0},
+      {AT_BASE, dynamic ? ld.bias : 0},
       {AT_FLAGS, 0},
-      {AT_ENTRY, eh.e_entry + bias},
+      {AT_ENTRY, main.entry},
       {AT_UID, 0},
       {AT_EUID, 0},
       {AT_GID, 0},
@@ -152,8 +206,8 @@ Result<LoadedImage> load_elf(mm::MemoryManager& mm, std::span<const uint8_t> ima
       {AT_HWCAP2, getauxval(AT_HWCAP2)},
   };
   LoadedImage out;
-  out.entry = eh.e_entry + bias;
-  out.brk = page_round_up(brk);
+  out.entry = dynamic ? ld.entry : main.entry;
+  out.brk = page_round_up(main.end);
   out.stack_pointer = TRY(build_stack(mm, args, auxv));
   mm.set_brk_base(out.brk);
   return out;

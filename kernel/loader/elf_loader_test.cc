@@ -141,7 +141,13 @@ TEST(ElfLoader, MalformedHeadersAreEnoexec) {
   EXPECT_EQ(mutate([](auto& i) { phdr(i)->p_vaddr = 0x400123; }), enoexec);  // misaligned
   EXPECT_EQ(mutate([](auto& i) { phdr(i)->p_vaddr = 0; }), enoexec);         // below mmap_min_addr
   EXPECT_EQ(mutate([](auto& i) { phdr(i)->p_type = PT_NOTE; }), enoexec);    // nothing to load
-  EXPECT_EQ(mutate([](auto& i) { phdr(i)->p_type = PT_INTERP; }), enoexec);  // dynamic: not yet
+  // A dynamic executable whose interpreter was not given, or whose PT_INTERP
+  // is not a NUL-terminated path inside the file.
+  EXPECT_EQ(mutate([](auto& i) {
+              phdr(i)->p_type = PT_INTERP;
+              phdr(i)->p_filesz = 8;
+            }),
+            enoexec);
 }
 
 TEST(ElfLoader, RealBusyboxLoads) {

@@ -75,6 +75,9 @@ PANGAEA_SYSCALL(fadvise64);
 PANGAEA_SYSCALL(flock);
 PANGAEA_SYSCALL(sendfile);
 PANGAEA_SYSCALL(creat);
+PANGAEA_SYSCALL(getxattr);
+PANGAEA_SYSCALL(listxattr);
+PANGAEA_SYSCALL(setxattr);
 
 // sys_poll.cc
 PANGAEA_SYSCALL(poll);

@@ -331,6 +331,21 @@ PANGAEA_SYSCALL(sendfile) {
   return static_cast<uint64_t>(n);
 }
 
+PANGAEA_SYSCALL(getxattr) {
+  (void)k, (void)p, (void)a;
+  return Errno(ENODATA);  // no extended attributes in hostfs (yet)
+}
+
+PANGAEA_SYSCALL(listxattr) {
+  (void)k, (void)p, (void)a;
+  return 0;
+}
+
+PANGAEA_SYSCALL(setxattr) {
+  (void)k, (void)p, (void)a;
+  return Errno(EOPNOTSUPP);
+}
+
 PANGAEA_SYSCALL(creat) {
   SyscallArgs b = {
       {static_cast<uint64_t>(AT_FDCWD), a.a[0], O_CREAT | O_WRONLY | O_TRUNC, a.a[1], 0, 0}};

@@ -141,8 +141,20 @@ Result<void> Kernel::load_program(Process& p, const std::string& path,
 
   auto as = TRY(platform_->new_address_space());
   auto mm = std::make_unique<mm::MemoryManager>(store_, alloc_, frames_, as.get());
+  std::vector<uint8_t> interp_image;
+  std::string interp = TRY(loader::elf_interpreter(image));
+  if (!interp.empty()) {
+    // The interpreter is a file of the guest's root, like any other.
+    auto ifd = root_.open_path(interp, O_RDONLY);
+    if (!ifd.ok()) return ifd.error().code == ENOENT ? Errno(ENOENT) : ifd.error();
+    struct stat ist;
+    if (::fstat(ifd->get(), &ist) < 0) return Errno::last();
+    if (!S_ISREG(ist.st_mode) || static_cast<uint64_t>(ist.st_size) > kMaxImage)
+      return Errno(ELIBBAD);
+    interp_image = TRY(read_all(ifd->get(), ist.st_size));
+  }
   loader::ExecArgs args{argv, std::move(envp), path};
-  auto img = TRY(loader::load_elf(*mm, image, args));
+  auto img = TRY(loader::load_elf(*mm, image, args, interp_image));
   p.argv = std::move(argv);
 
   // Point of no return: the old program is gone.

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   close(fds[1]);
   CHECK(waitpid(c, &status, 0) == c);
 
+  fflush(stdout);  // before fork: the exec'd child writes the next line itself
   c = fork();
   if (c == 0) {
     char* args[] = {argv[0], "child", "an argument", NULL};
