@@ -194,7 +194,9 @@ class FaultEngine final : public FrameStore {
 
   // Page-table operations over every mapping of a frame (fault_engine_ops.cc).
   // REQUIRES the frame's stripe lock.
-  uint64_t protect_everywhere(uint64_t frame, bool protect);
+  // Returns false when some mapping of a live process could not be changed
+  // (counted as ioctl_errors); the caller must not rely on the protection.
+  bool protect_everywhere(uint64_t frame, bool protect);
   uint64_t wake_waiters(const std::vector<Waiter>& waiters, bool unprotect, bool skip_own);
   base::Status punch(uint64_t frame);
   void note_resident(uint64_t frame, Frame& f);

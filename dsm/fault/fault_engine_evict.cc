@@ -143,10 +143,7 @@ bool FaultEngine::evict_one() {
         // Second chance. A Writable frame's writes do not fault, so protect
         // it first and let its next write (a local re-fault) say it is used.
         f.referenced = false;
-        if (unsampled) {
-          protect_everywhere(frame, true);
-          f.soft_wp = true;
-        }
+        if (unsampled) f.soft_wp = protect_everywhere(frame, true);
         requeue();
         continue;
       }
@@ -155,7 +152,11 @@ bool FaultEngine::evict_one() {
       r.dispatched = true;
       // Stop writers before reading the data out; threads that fault now
       // wait on the request and retry once the frame is gone.
-      if (f.state == State::kWritable && !f.soft_wp) protect_everywhere(frame, true);
+      if (f.state == State::kWritable && !f.soft_wp && !protect_everywhere(frame, true)) {
+        s.requests.erase(frame);  // cannot stop writers: not a victim now
+        requeue();
+        continue;
+      }
       dirty = f.dirty;
       if (dirty) {
         data.resize(kPage);

@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "base/bytes.h"
 #include "dsm/fault/fault_engine.h"
 #include "dsm/fault/uffd.h"
@@ -25,17 +27,25 @@ uint64_t now_ns() {
 }
 }  // namespace
 
-uint64_t FaultEngine::protect_everywhere(uint64_t frame, bool protect) {
-  const uint64_t t = now_ns();
-  (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, protect);
+bool FaultEngine::protect_everywhere(uint64_t frame, bool protect) {
+  bool ok = true;
+  auto check = [&](const base::Status& st) {
+    // ESRCH/ENOENT-like failures of a mapping whose process died leave
+    // nothing to protect; anything else (ENOMEM for page tables) does.
+    if (st.ok() || st.error().code() == ESRCH || st.error().code() == ENOENT) return;
+    ok = false;
+    if (stats_.ioctl_errors.fetch_add(1) < 8) {
+      spdlog::error("fault engine: write-protect frame {}: {}", frame, st.error().message());
+    }
+  };
+  check(uffd::write_protect(uffd_.get(), own_addr(frame), kPage, protect));
   std::shared_lock lock(attach_mu_);
   for (const Attachment& a : attachments_) {
     if (frame >= a.first && frame < a.first + a.count) {
-      // A mapping whose process died fails here; nothing is left to protect.
-      (void)uffd::write_protect(a.uffd, a.addr + (frame - a.first) * kPage, kPage, protect);
+      check(uffd::write_protect(a.uffd, a.addr + (frame - a.first) * kPage, kPage, protect));
     }
   }
-  return now_ns() - t;
+  return ok;
 }
 
 uint64_t FaultEngine::wake_waiters(const std::vector<Waiter>& waiters, bool unprotect,
@@ -215,7 +225,9 @@ base::Status FaultEngine::invalidate(uint64_t frame) {
     }
     // Protect first: the punch keeps a protected pte's marker, so the frame
     // stays protected in every mapping when it comes back.
-    if (f.state == State::kWritable) protect_everywhere(frame, true);
+    if (f.state == State::kWritable && !protect_everywhere(frame, true)) {
+      return base::Error("invalidate: cannot write-protect every mapping", EIO);
+    }
     TRY(punch(frame));
     bool in_clock = f.in_clock;
     f = Frame{};
@@ -233,7 +245,9 @@ base::Status FaultEngine::downgrade(uint64_t frame) {
   std::lock_guard lock(s.mu);
   Frame& f = frames_[frame];
   if (f.state != State::kWritable) return {};
-  protect_everywhere(frame, true);
+  if (!protect_everywhere(frame, true)) {
+    return base::Error("downgrade: cannot write-protect every mapping", EIO);
+  }
   f.state = State::kShared;
   f.soft_wp = false;
   FaultStats::bump(stats_.downgrades);

@@ -499,6 +499,7 @@ TEST(FaultEngine, RandomAccessWithRecallsAndEvictionLosesNoWrite) {
   FaultEngineOptions o = small(kFrames);
   o.budget_frames = 8;
   o.handler_threads = 3;
+  o.read_ahead_max = 4;  // a scanner below makes staged read-ahead pages too
   auto engine = make_engine(&home, o);
   SecondMapping stub(*engine, kFrames);
   std::atomic<int> running{kWorkers};
@@ -518,6 +519,9 @@ TEST(FaultEngine, RandomAccessWithRecallsAndEvictionLosesNoWrite) {
       running.fetch_sub(1);
     });
   }
+  std::thread scanner([&] {
+    for (uint64_t i = 0; running.load() > 0; ++i) (void)*word(stub.addr, i % kFrames, 200);
+  });
   std::thread protocol([&] {
     uint64_t x = 7;
     while (running.load() > 0) {
@@ -528,15 +532,22 @@ TEST(FaultEngine, RandomAccessWithRecallsAndEvictionLosesNoWrite) {
   });
   for (auto& t : threads) t.join();
   protocol.join();
+  scanner.join();
   ASSERT_TRUE(engine->make_present(0, 8, Access::kRead).ok());
-  bool ok = true;
+  std::string bad;
   std::thread([&] {
     for (uint64_t f = 0; f < kFrames; ++f) {
-      for (int t = 0; t < kWorkers; ++t) ok &= *word(engine->base(), f, t) == counts[t][f];
+      for (int t = 0; t < kWorkers; ++t) {
+        const uint64_t got = *word(engine->base(), f, t);
+        if (got != counts[t][f]) {
+          bad += "frame " + std::to_string(f) + " worker " + std::to_string(t) + ": " +
+                 std::to_string(got) + " != " + std::to_string(counts[t][f]) + "; ";
+        }
+      }
     }
   }).join();
-  EXPECT_TRUE(ok);
   auto st = engine->stats();
+  EXPECT_EQ(bad, "") << st.to_string();
   EXPECT_LE(st.resident_max, 8u);
   EXPECT_GT(st.invalidations + st.downgrades, 0u);
 }
