@@ -8,9 +8,7 @@ namespace tools {
 
 std::string NodeRow::state() const {
   if (!answered) return "down";
-  // A majority, so that one confused or hostile node (a wrong secret) does
-  // not turn the honest ones "partial".
-  if (answering_peers == 0 || 2 * seen_up_by > answering_peers) return "up";
+  if (answering_peers == 0 || seen_up_by == answering_peers) return "up";
   if (seen_up_by == 0) return "isolated";
   return "partial";
 }
@@ -23,32 +21,63 @@ int ClusterView::up() const {
 
 ClusterView query_cluster(const node::ClusterConfig& config, rpc::control::ControlClient& client,
                           std::chrono::milliseconds timeout) {
+  std::vector<base::StatusOr<rpc::control::NodeStatusInfo>> answers;
+  for (const auto& n : config.nodes) answers.push_back(client.status(n.control, timeout));
+  return build_view(config, std::move(answers));
+}
+
+ClusterView build_view(const node::ClusterConfig& config,
+                       std::vector<base::StatusOr<rpc::control::NodeStatusInfo>> answers) {
   ClusterView view;
   view.cluster = config.name;
-  for (const auto& n : config.nodes) {
+  for (size_t i = 0; i < config.nodes.size(); ++i) {
+    const auto& n = config.nodes[i];
     NodeRow row;
     row.name = n.name;
     row.address = fmt::format("{}:{}", n.host, n.port);
-    auto st = client.status(n.control, timeout);
-    if (st.ok()) {
+    if (i < answers.size() && answers[i].ok()) {
       row.answered = true;
-      row.status = std::move(*st);
+      row.status = std::move(answers[i]).value();
     } else {
-      row.error = st.error().message();
+      row.error = i < answers.size() ? answers[i].error().message() : "not asked";
     }
     view.rows.push_back(std::move(row));
   }
   // Cross-reference: what each answering node says about the others.
-  for (auto& row : view.rows) {
+  auto sees_up = [](const NodeRow& observer, const std::string& name, uint64_t* rtt) {
+    for (const auto& p : observer.status.peers) {
+      if (p.name == name && p.up) {
+        if (rtt) *rtt = p.rtt_us;
+        return true;
+      }
+    }
+    return false;
+  };
+  // First pass: a node that answers but that no other answering node sees
+  // up (a wrong secret, a cut link) is isolated; its opinion of the others
+  // is not counted, so it cannot make the healthy nodes look "partial".
+  std::vector<bool> isolated(view.rows.size(), false);
+  for (size_t i = 0; i < view.rows.size(); ++i) {
+    if (!view.rows[i].answered) continue;
+    bool any_other = false;
+    bool seen = false;
+    for (size_t j = 0; j < view.rows.size(); ++j) {
+      if (j == i || !view.rows[j].answered) continue;
+      any_other = true;
+      seen = seen || sees_up(view.rows[j], view.rows[i].name, nullptr);
+    }
+    isolated[i] = any_other && !seen;
+  }
+  for (size_t i = 0; i < view.rows.size(); ++i) {
+    NodeRow& row = view.rows[i];
     uint64_t rtt_sum = 0;
-    for (const auto& other : view.rows) {
-      if (&other == &row || !other.answered) continue;
+    for (size_t j = 0; j < view.rows.size(); ++j) {
+      if (j == i || !view.rows[j].answered || isolated[j]) continue;
       ++row.answering_peers;
-      for (const auto& p : other.status.peers) {
-        if (p.name == row.name && p.up) {
-          ++row.seen_up_by;
-          rtt_sum += p.rtt_us;
-        }
+      uint64_t rtt = 0;
+      if (sees_up(view.rows[j], row.name, &rtt)) {
+        ++row.seen_up_by;
+        rtt_sum += rtt;
       }
     }
     if (row.seen_up_by > 0) row.rtt_us = rtt_sum / static_cast<uint64_t>(row.seen_up_by);

@@ -20,12 +20,13 @@ struct NodeRow {
   bool answered = false;
   std::string error;                    // why it did not answer
   rpc::control::NodeStatusInfo status;  // valid if answered
-  int seen_up_by = 0;                   // answering peers that see it up
-  int answering_peers = 0;              // answering nodes other than itself
+  int seen_up_by = 0;                   // counted peers that see it up
+  int answering_peers = 0;              // counted peers: answering, not isolated, not itself
   uint64_t rtt_us = 0;                  // mean RTT to it, from the peers that see it up
   int peers_up = 0;                     // how many peers it sees up
-  // "down" (no answer), "up" (answers; most answering peers see it up),
-  // "isolated" (answers, no peer sees it up) or "partial" (in between).
+  // "down" (no answer), "up" (every counted peer sees it up), "isolated"
+  // (answers, no peer sees it up) or "partial" (some do). Counted peers are
+  // the answering ones that are not isolated themselves.
   std::string state() const;
 };
 
@@ -38,6 +39,10 @@ struct ClusterView {
 
 ClusterView query_cluster(const node::ClusterConfig& config, rpc::control::ControlClient& client,
                           std::chrono::milliseconds timeout = std::chrono::milliseconds(1000));
+
+// The view from each node's answer (or error), in config order.
+ClusterView build_view(const node::ClusterConfig& config,
+                       std::vector<base::StatusOr<rpc::control::NodeStatusInfo>> answers);
 
 // The table of ClusterView: NAME ADDRESS GIVEN USED STATE RTT PEERS.
 std::string format_cluster_table(const ClusterView& view);
