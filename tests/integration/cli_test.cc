@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -81,6 +82,21 @@ TEST(Cli, UnknownNodeNameIsExit2) {
   RunResult r = run_pangaea({"node", "--config", PANGAEA_EXAMPLE_CONFIG, "--name", "nobody"});
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_TRUE(contains(r.err, "no node named \"nobody\"")) << r.err;
+}
+
+TEST(Cli, NodeWhoseControlAddressIsTakenFailsCleanly) {
+  TempDir dir;
+  // A regular file where the control socket should go: the node must say
+  // so and exit 1, leaving nothing running.
+  dir.write("taken.sock", "");
+  dir.write("cluster.toml",
+            "[cluster]\nname = \"x\"\nsecret = \"s\"\n[[node]]\nname = \"n0\"\n"
+            "address = \"127.0.0.1:" +
+                std::to_string(20000 + getpid() % 20000) +
+                "\"\nmemory = \"4MiB\"\ncontrol = \"unix:" + dir.file("taken.sock") + "\"\n");
+  RunResult r = run_pangaea({"node", "--config", dir.file("cluster.toml"), "--name", "n0"}, 20s);
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_TRUE(contains(r.err, "taken.sock")) << r.err;
 }
 
 TEST(Cli, StatusOfAStoppedClusterShowsDown) {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -205,6 +206,21 @@ int sh(const std::string& command) {
   return decode(status);
 }
 
+namespace {
+
+void remove_stale_namespaces() {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/var/run/netns", ec)) {
+    std::string name = entry.path().filename().string();
+    int pid = 0;
+    if (std::sscanf(name.c_str(), "pgit%d-", &pid) != 1 || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+    sh(fmt::format("ip netns del {} 2>/dev/null", name));
+  }
+}
+
+}  // namespace
+
 std::unique_ptr<NetnsLab> NetnsLab::Create(int hosts, std::string* why) {
   if (geteuid() != 0) {
     *why = "network namespaces need root (run the integration tests as root)";
@@ -220,7 +236,9 @@ std::unique_ptr<NetnsLab> NetnsLab::Create(int hosts, std::string* why) {
   lab->switch_ns_ = lab->prefix_ + "-sw";
   lab->subnet_ = 99;
   for (int i = 0; i < hosts; ++i) lab->names_.push_back(fmt::format("{}-h{}", lab->prefix_, i));
-  // Leftovers of an earlier run with the same pid.
+  // Leftovers of runs that were killed before their destructor ran (a ctest
+  // timeout): namespaces of this test whose pid no longer exists.
+  remove_stale_namespaces();
   for (const auto& n : lab->names_) sh(fmt::format("ip netns del {} 2>/dev/null", n));
   sh(fmt::format("ip netns del {} 2>/dev/null", lab->switch_ns_));
 
