@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include "kernel/loader/elf_loader.h"
 #include "kernel/syscalls/handlers.h"
 #include "kernel/syscalls/util.h"
 #include "kernel/task/signals.h"
@@ -21,11 +22,16 @@ constexpr size_t kMaxArgs = 1 << 16;
 Result<std::vector<std::string>> copy_in_strv(task::Process& p, uint64_t addr) {
   std::vector<std::string> out;
   if (addr == 0) return out;
+  size_t total = 0;  // bounded like Linux's ARG_MAX, so no guest can make us allocate much
   for (size_t i = 0;; ++i) {
     if (i >= kMaxArgs) return Errno(E2BIG);
     uint64_t s = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(addr) + i));
     if (s == 0) return out;
-    out.push_back(TRY(p.mm->copy_in_string(s, 128 * 1024)));
+    auto str = p.mm->copy_in_string(s, 128 * 1024);
+    if (!str.ok()) return str.error().code == ENAMETOOLONG ? Errno(E2BIG) : str.error();
+    total += str->size() + 1;
+    if (total > loader::kMaxArgBytes) return Errno(E2BIG);
+    out.push_back(std::move(*str));
   }
 }
 
