@@ -68,5 +68,20 @@ struct Message {
     # they will add their own members to this union (ordinals continue from
     # @14); until then a protocol may carry its own encoding here.
     dsm @13 :Data;
+    coherence @14 :Coherence;
   }
+}
+
+struct Coherence {
+  # One DSM coherence message (dsm/protocol/message.h), always oneway: the
+  # protocols retry on their own timers. The header's `frame` is the frame,
+  # its `sender` the hop's sender; the page, if any, travels beside the
+  # header (has_page = a page is present). See rpc/PROTOCOL.md "DSM coherence".
+  msgType @0 :UInt8;      # dsm::protocol::MsgType, 1..13
+  requester @1 :UInt16;   # requests: the node that asked (0xffff: none)
+  version @2 :UInt32;     # the frame's ownership epoch (not the header's epoch)
+  req @3 :UInt64;         # the requester's request id
+  copyset @4 :UInt64;     # bitset of nodes (grants and hand-backs, ivy-dynamic)
+  hasCopy @5 :Bool;       # requests: the requester holds a Shared copy
+  region @6 :UInt32;      # which region of the node the frame belongs to
 }

@@ -1,0 +1,113 @@
+#pragma once
+// dsm::Region: a DSM region whose 4 KiB frames are coherent across the nodes
+// of a cluster. On each node a Region owns
+//  - the coherence protocol (dsm/protocol, chosen by name),
+//  - a FaultEngine (dsm/fault) over this node's cache memfd: the frames
+//    valid here, every mapping registered with userfaultfd,
+//  - the home copies of the frames this node is home of (msi-home; a memfd
+//    of its own or the node's page store),
+//  - a driver (region_driver.h) that feeds faults and coherence messages to
+//    the protocol and carries out its actions over an rpc::Transport.
+//
+// Use:
+//   auto region = TRY(dsm::Region::Create(config, transport));
+//   dsm::FrameStore& frames = region->frame_store();   // the guest kernel's
+//   std::byte* p = region->data();                     // research API, in-process
+//   p[0] = std::byte{1};                               // coherent with every node
+//
+// Every node of the cluster creates the Region with the same frames,
+// placement, weights and protocol (and region id), each with its own `self`;
+// a Region only talks to the Regions of the same id on the other nodes.
+// One Region per transport for now: it takes the transport's `coherence`
+// handler (a per-region demultiplexer is a later step).
+//
+// Threads: see region_driver.h (the engine's handler pool and evictor, the
+// transport's progress thread, one timer thread). Every public method may be
+// called from any thread. Destruction: stop touching data() first.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "dsm/fault/fault_engine.h"
+#include "dsm/frame_store.h"
+#include "dsm/region/region_stats.h"
+#include "rpc/transport.h"
+
+namespace node {
+struct ClusterConfig;
+}
+
+namespace dsm {
+
+class Driver;
+struct HomeMapping;
+
+struct RegionConfig {
+  uint16_t self = 0;                     // this node's index
+  uint16_t node_count = 1;               // nodes of the cluster (the transport's size)
+  uint64_t frames = 0;                   // 4 KiB frames in the region
+  std::string placement = "interleave";  // interleave | range | first-touch
+  std::vector<uint64_t> weights;         // memory each node gives; empty = equal
+  std::string protocol = "msi-home";     // msi-home | ivy-dynamic
+  uint32_t region_id = 0;                // the same on every node
+
+  // This node's cache: at most budget_frames resident (0 = no budget).
+  uint64_t budget_frames = 0;
+  uint32_t read_ahead_max = 64;  // 0 disables read-ahead
+  int handler_threads = 2;
+  // How long the protocol waits for an answer before it retries.
+  std::chrono::milliseconds retry_interval{20};
+
+  // Home copies: a memfd of at least (home_offset + frames * 4096) bytes,
+  // e.g. node::PageStore::fd(); -1 = the Region creates its own (sparse).
+  int home_fd = -1;
+  uint64_t home_offset = 0;
+};
+
+// The settings a node daemon takes from cluster.toml: node `self` of
+// `config`, `frames` frames, weights = each node's memory.
+RegionConfig region_config_from(const node::ClusterConfig& config, int self, uint64_t frames);
+
+class Region {
+ public:
+  // `transport` must outlive the Region; its size() must be config.node_count
+  // and its self() config.self.
+  static base::StatusOr<std::unique_ptr<Region>> Create(const RegionConfig& config,
+                                                        rpc::Transport& transport);
+  ~Region();
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  const RegionConfig& config() const { return config_; }
+  uint64_t frames() const { return config_.frames; }
+  uint64_t size_bytes() const { return config_.frames * 4096; }
+
+  // For the guest kernel: the cache memfd, make_present, attach/detach of
+  // guest mappings (their faults become coherence requests).
+  FrameStore& frame_store();
+  // The engine itself (the protocol's side, stats), for tests and tools.
+  FaultEngine& engine() { return *engine_; }
+
+  // Research API, in-process: the engine's own mapping of the whole region.
+  // Plain loads and stores (and atomics: a locked RMW faults for write) are
+  // coherent with every other node's.
+  std::byte* data() const { return engine_->base(); }
+
+  RegionStats stats() const;
+  // One line of what the protocol knows about `frame`.
+  std::string describe(uint64_t frame) const;
+
+ private:
+  explicit Region(const RegionConfig& config);
+
+  RegionConfig config_;
+  std::unique_ptr<HomeMapping> home_;
+  std::unique_ptr<Driver> driver_;
+  std::unique_ptr<FaultEngine> engine_;
+};
+
+}  // namespace dsm

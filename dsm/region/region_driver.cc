@@ -1,0 +1,419 @@
+// The driver: protocol calls under mu_, their actions carried out in order.
+
+#include "dsm/region/region_driver.h"
+
+#include <capnp/serialize.h>
+
+#include <array>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "base/bytes.h"
+#include "dsm/region/coherence_wire.h"
+
+namespace dsm {
+
+namespace {
+
+constexpr uint64_t kPage = base::kPageSize;
+alignas(4096) const std::array<std::byte, kPage> kZeroPage{};
+
+uint64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+protocol::Access to_protocol(Access a) {
+  return a == Access::kWrite ? protocol::Access::kWrite : protocol::Access::kRead;
+}
+
+}  // namespace
+
+Driver::Driver(const RegionConfig& config, std::unique_ptr<protocol::Protocol> protocol,
+               rpc::Transport& transport, std::byte* home)
+    : config_(config),
+      transport_(transport),
+      home_(home),
+      gate_(std::make_shared<Gate>()),
+      protocol_(std::move(protocol)) {}
+
+Driver::~Driver() { close(); }
+
+void Driver::start(FaultEngine* engine) {
+  engine_ = engine;
+  gate_->driver = this;
+  std::shared_ptr<Gate> gate = gate_;
+  transport_.set_handler(rpc::BodyKind::COHERENCE, [gate](const rpc::Incoming& in) {
+    std::lock_guard lock(gate->mu);
+    if (gate->driver != nullptr) gate->driver->on_incoming(in);
+  });
+  timer_thread_ = std::thread([this] { timer_loop(); });
+}
+
+void Driver::close() {
+  {
+    std::lock_guard lock(gate_->mu);
+    if (gate_->driver == nullptr && !timer_thread_.joinable()) return;
+    gate_->driver = nullptr;
+  }
+  transport_.set_handler(rpc::BodyKind::COHERENCE, nullptr);
+  {
+    std::lock_guard lock(timer_mu_);
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_thread_.joinable()) timer_thread_.join();
+  std::unordered_map<uint64_t, Fetch> fetches;
+  std::unordered_map<uint64_t, EvictDone> evicts;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    fetches.swap(fetches_);
+    evicts.swap(evicts_);
+  }
+  for (auto& [frame, f] : fetches) f.done(base::Error("region closed", ECANCELED));
+  for (auto& [frame, done] : evicts) done(base::Error("region closed", ECANCELED));
+}
+
+void Driver::fetch(const FetchRequest& request, FetchDone done) {
+  std::unique_lock lock(mu_);
+  if (closed_) {
+    lock.unlock();
+    done(base::Error("region closed", ECANCELED));
+    return;
+  }
+  if (fetches_.count(request.frame) != 0) {
+    // The engine keeps one request per frame; a second one is a bug there.
+    lock.unlock();
+    done(base::Error("a fetch for this frame is already pending", EBUSY));
+    return;
+  }
+  Fetch& f = fetches_[request.frame];
+  f.access = to_protocol(request.access);
+  f.have_copy = request.have_copy;
+  f.done = std::move(done);
+  protocol::Actions out;
+  const uint64_t t0 = now_ns();
+  protocol_->on_fault(request.frame, f.access, &out);
+  const uint64_t dt = now_ns() - t0;
+  if (auto it = fetches_.find(request.frame); it != fetches_.end()) it->second.protocol_ns += dt;
+  run(out, nullptr, 0);
+}
+
+void Driver::evict(uint64_t frame, const std::byte* /*dirty: read back from the cache*/,
+                   EvictDone done) {
+  std::unique_lock lock(mu_);
+  if (closed_) {
+    lock.unlock();
+    done(base::Error("region closed", ECANCELED));
+    return;
+  }
+  protocol::Actions out;
+  base::Status st = protocol_->on_evict(frame, &out);
+  if (!st.ok()) {
+    AtomicDriverCounters::bump(counters_.evict_refused);
+    lock.unlock();
+    done(std::move(st));
+    return;
+  }
+  evicts_[frame] = std::move(done);
+  run(out, nullptr, 0);  // a Drop for `frame` answers the eviction
+  auto it = evicts_.find(frame);
+  if (it == evicts_.end()) return;
+  const protocol::FrameView v = protocol_->view(frame);
+  if (v.state == protocol::LocalState::kInvalid) {
+    EvictDone d = std::move(it->second);
+    evicts_.erase(it);
+    d({});
+  } else if (!v.busy) {
+    // Nothing will drop it later (no write-back runs): the copy stays.
+    EvictDone d = std::move(it->second);
+    evicts_.erase(it);
+    d(base::Error("the protocol keeps this copy", EAGAIN));
+  }
+  // Else a write-back or hand-back is under way: its acknowledgement drops
+  // the frame and answers the eviction.
+}
+
+void Driver::on_incoming(const rpc::Incoming& in) {
+  auto msg =
+      decode_coherence(in, config_.self, config_.node_count, config_.region_id, config_.frames);
+  if (!msg.ok()) {
+    AtomicDriverCounters::bump(counters_.rejected_malformed);
+    spdlog::debug("region {}: from node {}: {}", config_.region_id, in.from, msg.error().message());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  protocol::Actions out;
+  const uint64_t t0 = now_ns();
+  base::Status st = protocol_->on_message(*msg, &out);
+  const uint64_t dt = now_ns() - t0;
+  if (!st.ok()) {
+    AtomicDriverCounters::bump(counters_.rejected_protocol);
+    spdlog::debug("region {}: rejected {} from node {}: {}", config_.region_id,
+                  protocol::to_string(msg->type), in.from, st.error().message());
+    return;
+  }
+  counters_.received(msg->type, in.header.totalSize().wordCount * 8 + (in.page ? kPage : 0));
+  run(out, in.page, dt);
+}
+
+void Driver::run(const protocol::Actions& out, const std::byte* incoming, uint64_t call_ns) {
+  for (const protocol::Action& a : out) {
+    switch (a.type) {
+      case protocol::ActionType::kSend:
+        send(a, incoming);
+        break;
+      case protocol::ActionType::kInstall:
+        install(a, incoming, call_ns);
+        break;
+      case protocol::ActionType::kWriteProtect:
+        if (!engine_->downgrade(a.frame).ok()) AtomicDriverCounters::bump(counters_.install_errors);
+        break;
+      case protocol::ActionType::kDrop:
+        drop(a.frame);
+        break;
+      case protocol::ActionType::kStore: {
+        alignas(64) std::byte scratch[kPage];
+        const std::byte* p = page_of(a.page, a.frame, incoming, scratch);
+        if (p != nullptr) std::memcpy(home_ + a.frame * kPage, p, kPage);
+        break;
+      }
+      case protocol::ActionType::kComplete:
+        complete(a.frame, a.access, call_ns);
+        break;
+      case protocol::ActionType::kArmTimer:
+        arm(a.frame);
+        break;
+    }
+  }
+}
+
+const std::byte* Driver::page_of(protocol::PageSource source, uint64_t frame,
+                                 const std::byte* incoming, std::byte* scratch) {
+  const std::byte* p = nullptr;
+  switch (source) {
+    case protocol::PageSource::kNone:
+      return nullptr;
+    case protocol::PageSource::kIncoming:
+      p = incoming;
+      break;
+    case protocol::PageSource::kCache:
+      if (auto it = parked_.find(frame); it != parked_.end()) {
+        p = it->second.bytes.data();
+      } else if (engine_->read_page(frame, {scratch, kPage}).ok()) {
+        p = scratch;
+      }
+      break;
+    case protocol::PageSource::kHome:
+      p = home_ + frame * kPage;
+      break;
+    case protocol::PageSource::kZero:
+      p = kZeroPage.data();
+      break;
+  }
+  if (p == nullptr) {
+    AtomicDriverCounters::bump(counters_.page_errors);
+    spdlog::warn("region {}: frame {}: no bytes for page source {}", config_.region_id, frame,
+                 protocol::to_string(source));
+  }
+  return p;
+}
+
+void Driver::send(const protocol::Action& a, const std::byte* incoming) {
+  alignas(64) std::byte scratch[kPage];
+  const std::byte* page = nullptr;
+  if (a.msg.has_page) {
+    page = page_of(a.page, a.frame, incoming, scratch);
+    // A message that promises a page and has none would be rejected there;
+    // better not to send it and let the peer's retry ask again.
+    if (page == nullptr) return;
+  }
+  rpc::OutMessage m;
+  encode_coherence(a.msg, config_.region_id, m);
+  const uint64_t bytes = capnp::computeSerializedSizeInWords(m.builder()) * 8 + (page ? kPage : 0);
+  // The transport copies a page outside registered memory before returning.
+  if (transport_.send(a.msg.to, m, page).ok()) {
+    counters_.sent(a.msg.type, bytes);
+  } else {
+    AtomicDriverCounters::bump(counters_.send_errors);
+  }
+}
+
+void Driver::answer(uint64_t frame, Fetch& f, const std::byte* page, bool writable,
+                    uint64_t call_ns) {
+  Supply s;
+  s.page = page;
+  s.writable = writable;
+  s.protocol_ns = f.protocol_ns + call_ns;
+  FetchDone done = std::move(f.done);
+  fetches_.erase(frame);
+  // The engine copies the page before `done` returns.
+  done(s);
+}
+
+void Driver::install(const protocol::Action& a, const std::byte* incoming, uint64_t call_ns) {
+  const bool writable = a.access == protocol::Access::kWrite;
+  alignas(64) std::byte scratch[kPage];
+  auto it = fetches_.find(a.frame);
+  if (it != fetches_.end() && it->second.access <= a.access) {
+    Fetch& f = it->second;
+    if (a.page == protocol::PageSource::kCache && f.have_copy) {
+      answer(a.frame, f, nullptr, writable, call_ns);  // keep the local bytes
+      return;
+    }
+    const std::byte* p = page_of(a.page, a.frame, incoming, scratch);
+    if (p != nullptr) answer(a.frame, f, p, writable, call_ns);
+    return;
+  }
+  // Nobody waits for this access: change the copy in place.
+  base::Status st;
+  if (a.page == protocol::PageSource::kCache) {
+    if (!writable) {
+      st = engine_->downgrade(a.frame);
+    } else if (engine_->read_page(a.frame, {scratch, kPage}).ok()) {
+      st = engine_->install(a.frame, scratch, true);
+    } else {
+      st = base::Error("no cached copy to make writable", ENOENT);
+    }
+  } else {
+    const std::byte* p = page_of(a.page, a.frame, incoming, scratch);
+    if (p == nullptr) return;
+    st = engine_->install(a.frame, p, writable);
+    if (!st.ok() && st.error().code() == ENOSPC) {
+      // No room now: keep the bytes (the protocol counts on them) until
+      // the evictor made some.
+      Parked& pk = parked_[a.frame];
+      pk.bytes.assign(p, p + kPage);
+      pk.writable = writable;
+      return;
+    }
+    parked_.erase(a.frame);
+  }
+  if (!st.ok()) {
+    AtomicDriverCounters::bump(counters_.install_errors);
+    spdlog::warn("region {}: frame {}: install: {}", config_.region_id, a.frame,
+                 st.error().message());
+  }
+}
+
+void Driver::complete(uint64_t frame, protocol::Access access, uint64_t call_ns) {
+  auto it = fetches_.find(frame);
+  if (it == fetches_.end() || it->second.access > access) return;
+  // No Install answered the fetch: the copy here already suffices (the
+  // protocol had it, or an earlier action of this call installed it).
+  Fetch& f = it->second;
+  const bool writable = protocol_->view(frame).state == protocol::LocalState::kModified;
+  if (f.have_copy) {
+    answer(frame, f, nullptr, writable, call_ns);
+    return;
+  }
+  alignas(64) std::byte scratch[kPage];
+  if (auto pk = parked_.find(frame); pk != parked_.end()) {
+    // A fault found the parked page: the engine installs it with the
+    // fault's own budget slot.
+    std::memcpy(scratch, pk->second.bytes.data(), kPage);
+    parked_.erase(pk);
+    answer(frame, f, scratch, writable, call_ns);
+    return;
+  }
+  if (engine_->read_page(frame, {scratch, kPage}).ok()) {
+    answer(frame, f, scratch, writable, call_ns);
+    return;
+  }
+  AtomicDriverCounters::bump(counters_.page_errors);
+  FetchDone done = std::move(f.done);
+  fetches_.erase(it);
+  done(base::Error("protocol completed a frame this node does not hold", EIO));
+}
+
+void Driver::drop(uint64_t frame) {
+  parked_.erase(frame);
+  if (auto it = evicts_.find(frame); it != evicts_.end()) {
+    // The engine punches the page once the eviction is answered.
+    EvictDone done = std::move(it->second);
+    evicts_.erase(it);
+    done({});
+    return;
+  }
+  if (!engine_->invalidate(frame).ok()) AtomicDriverCounters::bump(counters_.install_errors);
+}
+
+void Driver::arm(uint64_t frame) {
+  std::lock_guard lock(timer_mu_);
+  if (!armed_.insert(frame).second) return;  // one timer a frame is enough
+  const bool first = timers_.empty();
+  auto it = timers_.emplace(Clock::now() + config_.retry_interval, frame);
+  if (first || it == timers_.begin()) timer_cv_.notify_one();
+}
+
+void Driver::timer_loop() {
+  std::unique_lock lock(timer_mu_);
+  while (!timer_stop_) {
+    if (Clock::now() >= next_unpark_) {
+      // Parked pages are rare; looking for them every retry interval is cheap.
+      next_unpark_ = Clock::now() + config_.retry_interval;
+      lock.unlock();
+      {
+        std::lock_guard plock(mu_);
+        if (!closed_ && !parked_.empty()) unpark();
+      }
+      lock.lock();
+      continue;
+    }
+    if (timers_.empty()) {
+      timer_cv_.wait_until(lock, next_unpark_);
+      continue;
+    }
+    const auto next = std::min(timers_.begin()->first, next_unpark_);
+    if (Clock::now() < next) {
+      timer_cv_.wait_until(lock, next);
+      continue;
+    }
+    std::vector<uint64_t> due;
+    const auto now = Clock::now();
+    while (!timers_.empty() && timers_.begin()->first <= now) {
+      due.push_back(timers_.begin()->second);
+      armed_.erase(timers_.begin()->second);
+      timers_.erase(timers_.begin());
+    }
+    lock.unlock();
+    {
+      std::lock_guard plock(mu_);
+      if (!closed_) {
+        protocol::Actions out;
+        for (uint64_t frame : due) {
+          out.clear();
+          AtomicDriverCounters::bump(counters_.timer_fires);
+          protocol_->on_timeout(frame, &out);
+          run(out, nullptr, 0);
+        }
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Driver::unpark() {
+  for (auto it = parked_.begin(); it != parked_.end();) {
+    base::Status st = engine_->install(it->first, it->second.bytes.data(), it->second.writable);
+    if (!st.ok() && st.error().code() == ENOSPC) return;  // still no room
+    if (!st.ok()) AtomicDriverCounters::bump(counters_.install_errors);
+    it = parked_.erase(it);
+  }
+}
+
+protocol::ProtocolStats Driver::protocol_stats() const {
+  std::lock_guard lock(mu_);
+  return protocol_->stats();
+}
+
+std::string Driver::describe(uint64_t frame) const {
+  std::lock_guard lock(mu_);
+  return protocol_->describe(frame);
+}
+
+}  // namespace dsm

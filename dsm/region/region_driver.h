@@ -1,0 +1,147 @@
+#pragma once
+// The driver of one Region on one node: it is the fault engine's
+// PageProvider, the transport's `coherence` handler and the protocol's
+// executor. Every event (a fault's fetch, an eviction, a received message,
+// a retry timer) becomes one call on the protocol under mu_, and the actions
+// that call returns are carried out in order before mu_ is released, which
+// is the protocol's ordering rule (dsm/protocol/protocol.h) in its simplest
+// form: one instance, one mutex, no sharding.
+//
+// Action -> mechanism:
+//   Send          transport.send (one-way, no transport retries), page
+//                 copied by the transport before send() returns
+//   Install       the pending fetch's `done` when one waits for this access
+//                 (the engine installs with UFFDIO_COPY and wakes), else
+//                 FaultEngine::install (a page nobody faulted for). When the
+//                 node's budget has no room for such a page (an ivy-dynamic
+//                 hand-back to the home), the bytes are parked here, served
+//                 as the cached copy, and installed when room frees (timer)
+//                 or when a local fault asks for them.
+//   WriteProtect  FaultEngine::downgrade
+//   Drop          a pending eviction's `done` (the engine punches), else
+//                 FaultEngine::invalidate
+//   Store         memcpy into the home copy
+//   Complete      a pending fetch's `done` when no Install answered it
+//   ArmTimer      the timer thread calls on_timeout after retry_interval
+//
+// Threads that enter: the engine's handler threads and make_present()
+// callers (fetch), its evictor (evict), the transport's progress thread
+// (on_incoming), the timer thread (on_timeout). None of them blocks here
+// except on mu_; an eviction waiting for its write-back acknowledgement
+// keeps its `done` in evicts_ and returns.
+//
+// Lock order: gate_->mu (the transport handler's way in; held during a
+// handler call so close() can wait for it) -> mu_ -> the engine's stripe
+// locks (inside its install/invalidate/downgrade/read_page and `done`) ->
+// the transport's locks (inside send) ; mu_ -> timer_mu_ (leaf).
+// The engine calls fetch/evict with none of its locks held and never from
+// inside those calls, so holding mu_ around them is safe.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "base/thread_annotations.h"
+#include "dsm/fault/fault_engine.h"
+#include "dsm/fault/page_provider.h"
+#include "dsm/protocol/protocol.h"
+#include "dsm/region/region.h"
+#include "dsm/region/region_stats.h"
+#include "rpc/transport.h"
+
+namespace dsm {
+
+class Driver final : public PageProvider {
+ public:
+  // `home` maps the home copies (frames * 4096 bytes), owned by the caller.
+  Driver(const RegionConfig& config, std::unique_ptr<protocol::Protocol> protocol,
+         rpc::Transport& transport, std::byte* home);
+  ~Driver() override;
+
+  // Takes the transport's coherence handler and starts the timer thread.
+  void start(FaultEngine* engine);
+  // Stops taking events: releases the handler (waiting for a running call),
+  // stops the timer thread, and fails every fetch and eviction still waiting
+  // so the engine can be destroyed. Idempotent.
+  void close();
+
+  // PageProvider.
+  void fetch(const FetchRequest& request, FetchDone done) override;
+  void evict(uint64_t frame, const std::byte* dirty, EvictDone done) override;
+
+  void on_incoming(const rpc::Incoming& in);
+
+  protocol::ProtocolStats protocol_stats() const;
+  DriverCounters counters() const { return counters_.snapshot(); }
+  std::string describe(uint64_t frame) const;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Fetch {
+    protocol::Access access = protocol::Access::kRead;
+    bool have_copy = false;
+    uint64_t protocol_ns = 0;
+    FetchDone done;
+  };
+  struct Gate {
+    std::mutex mu;
+    Driver* driver = nullptr;
+  };
+
+  // Carries out `out` in order. `incoming` is the received page (or null);
+  // `call_ns` the protocol time of the call, charged to fetches it answers.
+  void run(const protocol::Actions& out, const std::byte* incoming, uint64_t call_ns) REQUIRES(mu_);
+  void send(const protocol::Action& a, const std::byte* incoming) REQUIRES(mu_);
+  void install(const protocol::Action& a, const std::byte* incoming, uint64_t call_ns)
+      REQUIRES(mu_);
+  void complete(uint64_t frame, protocol::Access access, uint64_t call_ns) REQUIRES(mu_);
+  void drop(uint64_t frame) REQUIRES(mu_);
+  void answer(uint64_t frame, Fetch& f, const std::byte* page, bool writable, uint64_t call_ns)
+      REQUIRES(mu_);
+  // The 4 KiB a PageSource names, or null (counted) when there is none.
+  // kCache copies into `scratch`.
+  const std::byte* page_of(protocol::PageSource source, uint64_t frame, const std::byte* incoming,
+                           std::byte* scratch) REQUIRES(mu_);
+  void arm(uint64_t frame);
+  void timer_loop();
+  // Tries to install parked pages again. REQUIRES mu_.
+  void unpark() REQUIRES(mu_);
+
+  const RegionConfig config_;
+  rpc::Transport& transport_;
+  std::byte* const home_;
+  FaultEngine* engine_ = nullptr;  // set by start()
+  std::shared_ptr<Gate> gate_;
+
+  mutable std::mutex mu_;
+  std::unique_ptr<protocol::Protocol> protocol_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, Fetch> fetches_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, EvictDone> evicts_ GUARDED_BY(mu_);
+  bool closed_ GUARDED_BY(mu_) = false;
+  struct Parked {
+    std::vector<std::byte> bytes;
+    bool writable = false;
+  };
+  // Pages the protocol installed that found no room in the budget.
+  std::unordered_map<uint64_t, Parked> parked_ GUARDED_BY(mu_);
+  Clock::time_point next_unpark_ GUARDED_BY(timer_mu_){};
+
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  std::multimap<Clock::time_point, uint64_t> timers_ GUARDED_BY(timer_mu_);
+  std::unordered_set<uint64_t> armed_ GUARDED_BY(timer_mu_);
+  bool timer_stop_ GUARDED_BY(timer_mu_) = false;
+  std::thread timer_thread_;
+
+  AtomicDriverCounters counters_;
+};
+
+}  // namespace dsm
