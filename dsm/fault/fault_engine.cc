@@ -144,14 +144,21 @@ void FaultEngine::read_events(int uffd) {
   // messages, and an empty one (EAGAIN) costs one syscall.
   uffd_msg msgs[kMaxBatch];
   const size_t want = std::min<size_t>(options_.batch, kMaxBatch);
-  uint64_t t0 = now_ns();
-  ssize_t n = ::read(uffd, msgs, want * sizeof(uffd_msg));
-  uint64_t t1 = now_ns();
-  epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLONESHOT;
-  ev.data.fd = uffd;
-  // Fails only for a uffd detached meanwhile: then there is nothing to re-arm.
-  (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, uffd, &ev);
+  uint64_t t0, t1;
+  ssize_t n;
+  {
+    // detach() takes this lock exclusively, so once it returns no handler
+    // reads the fd any more and its owner may close it.
+    std::shared_lock lock(attach_mu_);
+    if (uffd != uffd_.get() && uffd_refs_.count(uffd) == 0) return;
+    t0 = now_ns();
+    n = ::read(uffd, msgs, want * sizeof(uffd_msg));
+    t1 = now_ns();
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.fd = uffd;
+    (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, uffd, &ev);
+  }
   if (n <= 0) return;
   size_t count = static_cast<size_t>(n) / sizeof(uffd_msg);
   FaultStats::bump(stats_.event_reads);

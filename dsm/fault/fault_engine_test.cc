@@ -183,10 +183,11 @@ TEST(FaultEngine, InstallWakesWaitersAndServesReads) {
 }
 
 struct SecondMapping {
+  FaultEngine& engine;
   base::UniqueFd uffd;
   std::byte* addr = nullptr;
   uint64_t frames = 0;
-  SecondMapping(FaultEngine& engine, uint64_t n) : frames(n) {
+  SecondMapping(FaultEngine& e, uint64_t n) : engine(e), frames(n) {
     void* p = mmap(nullptr, n * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, engine.memfd(), 0);
     EXPECT_NE(p, MAP_FAILED);
     addr = static_cast<std::byte*>(p);
@@ -196,7 +197,10 @@ struct SecondMapping {
     auto st = engine.attach(fd, reinterpret_cast<uint64_t>(addr), 0, n);
     EXPECT_TRUE(st.ok()) << st.error().message();
   }
-  ~SecondMapping() { munmap(addr, frames * kPage); }
+  ~SecondMapping() {
+    engine.detach(uffd.get(), reinterpret_cast<uint64_t>(addr), frames);  // before the close
+    munmap(addr, frames * kPage);
+  }
 };
 
 TEST(FaultEngine, TwoMappingsOfTheMemfdStayCoherent) {
@@ -459,14 +463,13 @@ class HomeProvider final : public PageProvider {
   explicit HomeProvider(uint64_t frames)
       : data_(frames, std::vector<std::byte>(kPage)), locks_(frames) {}
   void fetch(const FetchRequest& request, FetchDone done) override {
-    std::array<std::byte, kPage> page;
-    {
-      std::lock_guard lock(locks_[request.frame]);
-      std::memcpy(page.data(), data_[request.frame].data(), kPage);  // never older than ours
-    }
-    // Answer without the lock: done() may dispatch a fetch of another frame.
+    // Answer under the frame's lock, as a home grants a copy only between
+    // its other operations on the frame: a recall cannot fall between the
+    // data leaving the home and the copy being installed. (Safe because the
+    // engine never calls the provider back from inside done().)
+    std::lock_guard lock(locks_[request.frame]);
     Supply supply;
-    supply.page = page.data();
+    supply.page = data_[request.frame].data();  // never older than ours
     supply.writable = request.access == Access::kWrite;
     done(supply);
   }
