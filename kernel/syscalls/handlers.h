@@ -140,5 +140,8 @@ PANGAEA_SYSCALL(nanosleep);
 PANGAEA_SYSCALL(clock_nanosleep);
 PANGAEA_SYSCALL(getcpu);
 PANGAEA_SYSCALL(sched_getaffinity);
+PANGAEA_SYSCALL(alarm);
+PANGAEA_SYSCALL(setitimer);
+PANGAEA_SYSCALL(getitimer);
 
 }  // namespace kernel::syscalls

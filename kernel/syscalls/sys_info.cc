@@ -42,13 +42,31 @@ Result<struct rlimit> limit_of(int resource) {
   }
 }
 
+// Sleeps by blocking the process until its deadline; other processes run.
+Result<uint64_t> sleep_until(task::Process& p, uint64_t deadline) {
+  if (task::Kernel::now_ns() >= deadline) return 0;
+  p.sleep_deadline = deadline;
+  p.state = task::Process::State::kBlocked;
+  p.waiting = task::Process::Wait::kSleep;
+  return Errno(kRestart);
+}
+
 Result<uint64_t> do_sleep(task::Process& p, uint64_t req) {
+  // A re-dispatch after the wake-up finds the deadline set.
+  if (p.sleep_deadline) return sleep_until(p, p.sleep_deadline);
   struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(req)));
   if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000 || ts.tv_sec < 0) return Errno(EINVAL);
-  // Sleeps the kernel thread: fine while one process runs at a time.
-  while (::nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
-  return 0;
+  uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+  return sleep_until(p, task::Kernel::now_ns() + ns);
+}
+
+uint64_t to_ns(const struct timeval& tv) {
+  return static_cast<uint64_t>(tv.tv_sec) * 1000000000ull +
+         static_cast<uint64_t>(tv.tv_usec) * 1000;
+}
+
+struct timeval to_timeval(uint64_t ns) {
+  return {static_cast<time_t>(ns / 1000000000), static_cast<suseconds_t>((ns % 1000000000) / 1000)};
 }
 
 }  // namespace
@@ -155,13 +173,51 @@ PANGAEA_SYSCALL(nanosleep) {
 
 PANGAEA_SYSCALL(clock_nanosleep) {
   (void)k;
-  if (a.a[1] & TIMER_ABSTIME) {
+  if ((a.a[1] & TIMER_ABSTIME) && !p.sleep_deadline) {
     struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[2])));
-    while (::clock_nanosleep(arg_int(a.a[0]), TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-    }
-    return 0;
+    struct timespec now;
+    if (::clock_gettime(arg_int(a.a[0]), &now) < 0) return Errno::last();
+    int64_t left = (ts.tv_sec - now.tv_sec) * 1000000000ll + (ts.tv_nsec - now.tv_nsec);
+    return sleep_until(p, task::Kernel::now_ns() + (left > 0 ? left : 0));
   }
   return do_sleep(p, a.a[2]);
+}
+
+PANGAEA_SYSCALL(alarm) {
+  (void)k;
+  uint64_t now = task::Kernel::now_ns();
+  uint64_t left = p.alarm_deadline > now ? p.alarm_deadline - now : 0;
+  p.alarm_deadline = a.a[0] ? now + (a.a[0] & 0xffffffff) * 1000000000ull : 0;
+  p.alarm_interval = 0;
+  return (left + 999999999) / 1000000000;
+}
+
+PANGAEA_SYSCALL(setitimer) {
+  (void)k;
+  if (arg_int(a.a[0]) != ITIMER_REAL) return Errno(EINVAL);
+  uint64_t now = task::Kernel::now_ns();
+  struct itimerval old = {to_timeval(p.alarm_interval),
+                          to_timeval(p.alarm_deadline > now ? p.alarm_deadline - now : 0)};
+  if (a.a[1]) {
+    struct itimerval nv = TRY(p.mm->copy_in(mm::UserPtr<struct itimerval>(a.a[1])));
+    if (nv.it_value.tv_usec < 0 || nv.it_value.tv_usec >= 1000000 || nv.it_value.tv_sec < 0)
+      return Errno(EINVAL);
+    uint64_t v = to_ns(nv.it_value);
+    p.alarm_deadline = v ? now + v : 0;
+    p.alarm_interval = to_ns(nv.it_interval);
+  }
+  if (a.a[2]) TRY(p.mm->copy_out(mm::UserPtr<struct itimerval>(a.a[2]), old));
+  return 0;
+}
+
+PANGAEA_SYSCALL(getitimer) {
+  (void)k;
+  if (arg_int(a.a[0]) != ITIMER_REAL) return Errno(EINVAL);
+  uint64_t now = task::Kernel::now_ns();
+  struct itimerval cur = {to_timeval(p.alarm_interval),
+                          to_timeval(p.alarm_deadline > now ? p.alarm_deadline - now : 0)};
+  TRY(p.mm->copy_out(mm::UserPtr<struct itimerval>(a.a[1]), cur));
+  return 0;
 }
 
 PANGAEA_SYSCALL(getcpu) {

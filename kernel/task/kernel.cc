@@ -87,6 +87,37 @@ double Kernel::uptime() const {
          static_cast<double>(now.tv_nsec - boot_time_.tv_nsec) / 1e9;
 }
 
+uint64_t Kernel::now_ns() {
+  struct timespec now;
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + now.tv_nsec;
+}
+
+uint64_t Kernel::run_timers() {
+  uint64_t now = now_ns(), next = 0;
+  auto consider = [&next](uint64_t d) {
+    if (d && (!next || d < next)) next = d;
+  };
+  for (auto& [pid, p] : procs_) {
+    if (p->state == Process::State::kZombie) continue;
+    if (p->alarm_deadline && p->alarm_deadline <= now) {
+      p->alarm_deadline = p->alarm_interval ? now + p->alarm_interval : 0;
+      siginfo_t si = {};
+      si.si_code = SI_KERNEL;
+      signal(*p, SIGALRM, &si);
+      if (p->state == Process::State::kZombie) continue;
+    }
+    if (p->sleep_deadline && p->sleep_deadline <= now && p->state == Process::State::kBlocked &&
+        (p->waiting == Process::Wait::kSleep || p->waiting == Process::Wait::kIo)) {
+      p->state = Process::State::kRunnable;
+      p->waiting = Process::Wait::kNone;
+    }
+    consider(p->alarm_deadline);
+    if (p->state == Process::State::kBlocked) consider(p->sleep_deadline);
+  }
+  return next;
+}
+
 Process* Kernel::find(int pid) {
   auto it = procs_.find(pid);
   return it == procs_.end() ? nullptr : it->second.get();
@@ -329,6 +360,7 @@ void Kernel::force_signal(Process& t, int sig, const siginfo_t& info) {
 
 void Kernel::finish_interrupted_syscall(Process& p) {
   p.interrupted = false;
+  p.sleep_deadline = 0;
   p.in_syscall = false;
   uint64_t deliverable = p.pending & ~p.sigmask;
   int sig = deliverable ? __builtin_ctzll(deliverable) + 1 : 0;
@@ -389,6 +421,7 @@ void Kernel::dispatch(Process& p) {
     r = Errno(EINTR);
   }
   p.in_syscall = false;
+  p.sleep_deadline = 0;
   int pid = p.pid;
   if (p.state == Process::State::kZombie) {
     if (config_.strace) fmt::print(stderr, "[{}] {} = ?\n", pid, call);
@@ -407,6 +440,7 @@ void Kernel::run_process(Process& p) {
       dispatch(p);
       continue;
     }
+    if (p.alarm_deadline && p.alarm_deadline <= now_ns()) run_timers();
     deliver_signals(p);
     if (p.state != Process::State::kRunnable) break;
     auto ev = p.as->main_context().switch_to(p.regs);
@@ -482,9 +516,22 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
       if (it->second->state == Process::State::kRunnable) next = it->second.get();
     for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
       if (it->second->state == Process::State::kRunnable) next = it->second.get();
+    uint64_t deadline = run_timers();
     if (!next) {
-      procs_.clear();
-      return base::Error("every guest process is blocked: nothing can run", EDEADLK);
+      for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
+        if (it->second->state == Process::State::kRunnable) next = it->second.get();
+    }
+    if (!next) {
+      if (!deadline) {
+        procs_.clear();
+        return base::Error("every guest process is blocked: nothing can run", EDEADLK);
+      }
+      // Nothing to run until a timer: sleep the kernel thread until then.
+      struct timespec ts = {static_cast<time_t>(deadline / 1000000000),
+                            static_cast<long>(deadline % 1000000000)};
+      while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+      }
+      continue;
     }
     last = next->pid;
     run_process(*next);

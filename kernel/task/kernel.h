@@ -54,6 +54,8 @@ class Kernel {
   const fs::Root& root() const { return root_; }
   std::string& hostname() { return hostname_; }
   const mm::FrameAllocator& frames() const { return alloc_; }
+  // CLOCK_MONOTONIC now, in ns (the clock of sleep and alarm deadlines).
+  static uint64_t now_ns();
   // Seconds since the guest booted (/proc/uptime).
   double uptime() const;
   Process* find(int pid);
@@ -92,6 +94,8 @@ class Kernel {
         alloc_(store.frame_count()),
         platform_(std::move(platform)) {}
   void run_process(Process& p);
+  // Fires due alarms and wakes sleepers; returns the next deadline (0: none).
+  uint64_t run_timers();
   void deliver_signals(Process& p);
   void finish_interrupted_syscall(Process& p);
   void dispatch(Process& p);

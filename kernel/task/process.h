@@ -30,7 +30,7 @@ struct GuestSigaction {
 
 struct Process {
   enum class State { kRunnable, kBlocked, kZombie };
-  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal };
+  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal, kSleep };
 
   int pid = 0;
   int ppid = 0;
@@ -62,6 +62,12 @@ struct Process {
   // A blocking syscall was cut short by a signal with a handler: finish it
   // with EINTR (or restart it for SA_RESTART) before the handler runs.
   bool interrupted = false;
+  // CLOCK_MONOTONIC deadlines in ns (0: none). A blocked process whose
+  // sleep deadline passes is woken (nanosleep, poll timeouts); the alarm
+  // raises SIGALRM and re-arms with the interval (alarm, setitimer).
+  uint64_t sleep_deadline = 0;
+  uint64_t alarm_deadline = 0;
+  uint64_t alarm_interval = 0;
   struct {
     uint64_t ss_sp = 0;
     int ss_flags = SS_DISABLE;

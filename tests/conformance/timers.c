@@ -1,0 +1,61 @@
+// Time: alarm and SIGALRM, an interval timer, nanosleep of a child while
+// the parent goes on, and poll timing out on a pipe.
+#define _GNU_SOURCE
+#include <poll.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static volatile sig_atomic_t alarms;
+static void on_alarm(int sig) {
+  (void)sig;
+  alarms++;
+}
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(void) {
+  signal(SIGALRM, on_alarm);
+  CHECK(alarm(1) == 0);
+  CHECK(alarm(1) == 1);  // about one second left of the first
+  pause();
+  CHECK(alarms == 1);
+
+  struct itimerval it = {{0, 20000}, {0, 20000}};
+  CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+  while (alarms < 4) pause();
+  struct itimerval off = {{0, 0}, {0, 0}}, old;
+  CHECK(setitimer(ITIMER_REAL, &off, &old) == 0 && old.it_interval.tv_usec == 20000);
+  CHECK(alarms == 4);
+
+  // A sleeping child does not stop its parent.
+  double t0 = now();
+  pid_t c = fork();
+  if (c == 0) {
+    struct timespec ts = {0, 200000000};
+    nanosleep(&ts, NULL);
+    _exit(9);
+  }
+  double before_wait = now() - t0;
+  CHECK(before_wait < 0.18);  // well before the child's 0.2 s sleep ends
+  int status;
+  CHECK(waitpid(c, &status, 0) == c && WEXITSTATUS(status) == 9);
+  CHECK(now() - t0 >= 0.19);
+
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  struct pollfd pf = {fds[0], POLLIN, 0};
+  t0 = now();
+  CHECK(poll(&pf, 1, 100) == 0);
+  CHECK(now() - t0 >= 0.09);
+  signal(SIGALRM, SIG_DFL);
+  return DONE();
+}
