@@ -442,9 +442,11 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
 
 void FaultEngine::read_ahead_after(uint64_t frame) {
   ReadAhead::Decision d;
+  // Read-ahead never pushes the evictor: it stops at the high watermark.
+  const bool room = options_.budget_frames == 0 || resident_.load() + 1 < high_;
   {
     std::lock_guard lock(ra_mu_);
-    d = read_ahead_.on_miss(frame, options_.frames);
+    d = read_ahead_.on_miss(frame, options_.frames, room);
   }
   if (d.hits != 0) FaultStats::bump(stats_.read_ahead_hits, d.hits);
   // The window's first page is its trigger: reaching it starts the next one,

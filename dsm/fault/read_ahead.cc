@@ -4,7 +4,7 @@
 
 namespace dsm {
 
-ReadAhead::Decision ReadAhead::on_miss(uint64_t frame, uint64_t limit) {
+ReadAhead::Decision ReadAhead::on_miss(uint64_t frame, uint64_t limit, bool can_fetch) {
   Decision d;
   if (max_window_ == 0) return d;
   ++clock_;
@@ -32,6 +32,10 @@ ReadAhead::Decision ReadAhead::on_miss(uint64_t frame, uint64_t limit) {
   run->window = run->window == 0 ? initial_window_ : std::min(run->window * 2, max_window_);
   run->last_use = clock_;
   run->next = frame + 1;
+  if (!can_fetch) {
+    run->ra_end = run->next;
+    return d;
+  }
   uint64_t from = std::max(run->ra_end, frame + 1);
   uint64_t to = std::min(limit, frame + 1 + run->window);
   if (to > from) {

@@ -28,8 +28,10 @@ class ReadAhead {
   explicit ReadAhead(uint32_t max_window, uint32_t initial_window = 4)
       : max_window_(max_window), initial_window_(initial_window) {}
 
-  // A demand read miss at `frame` (frames are in [0, limit)).
-  Decision on_miss(uint64_t frame, uint64_t limit);
+  // A demand read miss at `frame` (frames are in [0, limit)). With
+  // can_fetch false (no room) the run is followed but nothing is proposed,
+  // so frames not fetched ahead are never counted as hits.
+  Decision on_miss(uint64_t frame, uint64_t limit, bool can_fetch = true);
 
  private:
   struct Stream {

@@ -37,6 +37,19 @@ TEST(ReadAhead, StopsAtTheEndAndCanBeDisabled) {
   EXPECT_EQ(off.on_miss(2, 100).count, 0u);
 }
 
+TEST(ReadAhead, WithoutRoomNothingIsProposedOrCountedAsHit) {
+  ReadAhead ra(16, 4);
+  ra.on_miss(10, 1000);
+  EXPECT_EQ(ra.on_miss(11, 1000).count, 4u);  // 12..15 proposed
+  auto d = ra.on_miss(12, 1000, /*can_fetch=*/false);
+  EXPECT_EQ(d.count, 0u);
+  EXPECT_EQ(d.hits, 0u);
+  d = ra.on_miss(13, 1000, false);  // the run goes on, frame by frame
+  EXPECT_EQ(d.hits, 0u);
+  d = ra.on_miss(14, 1000);
+  EXPECT_GT(d.count, 0u);
+}
+
 TEST(ReadAhead, TwoInterleavedStreams) {
   ReadAhead ra(8, 2);
   ra.on_miss(0, 1000);
