@@ -155,6 +155,61 @@ Result<void> MemoryManager::mprotect(uint64_t addr, uint64_t len, int prot) {
   return {};
 }
 
+Result<uint64_t> MemoryManager::mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len,
+                                       int flags, uint64_t new_addr) {
+  constexpr int kMayMove = 1, kFixed = 2;
+  if (old_addr % kPageSize || (flags & ~(kMayMove | kFixed)) ||
+      ((flags & kFixed) && !(flags & kMayMove)))
+    return Errno(EINVAL);
+  old_len = page_round_up(old_len);
+  uint64_t nlen = page_round_up(new_len);
+  if (nlen == 0 || nlen < new_len || nlen > platform::kGuestTop) return Errno(EINVAL);
+  Vma* v = find_vma(old_addr);
+  if (!v || old_addr + old_len > v->end || old_addr + old_len < old_addr) return Errno(EFAULT);
+  if (!(flags & kFixed)) {
+    if (nlen <= old_len) {
+      if (nlen < old_len) remove_range(old_addr + nlen, old_addr + old_len);
+      return old_addr;
+    }
+    // Grow in place when the VMA ends here and the space after is free.
+    if (v->end == old_addr + old_len && old_addr + nlen <= kMmapTop &&
+        range_free(old_addr + old_len, old_addr + nlen)) {
+      v->end = old_addr + nlen;
+      return old_addr;
+    }
+    if (!(flags & kMayMove)) return Errno(ENOMEM);
+    new_addr = TRY(find_free(nlen, 0));
+  } else {
+    if (new_addr % kPageSize || new_addr < platform::kGuestMin ||
+        new_addr + nlen > platform::kGuestTop)
+      return Errno(EINVAL);
+    if (new_addr < old_addr + old_len && old_addr < new_addr + nlen) return Errno(EINVAL);
+    remove_range(new_addr, new_addr + nlen);
+    v = find_vma(old_addr);  // remove_range may have split the map
+    if (!v) return Errno(EFAULT);
+  }
+  // Move: a VMA like the old part at the new place, the frames with it.
+  split_at(old_addr);
+  split_at(old_addr + old_len);
+  Vma moved = *find_vma(old_addr);
+  moved.start = new_addr;
+  moved.end = new_addr + nlen;
+  std::vector<std::pair<uint64_t, Pte>> pages;
+  bool any_host = false;
+  for (auto it = pages_.lower_bound(old_addr / kPageSize);
+       it != pages_.end() && it->first < (old_addr + std::min(old_len, nlen)) / kPageSize;) {
+    any_host |= it->second.host_mapped;
+    pages.emplace_back(it->first - old_addr / kPageSize + new_addr / kPageSize,
+                       Pte{it->second.frame, false});
+    it = pages_.erase(it);
+  }
+  if (any_host && as_) (void)as_->unmap(old_addr, old_len);
+  remove_range(old_addr, old_addr + old_len);  // frees what did not move (a shrink)
+  vmas_.emplace(new_addr, std::move(moved));
+  for (auto& [vpn, pte] : pages) pages_.emplace(vpn, pte);
+  return new_addr;
+}
+
 Result<uint64_t> MemoryManager::brk(uint64_t new_brk) {
   if (new_brk < brk_start_) return brk_end_;
   uint64_t old_top = page_round_up(brk_end_);

@@ -71,6 +71,10 @@ class MemoryManager {
                         std::shared_ptr<base::UniqueFd> file, uint64_t offset);
   Result<void> munmap(uint64_t addr, uint64_t len);
   Result<void> mprotect(uint64_t addr, uint64_t len, int prot);
+  // mremap(2): shrink, grow in place, or move (MREMAP_MAYMOVE/FIXED); moved
+  // pages keep their frames (no copy).
+  Result<uint64_t> mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags,
+                          uint64_t new_addr);
   Result<uint64_t> brk(uint64_t new_brk);
   void set_brk_base(uint64_t base) { brk_start_ = brk_end_ = base; }
 

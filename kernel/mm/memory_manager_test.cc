@@ -98,6 +98,31 @@ TEST(MemoryManager, BrkGrowsAndShrinks) {
   EXPECT_FALSE(mm->copy_out(0x601000, &c, 1).ok());
 }
 
+TEST(MemoryManager, MremapGrowsInPlaceOrMovesKeepingContents) {
+  TestMemory t;
+  auto mm = t.new_mm();
+  ASSERT_TRUE(mm->mmap(0x700000, 2 * 4096, kRW, kAnon | MAP_FIXED, nullptr, 0).ok());
+  int v = 42;
+  ASSERT_TRUE(mm->copy_out(0x701000, &v, sizeof(v)).ok());
+  auto r = mm->mremap(0x700000, 2 * 4096, 4 * 4096, 0, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 0x700000u);  // grown in place
+  ASSERT_TRUE(mm->mmap(0x704000, 4096, kRW, kAnon | MAP_FIXED, nullptr, 0).ok());
+  EXPECT_EQ(mm->mremap(0x700000, 4 * 4096, 8 * 4096, 0, 0).error(), base::Errno(ENOMEM));
+  uint64_t frames = t.alloc().used();
+  r = mm->mremap(0x700000, 4 * 4096, 8 * 4096, 1 /* MAYMOVE */, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_NE(*r, 0x700000u);
+  int back = 0;
+  ASSERT_TRUE(mm->copy_in(*r + 4096, &back, sizeof(back)).ok());
+  EXPECT_EQ(back, 42);
+  EXPECT_EQ(t.alloc().used(), frames);  // moved, not copied
+  EXPECT_FALSE(mm->copy_in(0x701000, &back, sizeof(back)).ok());
+  r = mm->mremap(*r, 8 * 4096, 4096, 0, 0);  // shrink
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(mm->mremap(0x900000, 4096, 8192, 1, 0).error(), base::Errno(EFAULT));
+}
+
 TEST(MemoryManager, ForkCopiesPrivateAndSharesShared) {
   TestMemory t;
   auto mm = t.new_mm();

@@ -91,6 +91,9 @@ PANGAEA_SYSCALL(munmap);
 PANGAEA_SYSCALL(mprotect);
 PANGAEA_SYSCALL(brk);
 PANGAEA_SYSCALL(madvise);
+PANGAEA_SYSCALL(mremap);
+PANGAEA_SYSCALL(mlock);
+PANGAEA_SYSCALL(msync);
 
 // sys_process.cc
 PANGAEA_SYSCALL(exit);

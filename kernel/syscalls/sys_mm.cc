@@ -47,6 +47,22 @@ PANGAEA_SYSCALL(mprotect) {
   return 0;
 }
 
+PANGAEA_SYSCALL(mremap) {
+  (void)k;
+  return p.mm->mremap(a.a[0], a.a[1], a.a[2], arg_int(a.a[3]), a.a[4]);
+}
+
+PANGAEA_SYSCALL(mlock) {
+  (void)k, (void)p, (void)a;
+  return 0;  // frames are never swapped by this kernel
+}
+
+PANGAEA_SYSCALL(msync) {
+  (void)k, (void)p;
+  if (a.a[0] % 4096) return Errno(EINVAL);
+  return 0;  // MAP_SHARED file mappings are private copies for now
+}
+
 PANGAEA_SYSCALL(brk) {
   (void)k;
   return p.mm->brk(a.a[0]);

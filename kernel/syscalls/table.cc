@@ -123,6 +123,12 @@ const Entry kEntries[] = {
     {"munmap", sys_munmap, S, "", "xd"},
     {"mprotect", sys_mprotect, S, "", "xdx"},
     {"brk", sys_brk, S, "", "x"},
+    {"mremap", sys_mremap, P, "MREMAP_DONTUNMAP not supported", "xDDxx"},
+    {"mlock", sys_mlock, S, "", "xD"},
+    {"munlock", sys_mlock, S, "", "xD"},
+    {"mlockall", sys_mlock, S, "", "x"},
+    {"munlockall", sys_mlock, S, "", ""},
+    {"msync", sys_msync, P, "MAP_SHARED file mappings are private copies: nothing to write", "xDx"},
     {"madvise", sys_madvise, P, "advice accepted and ignored (MADV_DONTNEED zeroes)", "xdd"},
 
     {"exit", sys_exit, P, "single-threaded processes only", "d"},

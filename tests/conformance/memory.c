@@ -33,6 +33,13 @@ int main(void) {
   CHECK(mmap((void*)0x200000000, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS |
              MAP_FIXED_NOREPLACE, -1, 0) == MAP_FAILED && errno == EEXIST);
 
+  char* r = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  strcpy(r + 4096, "survives mremap");
+  char* r2 = mremap(r, 8192, 1 << 20, MREMAP_MAYMOVE);
+  CHECK(r2 != MAP_FAILED && strcmp(r2 + 4096, "survives mremap") == 0 && r2[(1 << 20) - 1] == 0);
+  CHECK(mremap(r2, 1 << 20, 4096, 0) == r2);
+  CHECK(munmap(r2, 4096) == 0);
+
   void* b0 = sbrk(0);
   CHECK(sbrk(100000) == b0);
   memset(b0, 7, 100000);
