@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/sysinfo.h>
 #include <sys/time.h>
+#include <sys/times.h>
 #include <sys/utsname.h>
 #include <time.h>
 
@@ -235,6 +236,65 @@ PANGAEA_SYSCALL(sched_getaffinity) {
   uint64_t mask = 1;
   TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[2]), mask));
   return 8;
+}
+
+}  // namespace kernel::syscalls
+
+namespace kernel::syscalls {
+
+// The guest runs as root and every identity change succeeds: uid/gid are
+// not modelled yet (all 0).
+PANGAEA_SYSCALL(set_identity) {
+  (void)k, (void)p, (void)a;
+  return 0;
+}
+
+PANGAEA_SYSCALL(getresuid) {
+  (void)k;
+  uint32_t zero = 0;
+  for (int i = 0; i < 3; ++i)
+    if (a.a[i]) TRY(p.mm->copy_out(mm::UserPtr<uint32_t>(a.a[i]), zero));
+  return 0;
+}
+
+PANGAEA_SYSCALL(getgroups) {
+  (void)k, (void)p;
+  if (static_cast<int>(a.a[0]) < 0) return Errno(EINVAL);
+  return 0;  // no supplementary groups
+}
+
+PANGAEA_SYSCALL(times) {
+  struct tms t = {};
+  double up = k.uptime();
+  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<struct tms>(a.a[0]), t));
+  return static_cast<uint64_t>(up * 100);
+}
+
+PANGAEA_SYSCALL(getrusage) {
+  (void)k;
+  int who = arg_int(a.a[0]);
+  if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD) return Errno(EINVAL);
+  struct rusage ru = {};
+  if (p.mm) ru.ru_maxrss = static_cast<long>(p.mm->resident_pages() * 4);
+  TRY(p.mm->copy_out(mm::UserPtr<struct rusage>(a.a[1]), ru));
+  return 0;
+}
+
+PANGAEA_SYSCALL(getpriority) {
+  (void)k, (void)p, (void)a;
+  return 20;  // nice 0, in the kernel's 40-nice encoding
+}
+
+PANGAEA_SYSCALL(sched_getparam) {
+  (void)k;
+  int zero = 0;
+  TRY(p.mm->copy_out(mm::UserPtr<int>(a.a[1]), zero));
+  return 0;
+}
+
+PANGAEA_SYSCALL(sched_getscheduler) {
+  (void)k, (void)p, (void)a;
+  return 0;  // SCHED_OTHER
 }
 
 }  // namespace kernel::syscalls

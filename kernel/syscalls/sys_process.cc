@@ -246,6 +246,41 @@ PANGAEA_SYSCALL(kill) {
   return 0;
 }
 
+PANGAEA_SYSCALL(waitid) {
+  int idtype = arg_int(a.a[0]), id = arg_int(a.a[1]), options = arg_int(a.a[3]);
+  if (options & ~(WNOHANG | WEXITED | WSTOPPED | WCONTINUED | WNOWAIT | __WALL | __WCLONE))
+    return Errno(EINVAL);
+  if (!(options & WEXITED)) return Errno(EINVAL);  // only exits are reported
+  bool any = false;
+  for (task::Process* c : k.children_of(p.pid)) {
+    bool match = idtype == P_ALL || (idtype == P_PID && c->pid == id) ||
+                 (idtype == P_PGID && c->pgid == (id ? id : p.pgid));
+    if (!match) continue;
+    any = true;
+    if (c->state != task::Process::State::kZombie) continue;
+    siginfo_t si = {};
+    si.si_signo = SIGCHLD;
+    si.si_pid = c->pid;
+    si.si_code = WIFSIGNALED(c->wait_status) ? CLD_KILLED : CLD_EXITED;
+    si.si_status =
+        WIFSIGNALED(c->wait_status) ? WTERMSIG(c->wait_status) : WEXITSTATUS(c->wait_status);
+    if (a.a[2]) TRY(p.mm->copy_out(mm::UserPtr<siginfo_t>(a.a[2]), si));
+    if (!(options & WNOWAIT)) k.reap(c->pid);
+    return 0;
+  }
+  if (!any) return Errno(ECHILD);
+  if (options & WNOHANG) {
+    if (a.a[2]) {
+      siginfo_t si = {};
+      TRY(p.mm->copy_out(mm::UserPtr<siginfo_t>(a.a[2]), si));
+    }
+    return 0;
+  }
+  p.state = task::Process::State::kBlocked;
+  p.waiting = task::Process::Wait::kChild;
+  return Errno(kRestart);
+}
+
 PANGAEA_SYSCALL(tgkill) {
   int tgid = arg_int(a.a[0]), tid = arg_int(a.a[1]), sig = arg_int(a.a[2]);
   if (sig < 0 || sig > 64 || tgid <= 0 || tid <= 0) return Errno(EINVAL);
