@@ -315,22 +315,33 @@ base::StatusOr<RttReport> run_rtt(const RttOptions& o) {
   report.from = hostport(o.a);
   report.to = hostport(o.b);
   report.iterations = o.iterations;
-  int total = o.iterations + o.warmup;
+  // Ours and bare alternate in rounds, so that both see the same load on a
+  // shared machine; the first round of each starts with the warm-up.
+  constexpr int kRounds = 10;
   for (size_t size : o.sizes) {
     RttRow row;
     row.size = size;
-    OursDriver driver(*ta, size, total, o.warmup, pages_a.data);
-    auto ours = driver.run();
-    if (!ours.ok())
-      return base::Error(ours.error().message() + " (size " + std::to_string(size) + ")");
-    row.ours = summarize(std::move(ours).value(), size);
-
     BareEnd a(*ea, mra, bare_a.data, bare_a.data + max_size, size, 1);
     BareEnd b(*eb, mrb, bare_b.data, bare_b.data + max_size, size, 0);
-    auto bare = run_bare(a, b, total, o.warmup);
-    if (!bare.ok())
-      return base::Error(bare.error().message() + " (size " + std::to_string(size) + ")");
-    row.bare = summarize(std::move(bare).value(), size);
+    std::vector<double> ours_samples, bare_samples;
+    for (int round = 0; round < kRounds; ++round) {
+      int n = o.iterations / kRounds + (round < o.iterations % kRounds ? 1 : 0);
+      int warmup = round == 0 ? o.warmup : 0;
+      if (n == 0) continue;
+      OursDriver driver(*ta, size, n + warmup, warmup, pages_a.data);
+      auto ours = driver.run();
+      if (!ours.ok()) {
+        return base::Error(ours.error().message() + " (size " + std::to_string(size) + ")");
+      }
+      ours_samples.insert(ours_samples.end(), ours->begin(), ours->end());
+      auto bare = run_bare(a, b, n + warmup, warmup);
+      if (!bare.ok()) {
+        return base::Error(bare.error().message() + " (size " + std::to_string(size) + ")");
+      }
+      bare_samples.insert(bare_samples.end(), bare->begin(), bare->end());
+    }
+    row.ours = summarize(std::move(ours_samples), size);
+    row.bare = summarize(std::move(bare_samples), size);
     row.p50_ratio = row.bare.p50_us > 0 ? row.ours.p50_us / row.bare.p50_us : 0;
     report.rows.push_back(row);
   }
