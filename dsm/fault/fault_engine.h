@@ -14,13 +14,17 @@
 // before they punch, and the kernel keeps the markers across the punch.
 //
 // Threads:
-//  - handler pool (options.handler_threads): epoll over every uffd, reads
-//    fault events in batches, never waits for a provider;
+//  - handler pool (options.handler_threads): epoll over every uffd (one-shot,
+//    re-armed after each batch read) and an eventfd for misses handed a slot
+//    by release_slot(); reads fault events in batches, never waits for a
+//    provider;
 //  - provider completions: on whatever thread the provider calls `done`;
 //  - evictor (when a budget is set): picks victims, writes back, punches;
 //  - callers of the public methods (any thread); make_present() blocks.
 // Lock order: Stripe::mu (one per frame stripe, never two at once)
-//   -> attach_mu_ (shared) -> clock_mu_ / room_mu_ / ra_mu_ (leaves).
+//   -> attach_mu_ (shared) -> clock_mu_ / room_mu_ / ra_mu_ / ready_mu_
+//   (leaves). A handler holds attach_mu_ shared while it reads a uffd, so
+//   detach() returning means the fd is no longer read.
 // No lock is held while calling the provider, and the provider is called only
 // from handler threads, the evictor and make_present()/resolve_fault(): never
 // from invalidate/downgrade/read_page/install or from inside a provider's
