@@ -1,5 +1,8 @@
 #include "kernel/mm/memory_manager.h"
 
+#include <linux/userfaultfd.h>
+#include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,7 +84,10 @@ void MemoryManager::remove_range(uint64_t start, uint64_t end) {
     alloc_.unref(it->second.frame);
     it = pages_.erase(it);
   }
-  if (any_host && as_) (void)as_->unmap(start, end - start);
+  if (any_host && as_) {
+    if (uffd_.valid()) store_.detach(uffd_.get(), start, end - start);
+    (void)as_->unmap(start, end - start);
+  }
 }
 
 Result<uint64_t> MemoryManager::mmap(uint64_t addr, uint64_t len, int prot, int flags,
@@ -151,7 +157,10 @@ Result<void> MemoryManager::mprotect(uint64_t addr, uint64_t len, int prot) {
     any_host |= it->second.host_mapped;
     it->second.host_mapped = false;
   }
-  if (any_host && as_) TRY(as_->unmap(addr, end - addr));
+  if (any_host && as_) {
+    if (uffd_.valid()) store_.detach(uffd_.get(), addr, end - addr);
+    TRY(as_->unmap(addr, end - addr));
+  }
   return {};
 }
 
@@ -203,7 +212,10 @@ Result<uint64_t> MemoryManager::mremap(uint64_t old_addr, uint64_t old_len, uint
                        Pte{it->second.frame, false});
     it = pages_.erase(it);
   }
-  if (any_host && as_) (void)as_->unmap(old_addr, old_len);
+  if (any_host && as_) {
+    if (uffd_.valid()) store_.detach(uffd_.get(), old_addr, old_len);
+    (void)as_->unmap(old_addr, old_len);
+  }
   remove_range(old_addr, old_addr + old_len);  // frees what did not move (a shrink)
   vmas_.emplace(new_addr, std::move(moved));
   for (auto& [vpn, pte] : pages) pages_.emplace(vpn, pte);
@@ -254,14 +266,48 @@ Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma) {
   return &pages_.emplace(vpn, Pte{frame, false}).first->second;
 }
 
-Result<void> MemoryManager::handle_fault(uint64_t addr) {
+void MemoryManager::ensure_uffd() {
+  if (uffd_tried_ || !as_) return;
+  uffd_tried_ = true;
+  auto fd = as_->create_userfaultfd();
+  if (!fd.ok()) {
+    spdlog::debug("no userfaultfd for an address space: {}", std::strerror(fd.error().code));
+    return;
+  }
+  // SIGBUS mode: a missing frame is a fault stop the kernel resolves itself
+  // (DESIGN.md "Frames"); write-protect on shmem where the host has it.
+  constexpr uint64_t kWpShmem = 1ull << 12;  // UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+  for (uint64_t features : {UFFD_FEATURE_SIGBUS | kWpShmem, uint64_t{UFFD_FEATURE_SIGBUS}}) {
+    struct uffdio_api api = {};
+    api.api = UFFD_API;
+    api.features = features;
+    if (::ioctl(fd->get(), UFFDIO_API, &api) == 0) {
+      uffd_ = std::move(*fd);
+      return;
+    }
+    // A failed handshake spends the fd: make a new one for the next try.
+    fd = as_->create_userfaultfd();
+    if (!fd.ok()) return;
+  }
+}
+
+Result<void> MemoryManager::handle_fault(uint64_t addr, bool missing_frame) {
   Vma* v = find_vma(addr);
   if (!v || !(v->prot & (PROT_READ | PROT_WRITE | PROT_EXEC))) return Errno(EFAULT);
   uint64_t vpn = addr / kPageSize;
   auto it = pages_.find(vpn);
+  if (missing_frame && it != pages_.end() && it->second.host_mapped && uffd_.valid()) {
+    // The access kind is not reported by the host: ask for what the
+    // mapping allows (write when writable), which is always enough.
+    auto access = (v->prot & PROT_WRITE) ? dsm::Access::kWrite : dsm::Access::kRead;
+    if (!store_.resolve_fault(uffd_.get(), page_round_down(addr), access).ok())
+      return Errno(EFAULT);
+    return {};
+  }
   // Mapped already with the VMA's protection: the access itself is refused.
   if (it != pages_.end() && it->second.host_mapped) return Errno(EFAULT);
   if (!as_) return Errno(EFAULT);
+  ensure_uffd();
   uint64_t lo = std::max(v->start / kPageSize, vpn & ~(kFaultAround - 1));
   uint64_t hi = std::min(v->end / kPageSize, (vpn | (kFaultAround - 1)) + 1);
   // Map runs of pages whose frames are consecutive, one injection per run.
@@ -270,6 +316,9 @@ Result<void> MemoryManager::handle_fault(uint64_t addr) {
     if (run_len == 0) return {};
     TRY(as_->map(run_start * kPageSize, run_len * kPageSize, host_prot(v->prot),
                  run_frame * kPageSize));
+    if (uffd_.valid() &&
+        !store_.attach(uffd_.get(), run_start * kPageSize, run_frame, run_len).ok())
+      return Errno(EFAULT);
     for (uint64_t i = 0; i < run_len; ++i) pages_[run_start + i].host_mapped = true;
     run_len = 0;
     return {};

@@ -79,8 +79,9 @@ class MemoryManager {
   void set_brk_base(uint64_t base) { brk_start_ = brk_end_ = base; }
 
   // The guest faulted at `addr`. OK: mapped, resume; EFAULT: a real fault
-  // (SIGSEGV for the guest).
-  Result<void> handle_fault(uint64_t addr);
+  // (SIGSEGV for the guest). `missing_frame`: the host said SIGBUS, which on
+  // a mapped page means the DSM has not brought the frame here yet.
+  Result<void> handle_fault(uint64_t addr, bool missing_frame = false);
 
   // User copies. `force` writes through read-only mappings (the loader).
   Result<void> copy_in(uint64_t addr, void* dst, size_t len);
@@ -125,6 +126,13 @@ class MemoryManager {
   Result<Pte*> ensure_page(uint64_t vpn, Vma& vma);
   // Kernel access to one page range within a page; checks prot unless force.
   Result<uint8_t*> kernel_page(uint64_t addr, bool write, bool force);
+
+  // The address space's userfaultfd (SIGBUS mode), made on the first host
+  // mapping and handed to the frame store with attach(); invalid when the
+  // platform has none (the local store needs none).
+  void ensure_uffd();
+  base::UniqueFd uffd_;
+  bool uffd_tried_ = false;
 
   dsm::FrameStore& store_;
   FrameAllocator& alloc_;

@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "base/result.h"
+#include "base/unique_fd.h"
 
 namespace kernel::platform {
 
@@ -65,6 +66,10 @@ class AddressSpace {
   virtual Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) = 0;
   virtual Result<void> unmap(uint64_t vaddr, uint64_t len) = 0;
   virtual Result<void> protect(uint64_t vaddr, uint64_t len, int prot) = 0;
+  // A userfaultfd of this address space's memory, for the DSM
+  // (dsm::FrameStore::attach / resolve_fault): created inside the address
+  // space and handed to the kernel. The caller does the UFFDIO_API handshake.
+  virtual Result<base::UniqueFd> create_userfaultfd() = 0;
   // The context of the address space's first thread.
   virtual Context& main_context() = 0;
   // Ends the address space and every thread in it now.

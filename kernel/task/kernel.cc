@@ -458,7 +458,7 @@ void Kernel::run_process(Process& p) {
         p.in_syscall = true;
         break;
       case Kind::kFault:
-        if (!p.mm->handle_fault(ev->fault_addr).ok()) {
+        if (!p.mm->handle_fault(ev->fault_addr, ev->signo == SIGBUS).ok()) {
           spdlog::info("pid {} ({}): segfault at {:#x} ip {:#x}", p.pid, p.comm, ev->fault_addr,
                        p.regs.rip);
           siginfo_t si = {};

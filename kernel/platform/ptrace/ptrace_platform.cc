@@ -69,6 +69,19 @@ class PtraceAddressSpace : public AddressSpace {
     if (r < 0) return Errno(static_cast<int>(-r));
     return {};
   }
+  Result<base::UniqueFd> create_userfaultfd() override {
+    // Made by the stub so that it belongs to the stub's mm, then pulled into
+    // the kernel with pidfd_getfd and closed in the stub.
+    constexpr long kUserModeOnly = 1;  // UFFD_USER_MODE_ONLY (Linux 5.11)
+    int64_t remote = TRY(inject(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | kUserModeOnly));
+    if (remote < 0) return Errno(static_cast<int>(-remote));
+    base::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    long local = pidfd.valid() ? ::syscall(SYS_pidfd_getfd, pidfd.get(), remote, 0) : -1;
+    int err = errno;
+    (void)inject(SYS_close, remote);
+    if (local < 0) return Errno(err);
+    return base::UniqueFd(static_cast<int>(local));
+  }
   Context& main_context() override { return context_; }
   void kill() override {
     if (pid_ <= 0) return;

@@ -1,7 +1,9 @@
 #include "kernel/platform/ptrace/ptrace_platform.h"
 
 #include <gtest/gtest.h>
+#include <linux/userfaultfd.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -131,6 +133,37 @@ TEST_F(PtracePlatformTest, UnmapAndProtect) {
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(ev->kind, SwitchResult::Kind::kFault);  // no exec permission
   EXPECT_TRUE(as_->unmap(kCode, 4096).ok());
+}
+
+// The DSM's fault path: a userfaultfd of the stub's mm, in SIGBUS mode. A
+// missing frame is a SIGBUS fault the tracer sees; once the frame has data
+// (here written through the kernel's own mapping), the guest goes on.
+TEST_F(PtracePlatformTest, UserfaultfdOfTheStubInSigbusMode) {
+  auto uffd = as_->create_userfaultfd();
+  ASSERT_TRUE(uffd.ok()) << strerror(uffd.error().code);
+  struct uffdio_api api = {};
+  api.api = UFFD_API;
+  api.features = UFFD_FEATURE_SIGBUS;
+  ASSERT_EQ(ioctl(uffd->get(), UFFDIO_API, &api), 0) << strerror(errno);
+  // mov 0x20000,%rax ; int3
+  load_code({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, 0xcc});
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 2 * 4096).ok());
+  struct uffdio_register reg = {};
+  reg.range.start = kData;
+  reg.range.len = 4096;
+  reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+  ASSERT_EQ(ioctl(uffd->get(), UFFDIO_REGISTER, &reg), 0) << strerror(errno);
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kFault);
+  EXPECT_EQ(ev->signo, SIGBUS);
+  EXPECT_EQ(ev->fault_addr, kData);
+  mem_[2 * 4096] = 0x77;  // the frame arrives (the DSM would UFFDIO_COPY it)
+  ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);  // the int3: the load went through
+  EXPECT_EQ(regs.rax & 0xff, 0x77u);
 }
 
 }  // namespace
