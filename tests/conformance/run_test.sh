@@ -29,6 +29,7 @@ hostile)
   marker=/tmp/pangaea-hostile-marker
   rm -f "$marker"
   mkdir -p "$tmp/root"
+  mkdir -p "$tmp/root/tmp"
   cp "$prog" "$tmp/root/hostile"
   ln -s /etc/passwd "$tmp/root/escape_abs"
   ln -s ../../../../../../etc/passwd "$tmp/root/escape_rel"
