@@ -181,11 +181,12 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   int sig = WSTOPSIG(status);
   if (sig == (SIGTRAP | 0x80)) {
     out.kind = SwitchResult::Kind::kSyscall;
-    struct ptrace_syscall_info info;
-    long n = xptrace(PTRACE_GET_SYSCALL_INFO, pid, sizeof(info), reinterpret_cast<uint64_t>(&info));
-    if (n > 0 && info.op == PTRACE_SYSCALL_INFO_ENTRY) {
-      out.native_abi = info.arch == AUDIT_ARCH_X86_64;
-    }
+    // The `syscall` instruction leaves rcx = return address and r11 = rflags,
+    // which the entry code saves as ip and flags; `int $0x80` does not. This
+    // costs nothing, unlike PTRACE_GET_SYSCALL_INFO. A guest that forges
+    // rcx/r11 before int $0x80 only gets its call read with 64-bit numbers:
+    // still emulated by us, never the host's.
+    out.native_abi = regs.rcx == regs.rip && regs.r11 == regs.eflags;
     return out;
   }
   if (sig == SIGSEGV || sig == SIGBUS) {
