@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "bench/rtt.h"
+#include "dsm/region/fault_bench.h"
 #include "node/config.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
@@ -130,9 +131,91 @@ void add_rtt(CLI::App& bench, int& exit_code) {
   });
 }
 
+// `pangaea bench fault`: options only; the benchmark is dsm/region/fault_bench.h.
+void add_fault(CLI::App& bench, int& exit_code) {
+  struct Options {
+    std::string config, protocol = "msi-home", plot, provider;
+    uint64_t faults = 2000, scan_mib = 64;
+    bool gib = false, json = false;
+    int port = kDefaultLocalPort + 100;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = bench.add_subcommand(
+      "fault",
+      "Remote 4 KiB fault latency and scan bandwidth of a DSM region vs a local "
+      "userfaultfd fault plus a bare fabric round trip; both nodes in this process");
+  cmd->add_option("--config", opts->config,
+                  "cluster.toml: provider and the first two nodes' "
+                  "hosts (ports + 3000..3003)")
+      ->type_name("FILE");
+  cmd->add_option("--protocol", opts->protocol, "msi-home or ivy-dynamic")
+      ->check(CLI::IsMember({"msi-home", "ivy-dynamic"}));
+  cmd->add_option("--provider", opts->provider,
+                  "tcp, sockets, verbs (default: config's, else tcp)");
+  cmd->add_option("--faults", opts->faults, "Measured faults per pattern")
+      ->check(CLI::Range(16, 1000000));
+  cmd->add_option("--scan-mib", opts->scan_mib, "Remote memory scanned, MiB")
+      ->check(CLI::Range(1, 65536));
+  cmd->add_flag("--scan-1gib", opts->gib, "Scan 1 GiB (the issue's target size)");
+  cmd->add_option("--port", opts->port, "Without --config: first of four 127.0.0.1 ports")
+      ->check(CLI::Range(1, 65532));
+  cmd->add_flag("--json", opts->json, "Print JSON (read_fault_p50_ratio, scan_bandwidth_ratio)");
+  cmd->add_option("--plot", opts->plot, "Write a latency histogram (gnuplot)")
+      ->type_name("FILE.svg");
+  cmd->callback([opts, &exit_code] {
+    dsm::FaultBenchOptions o;
+    o.protocol = opts->protocol;
+    o.faults = opts->faults;
+    o.scan_bytes = (opts->gib ? 1024 : opts->scan_mib) << 20;
+    auto at = [](const std::string& host, int port) {
+      return rpc::FabricAddress{host, static_cast<uint16_t>(port)};
+    };
+    if (!opts->config.empty()) {
+      auto c = node::load_config(opts->config);
+      if (!c.ok() || c->nodes.size() < 2 || c->nodes[0].port + 3003 > 65535 ||
+          c->nodes[1].port + 3003 > 65535) {
+        std::fprintf(stderr, "pangaea bench fault: %s\n",
+                     c.ok() ? "the config needs two nodes with ports below 62533"
+                            : c.error().message().c_str());
+        exit_code = kExitUsage;
+        return;
+      }
+      const auto& n0 = c->nodes[0];
+      const auto& n1 = c->nodes[1];
+      o.a = at(n0.host, n0.port + 3000);
+      o.b = at(n1.host, n1.port + 3001);
+      o.bare_a = at(n0.host, n0.port + 3002);
+      o.bare_b = at(n1.host, n1.port + 3003);
+      o.provider = std::string(node::to_string(c->provider));
+    } else {
+      o.a = at("127.0.0.1", opts->port);
+      o.b = at("127.0.0.1", opts->port + 1);
+      o.bare_a = at("127.0.0.1", opts->port + 2);
+      o.bare_b = at("127.0.0.1", opts->port + 3);
+    }
+    if (!opts->provider.empty()) o.provider = opts->provider;
+    auto report = dsm::run_fault_bench(o);
+    if (!report.ok()) {
+      std::fprintf(stderr, "pangaea bench fault: %s\n", report.error().message().c_str());
+      exit_code = kExitFailure;
+      return;
+    }
+    std::fputs(
+        (opts->json ? dsm::format_fault_json(*report) : dsm::format_fault_table(*report)).c_str(),
+        stdout);
+    exit_code = kExitOk;
+    if (!opts->plot.empty()) {
+      if (auto st = dsm::plot_fault_histogram(*report, opts->plot); !st.ok()) {
+        std::fprintf(stderr, "pangaea bench fault: --plot: %s\n", st.error().message().c_str());
+        exit_code = kExitFailure;
+      }
+    }
+  });
+}
+
 // Add new benchmarks here.
 using BenchmarkAdder = void (*)(CLI::App& bench, int& exit_code);
-constexpr BenchmarkAdder kBenchmarks[] = {add_rtt};
+constexpr BenchmarkAdder kBenchmarks[] = {add_rtt, add_fault};
 
 }  // namespace
 

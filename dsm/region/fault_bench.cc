@@ -1,0 +1,411 @@
+// `pangaea bench fault`: see fault_bench.h. Benchmarks measure; nothing here
+// asserts.
+
+#include "dsm/region/fault_bench.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <rdma/fi_endpoint.h>
+#include <rdma/fi_errno.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/bytes.h"
+#include "base/unique_fd.h"
+#include "dsm/fault/uffd.h"
+#include "dsm/region/region.h"
+#include "rpc/fabric_transport.h"
+
+namespace dsm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr uint64_t kPage = base::kPageSize;
+
+double micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
+
+Latency summarize(std::vector<double> samples) {
+  Latency l;
+  l.count = samples.size();
+  if (samples.empty()) return l;
+  l.samples_us = samples;
+  std::sort(samples.begin(), samples.end());
+  auto at = [&](double q) {
+    return samples[std::min(samples.size() - 1, static_cast<size_t>(q * samples.size()))];
+  };
+  l.p50_us = at(0.5);
+  l.p99_us = at(0.99);
+  l.p999_us = at(0.999);
+  l.mean_us = std::accumulate(samples.begin(), samples.end(), 0.0) / samples.size();
+  return l;
+}
+
+// (a) A local fault on a memfd mapping, resolved by a handler thread with
+// UFFDIO_COPY: the mechanism under every DSM fault, without DSM or network.
+base::StatusOr<Latency> local_uffd_faults(uint64_t n) {
+  base::UniqueFd memfd(::memfd_create("bench-uffd", MFD_CLOEXEC));
+  if (!memfd.valid() || ::ftruncate(memfd.get(), static_cast<off_t>(n * kPage)) != 0) {
+    return base::Error::from_errno("memfd");
+  }
+  void* m = ::mmap(nullptr, n * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
+  if (m == MAP_FAILED) return base::Error::from_errno("mmap");
+  auto* base = static_cast<volatile std::byte*>(m);
+  auto unmap = [&] { ::munmap(m, n * kPage); };
+  auto uffd = uffd::open(uffd::kShmemFeatures);
+  if (!uffd.ok()) {
+    unmap();
+    return uffd.error();
+  }
+  const uint64_t start = reinterpret_cast<uint64_t>(m);
+  if (auto st = uffd::register_range(uffd->get(), start, n * kPage); !st.ok()) {
+    unmap();
+    return st.error();
+  }
+  base::UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+  std::thread handler([&] {
+    alignas(4096) static std::byte page[kPage];
+    pollfd fds[2] = {{uffd->get(), POLLIN, 0}, {stop.get(), POLLIN, 0}};
+    for (;;) {
+      if (::poll(fds, 2, -1) < 0) continue;
+      if (fds[1].revents) return;
+      uffd_msg msg;
+      if (::read(uffd->get(), &msg, sizeof msg) != sizeof msg) continue;
+      if (msg.event != UFFD_EVENT_PAGEFAULT) continue;
+      (void)uffd::copy(uffd->get(), msg.arg.pagefault.address & ~(kPage - 1), page, kPage, false);
+    }
+  });
+  std::vector<double> samples;
+  samples.reserve(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    (void)base[i * kPage];
+    samples.push_back(micros(Clock::now() - t0));
+  }
+  uint64_t one = 1;
+  (void)!::write(stop.get(), &one, sizeof one);
+  handler.join();
+  (void)uffd::unregister_range(uffd->get(), start, n * kPage);
+  unmap();
+  return summarize(std::move(samples));
+}
+
+// One end of a bare libfabric ping-pong: registered buffers, one receive
+// posted at a time, completions polled.
+class BareEnd {
+ public:
+  static base::StatusOr<std::unique_ptr<BareEnd>> Create(const FaultBenchOptions& o, int self,
+                                                         size_t bytes) {
+    auto ep = TRY(rpc::FabricEndpoint::Create(o.provider, {o.bare_a, o.bare_b}, self));
+    std::unique_ptr<BareEnd> e(new BareEnd);
+    e->bytes_ = bytes;
+    e->mem_ = static_cast<std::byte*>(std::aligned_alloc(kPage, 2 * bytes));
+    if (e->mem_ == nullptr) return base::Error("out of memory", ENOMEM);
+    std::memset(e->mem_, 0x5a, 2 * bytes);
+    fid_mr* mr = TRY(ep->register_memory(e->mem_, 2 * bytes));
+    e->desc_ = ep->needs_desc() ? fi_mr_desc(mr) : nullptr;
+    e->peer_ = ep->fi_addr(1 - self);
+    e->ep_ = std::move(ep);
+    return e;
+  }
+  ~BareEnd() {
+    ep_.reset();
+    std::free(mem_);
+  }
+  base::Status post_recv() {
+    for (;;) {
+      ssize_t r = fi_recv(ep_->ep(), mem_ + bytes_, bytes_, desc_, FI_ADDR_UNSPEC, &recv_ctx_);
+      if (r == 0) return {};
+      if (r != -FI_EAGAIN) return base::Error(fmt::format("fi_recv: {}", fi_strerror(-r)));
+      TRY(poll(0));
+    }
+  }
+  base::Status send(size_t len) {
+    for (;;) {
+      ssize_t r = fi_send(ep_->ep(), mem_, len, desc_, peer_, &send_ctx_);
+      if (r == 0) {
+        ++posted_;
+        return {};
+      }
+      if (r != -FI_EAGAIN) return base::Error(fmt::format("fi_send: {}", fi_strerror(-r)));
+      TRY(poll(0));
+    }
+  }
+  base::Status wait_recv() {
+    auto until = Clock::now() + std::chrono::seconds(5);
+    while (received_ == consumed_) {
+      if (Clock::now() > until) return base::Error("bare ping-pong: no message in 5 s", ETIMEDOUT);
+      TRY(poll(1));
+    }
+    ++consumed_;
+    return {};
+  }
+  base::Status wait_sends() {
+    auto until = Clock::now() + std::chrono::seconds(5);
+    while (sent_ < posted_) {
+      if (Clock::now() > until) return base::Error("bare ping-pong: send stuck", ETIMEDOUT);
+      TRY(poll(1));
+    }
+    return {};
+  }
+
+ private:
+  BareEnd() = default;
+  base::Status poll(int timeout_ms) {
+    fi_cq_msg_entry e[8];
+    ssize_t n = ep_->read_cq(e, 8, timeout_ms);
+    if (n == -FI_EAVAIL) {
+      fi_cq_err_entry err{};
+      fi_cq_readerr(ep_->cq(), &err, 0);
+      return base::Error(fmt::format("bare ping-pong: {}", fi_strerror(err.err)));
+    }
+    for (ssize_t i = 0; i < n; ++i) {
+      if (e[i].flags & FI_RECV) ++received_;
+      if (e[i].flags & FI_SEND) ++sent_;
+    }
+    return {};
+  }
+
+  std::unique_ptr<rpc::FabricEndpoint> ep_;
+  std::byte* mem_ = nullptr;  // [send bytes_][recv bytes_]
+  size_t bytes_ = 0;
+  void* desc_ = nullptr;
+  fi_addr_t peer_ = 0;
+  fi_context2 send_ctx_{}, recv_ctx_{};
+  uint64_t received_ = 0, consumed_ = 0, posted_ = 0, sent_ = 0;
+};
+
+// Round trips of a `request`-byte message answered by a `reply`-byte one.
+base::StatusOr<std::vector<double>> bare_round_trips(BareEnd& a, BareEnd& b, size_t request,
+                                                     size_t reply, int total) {
+  base::Status echo_status;
+  std::thread echo([&] {
+    auto run = [&]() -> base::Status {
+      TRY(b.post_recv());
+      for (int i = 0; i < total; ++i) {
+        TRY(b.wait_recv());
+        if (i + 1 < total) TRY(b.post_recv());
+        TRY(b.send(reply));
+      }
+      return b.wait_sends();
+    };
+    echo_status = run();
+  });
+  std::vector<double> samples;
+  base::Status st;
+  for (int i = 0; i < total && st.ok(); ++i) {
+    auto t0 = Clock::now();
+    st = a.post_recv();
+    if (st.ok()) st = a.send(request);
+    if (st.ok()) st = a.wait_recv();
+    samples.push_back(micros(Clock::now() - t0));
+  }
+  if (st.ok()) st = a.wait_sends();
+  echo.join();
+  if (!echo_status.ok()) return base::Error("echo side: " + echo_status.error().message());
+  if (!st.ok()) return st.error();
+  return samples;
+}
+
+struct Pair {
+  std::vector<std::unique_ptr<rpc::Transport>> transports;
+  std::vector<std::unique_ptr<Region>> regions;
+  ~Pair() {
+    regions.clear();
+    transports.clear();
+  }
+};
+
+// Node 1 homes every frame ("range" with node 0 giving nothing), so every
+// fault on node 0 goes over the fabric.
+base::Status make_regions(Pair& p, const FaultBenchOptions& o, uint64_t frames, uint32_t read_ahead,
+                          uint64_t budget) {
+  for (int i = 0; i < 2; ++i) {
+    RegionConfig c;
+    c.self = static_cast<uint16_t>(i);
+    c.node_count = 2;
+    c.frames = frames;
+    c.placement = "range";
+    c.weights = {0, 1};
+    c.protocol = o.protocol;
+    c.read_ahead_max = read_ahead;
+    c.budget_frames = i == 0 ? budget : 0;
+    p.regions.push_back(TRY(Region::Create(c, *p.transports[i])));
+  }
+  return {};
+}
+
+template <class Touch>
+Latency time_faults(const std::vector<uint64_t>& frames, Touch touch) {
+  std::vector<double> samples;
+  samples.reserve(frames.size());
+  for (uint64_t f : frames) {
+    auto t0 = Clock::now();
+    touch(f);
+    samples.push_back(micros(Clock::now() - t0));
+  }
+  return summarize(std::move(samples));
+}
+
+}  // namespace
+
+base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
+  FaultBenchReport r;
+  r.protocol = o.protocol;
+  const uint64_t n = std::max<uint64_t>(o.faults, 16);
+
+  r.local_uffd = TRY(local_uffd_faults(n));
+  {
+    const size_t bytes = std::max<size_t>(o.raw_reply_bytes, kPage);
+    auto a = TRY(BareEnd::Create(o, 0, bytes));
+    auto b = TRY(BareEnd::Create(o, 1, bytes));
+    (void)TRY(bare_round_trips(*a, *b, 64, kPage, 100));  // connect, warm up
+    r.fabric_rtt = summarize(TRY(bare_round_trips(*a, *b, 64, kPage, o.raw_iterations)));
+    Latency big = summarize(TRY(bare_round_trips(*a, *b, 64, bytes, 200)));
+    r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
+  }
+
+  Pair p;
+  for (int i = 0; i < 2; ++i) {
+    auto t = TRY(rpc::FabricTransport::Create(o.provider, {"n0", "n1"}, {o.a, o.b}, i,
+                                              "pangaea-bench-fault"));
+    if (i == 0) r.provider = t->provider_name();
+    p.transports.push_back(std::move(t));
+  }
+  // Latency: no read-ahead, fresh frames for each pattern, warm-up frames last.
+  constexpr uint64_t kWarm = 32;
+  TRY(make_regions(p, o, 4 * n + kWarm, 0, 0));
+  volatile std::byte* mem = p.regions[0]->data();
+  for (uint64_t f = 4 * n; f < 4 * n + kWarm; ++f) (void)mem[f * kPage];  // handshake, caches
+  std::vector<uint64_t> seq(n), rnd(n);
+  std::iota(seq.begin(), seq.end(), 0);
+  std::iota(rnd.begin(), rnd.end(), 0);
+  std::shuffle(rnd.begin(), rnd.end(), std::mt19937_64(42));
+  auto read = [&](uint64_t f) { (void)mem[f * kPage]; };
+  auto write = [&](uint64_t f) { mem[f * kPage] = std::byte{1}; };
+  auto shifted = [](std::vector<uint64_t> v, uint64_t by) {
+    for (auto& f : v) f += by;
+    return v;
+  };
+  r.read_random = time_faults(rnd, read);
+  r.read_sequential = time_faults(shifted(seq, n), read);
+  r.write_random = time_faults(shifted(rnd, 2 * n), write);
+  r.write_sequential = time_faults(shifted(seq, 3 * n), write);
+  r.region_stats_json = p.regions[0]->stats().to_json();
+  p.regions.clear();
+
+  // Scan: read-ahead on; node 0 keeps at most 256 MiB of it.
+  const uint64_t frames = std::max<uint64_t>(o.scan_bytes / kPage, 64);
+  const uint64_t budget = frames > (256ull << 20) / kPage ? (256ull << 20) / kPage : 0;
+  TRY(make_regions(p, o, frames, 64, budget));
+  mem = p.regions[0]->data();
+  (void)mem[(frames - 1) * kPage];  // handshake outside the timed part
+  auto t0 = Clock::now();
+  for (uint64_t f = 0; f + 1 < frames; ++f) (void)mem[f * kPage];
+  const double us = micros(Clock::now() - t0);
+  r.scan_bytes = (frames - 1) * kPage;
+  r.scan_mb_s = us > 0 ? static_cast<double>(r.scan_bytes) / us : 0;
+  r.read_ahead_hits = p.regions[0]->stats().engine.read_ahead_hits;
+
+  const double raw = r.local_uffd.p50_us + r.fabric_rtt.p50_us;
+  r.read_fault_p50_ratio = raw > 0 ? r.read_random.p50_us / raw : 0;
+  r.scan_bandwidth_ratio = r.raw_mb_s > 0 ? r.scan_mb_s / r.raw_mb_s : 0;
+  return r;
+}
+
+std::string format_fault_table(const FaultBenchReport& r) {
+  std::string s =
+      fmt::format("pangaea bench fault: provider {}, protocol {}\n", r.provider, r.protocol);
+  s += fmt::format("{:<34} {:>8} {:>10} {:>10} {:>10}\n", "4 KiB fault (us)", "count", "p50", "p99",
+                   "p999");
+  auto row = [&](const char* name, const Latency& l) {
+    s += fmt::format("{:<34} {:>8} {:>10.1f} {:>10.1f} {:>10.1f}\n", name, l.count, l.p50_us,
+                     l.p99_us, l.p999_us);
+  };
+  row("remote read, random", r.read_random);
+  row("remote read, sequential", r.read_sequential);
+  row("remote write, random", r.write_random);
+  row("remote write, sequential", r.write_sequential);
+  row("(a) local uffd fault, UFFDIO_COPY", r.local_uffd);
+  row("(b) bare fabric 64 B -> 4 KiB", r.fabric_rtt);
+  s += fmt::format("scan of {} MiB with read-ahead: {:.0f} MB/s ({} read-ahead hits)\n",
+                   r.scan_bytes >> 20, r.scan_mb_s, r.read_ahead_hits);
+  s += fmt::format("bare fabric bandwidth: {:.0f} MB/s\n", r.raw_mb_s);
+  s += fmt::format("read_fault_p50_ratio = {:.2f} (target <= 1.2)\n", r.read_fault_p50_ratio);
+  s += fmt::format("scan_bandwidth_ratio = {:.2f} (target >= 0.5)\n", r.scan_bandwidth_ratio);
+  return s;
+}
+
+std::string format_fault_json(const FaultBenchReport& r) {
+  auto lat = [](const Latency& l) {
+    return fmt::format(R"({{"count":{},"p50_us":{:.2f},"p99_us":{:.2f},"p999_us":{:.2f},)"
+                       R"("mean_us":{:.2f}}})",
+                       l.count, l.p50_us, l.p99_us, l.p999_us, l.mean_us);
+  };
+  return fmt::format(
+      R"({{"provider":"{}","protocol":"{}","read_random":{},"read_sequential":{},)"
+      R"("write_random":{},"write_sequential":{},"local_uffd_fault":{},"fabric_rtt_64_4096":{},)"
+      R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
+      R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"region_stats":{}}})"
+      "\n",
+      r.provider, r.protocol, lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
+      lat(r.write_sequential), lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s,
+      r.raw_mb_s, r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio,
+      r.region_stats_json.empty() ? "null" : r.region_stats_json);
+}
+
+base::Status plot_fault_histogram(const FaultBenchReport& r, const std::string& svg_path) {
+  char data_path[] = "/tmp/pangaea-fault-XXXXXX";
+  int fd = ::mkstemp(data_path);
+  if (fd < 0) return base::Error::from_errno("mkstemp");
+  FILE* data = ::fdopen(fd, "w");
+  const Latency* series[] = {&r.read_random, &r.read_sequential, &r.write_random,
+                             &r.write_sequential};
+  double top = 0;
+  for (const Latency* l : series) {
+    for (double v : l->samples_us) std::fprintf(data, "%.3f\n", v);
+    std::fprintf(data, "\n\n");
+    top = std::max(top, l->p99_us);
+  }
+  std::fclose(data);
+  const double raw = r.local_uffd.p50_us + r.fabric_rtt.p50_us;
+  const double bin = std::max(0.5, top / 60);
+  std::string script = fmt::format(
+      "set terminal svg size 900,500 dynamic\n"
+      "set output '{}'\n"
+      "set title 'Remote 4 KiB fault latency ({}, {})'\n"
+      "set xlabel 'latency (us)'\nset ylabel 'faults'\n"
+      "set xrange [0:{:.1f}]\n"
+      "bin(x)={:.3f}*floor(x/{:.3f})\n"
+      "set arrow from {:.2f}, graph 0 to {:.2f}, graph 1 nohead dt 2\n"
+      "set label '(a)+(b) = {:.1f} us' at {:.2f}, graph 0.95 offset 1,0\n"
+      "plot '{}' index 0 using (bin($1)):(1.0) smooth frequency with steps title 'read random', "
+      "'' index 1 using (bin($1)):(1.0) smooth frequency with steps title 'read sequential', "
+      "'' index 2 using (bin($1)):(1.0) smooth frequency with steps title 'write random', "
+      "'' index 3 using (bin($1)):(1.0) smooth frequency with steps title 'write sequential'\n",
+      svg_path, r.provider, r.protocol, top * 1.3, bin, bin, raw, raw, raw, raw, data_path);
+  FILE* gp = ::popen("gnuplot 2>&1", "w");
+  if (gp == nullptr) {
+    ::unlink(data_path);
+    return base::Error::from_errno("popen(gnuplot)");
+  }
+  std::fputs(script.c_str(), gp);
+  int rc = ::pclose(gp);
+  ::unlink(data_path);
+  if (rc != 0) return base::Error("gnuplot failed (is it installed?)", EIO);
+  return {};
+}
+
+}  // namespace dsm

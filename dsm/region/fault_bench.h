@@ -1,0 +1,65 @@
+#pragma once
+// The core of `pangaea bench fault`: remote 4 KiB fault latency and remote
+// scan bandwidth of a dsm::Region over libfabric, each against the raw
+// mechanism measured in the same run:
+//  (a) a local userfaultfd fault resolved by UFFDIO_COPY (no DSM, no network),
+//  (b) a bare libfabric round trip of a 64 B request and a 4 KiB reply,
+//  (c) bare libfabric bandwidth: 64 B requests answered by large replies.
+// Two Regions (node 0 faults, node 1 homes every frame) and the bare
+// endpoints live in this process, each bound to its own address.
+//
+// Ratios (targets in issue 3): read_fault_p50_ratio = remote read fault p50
+// (random order, no read-ahead) / (a.p50 + b.p50), target <= 1.2;
+// scan_bandwidth_ratio = sequential scan with read-ahead / (c), target >= 0.5.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "rpc/fabric_endpoint.h"
+
+namespace dsm {
+
+struct FaultBenchOptions {
+  std::string provider = "tcp";
+  // The regions' transports use a and b, the bare ping-pong bare_a and bare_b.
+  rpc::FabricAddress a{"127.0.0.1", 47100}, b{"127.0.0.1", 47101};
+  rpc::FabricAddress bare_a{"127.0.0.1", 47102}, bare_b{"127.0.0.1", 47103};
+  std::string protocol = "msi-home";
+  uint64_t faults = 2000;             // measured faults per pattern
+  uint64_t scan_bytes = 64ull << 20;  // remote memory scanned (1 GiB: --scan-gib 1)
+  uint64_t raw_reply_bytes = 256 << 10;
+  int raw_iterations = 2000;
+};
+
+struct Latency {
+  uint64_t count = 0;
+  double p50_us = 0, p99_us = 0, p999_us = 0, mean_us = 0;
+  std::vector<double> samples_us;  // for histograms
+};
+
+struct FaultBenchReport {
+  std::string provider;  // as libfabric names it
+  std::string protocol;
+  Latency read_random, read_sequential, write_random, write_sequential;
+  Latency local_uffd;  // (a)
+  Latency fabric_rtt;  // (b)
+  uint64_t scan_bytes = 0;
+  double scan_mb_s = 0;  // MB = 1e6 bytes
+  double raw_mb_s = 0;   // (c)
+  uint64_t read_ahead_hits = 0;
+  double read_fault_p50_ratio = 0;
+  double scan_bandwidth_ratio = 0;
+  std::string region_stats_json;  // node 0's region after the latency runs
+};
+
+base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& options);
+
+std::string format_fault_table(const FaultBenchReport& report);
+std::string format_fault_json(const FaultBenchReport& report);
+// Histogram of the four remote fault latencies and (a)+(b), as SVG by
+// gnuplot. Errors: gnuplot missing or failing.
+base::Status plot_fault_histogram(const FaultBenchReport& report, const std::string& svg_path);
+
+}  // namespace dsm

@@ -1,0 +1,39 @@
+// The fault benchmark runs end to end on a tiny configuration and reports
+// every figure (no timing assertions: tests check behaviour, not speed).
+
+#include "dsm/region/fault_bench.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+namespace dsm {
+namespace {
+
+TEST(FaultBench, RunsAndReportsEveryFigure) {
+  FaultBenchOptions o;
+  const auto base = static_cast<uint16_t>(43000 + (getpid() % 500) * 8);
+  o.a.port = base;
+  o.b.port = base + 1;
+  o.bare_a.port = base + 2;
+  o.bare_b.port = base + 3;
+  o.faults = 64;
+  o.scan_bytes = 1 << 20;
+  o.raw_iterations = 50;
+  o.raw_reply_bytes = 64 << 10;
+  auto r = run_fault_bench(o);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->read_random.count, 64u);
+  EXPECT_EQ(r->write_sequential.count, 64u);
+  EXPECT_GT(r->read_random.p50_us, 0);
+  EXPECT_GT(r->fabric_rtt.p50_us, 0);
+  EXPECT_GT(r->local_uffd.p50_us, 0);
+  EXPECT_GT(r->scan_mb_s, 0);
+  EXPECT_GT(r->read_fault_p50_ratio, 0);
+  std::string json = format_fault_json(*r);
+  EXPECT_NE(json.find("\"read_fault_p50_ratio\""), std::string::npos);
+  EXPECT_NE(json.find("\"scan_bandwidth_ratio\""), std::string::npos);
+  EXPECT_NE(format_fault_table(*r).find("read_fault_p50_ratio"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dsm
