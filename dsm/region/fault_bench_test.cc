@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include "dsm/region/region_test_util.h"
+
 namespace dsm {
 namespace {
 
 TEST(FaultBench, RunsAndReportsEveryFigure) {
   FaultBenchOptions o;
-  const auto base = static_cast<uint16_t>(43000 + (getpid() % 500) * 8);
+  const uint16_t base = testing::region_test_port(120);  // past the clusters' ports
   o.a.port = base;
   o.b.port = base + 1;
   o.bare_a.port = base + 2;
