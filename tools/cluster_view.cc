@@ -71,6 +71,7 @@ ClusterView build_view(const node::ClusterConfig& config,
   for (size_t i = 0; i < view.rows.size(); ++i) {
     NodeRow& row = view.rows[i];
     uint64_t rtt_sum = 0;
+    uint64_t rtt_count = 0;  // a peer that has not measured the RTT yet says 0
     for (size_t j = 0; j < view.rows.size(); ++j) {
       if (j == i || !view.rows[j].answered || isolated[j]) continue;
       ++row.answering_peers;
@@ -78,9 +79,10 @@ ClusterView build_view(const node::ClusterConfig& config,
       if (sees_up(view.rows[j], row.name, &rtt)) {
         ++row.seen_up_by;
         rtt_sum += rtt;
+        rtt_count += rtt > 0 ? 1 : 0;
       }
     }
-    if (row.seen_up_by > 0) row.rtt_us = rtt_sum / static_cast<uint64_t>(row.seen_up_by);
+    if (rtt_count > 0) row.rtt_us = rtt_sum / rtt_count;
     if (row.answered) {
       for (const auto& p : row.status.peers) row.peers_up += (!p.self && p.up) ? 1 : 0;
     }

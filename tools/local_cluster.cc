@@ -234,6 +234,17 @@ ClusterView LocalCluster::view() {
   return query_cluster(config_, *client_, std::chrono::milliseconds(500));
 }
 
+ClusterView LocalCluster::settled_view(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  for (;;) {
+    ClusterView v = view();
+    bool measured = true;
+    for (const auto& r : v.rows) measured = measured && (r.rtt_us > 0 || v.rows.size() == 1);
+    if (measured || Clock::now() >= deadline) return v;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 base::Status LocalCluster::wait_all_up(std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   int n = static_cast<int>(config_.nodes.size());

@@ -50,6 +50,8 @@ class LocalCluster {
   const node::ClusterConfig& config() const { return config_; }
   rpc::control::ControlClient& client() { return *client_; }
   ClusterView view();
+  // The view once every node's RTT has been measured (at most `timeout`).
+  ClusterView settled_view(std::chrono::milliseconds timeout = std::chrono::milliseconds(1500));
 
   // Stops every node: a control `shutdown`, then SIGTERM, then SIGKILL for
   // one that is still there after `grace`. Returns an error naming the nodes

@@ -1,6 +1,8 @@
 // `pangaea run`: the demo. Until the guest kernel boots, it starts a local
 // 3-node cluster, prints its table and stops it cleanly.
 
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -20,6 +22,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 16))
       ->type_name("N");
   cmd->callback([nodes, &exit_code] {
+    // Ctrl-C is held until the cluster is stopped again, so an interrupted
+    // demo still stops its nodes in order and removes its directory.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
     char tmpl[] = "/tmp/pangaea-run-XXXXXX";
     if (!mkdtemp(tmpl)) {
       std::perror("pangaea run: mkdtemp");
@@ -38,7 +47,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
       exit_code = kExitFailure;  // the logs stay in dir for a look
       return;
     }
-    std::fputs(format_cluster_table((*cluster)->view()).c_str(), stdout);
+    std::fputs(format_cluster_table((*cluster)->settled_view()).c_str(), stdout);
     std::printf("stopping...\n");
     std::fflush(stdout);
     auto stopped = (*cluster)->stop();
@@ -51,7 +60,10 @@ void add_run_command(CLI::App& app, int& exit_code) {
     cluster->reset();
     std::filesystem::remove_all(dir);
     std::printf("stopped cleanly\n");
-    exit_code = kExitOk;
+    sigset_t pending;
+    sigpending(&pending);
+    bool interrupted = sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
+    exit_code = interrupted ? 128 + SIGINT : kExitOk;
   });
 }
 

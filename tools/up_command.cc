@@ -103,7 +103,7 @@ void add_up_command(CLI::App& app, int& exit_code) {
       return;
     }
     LocalCluster& c = **cluster;
-    std::fputs(format_cluster_table(c.view()).c_str(), stdout);
+    std::fputs(format_cluster_table(c.settled_view()).c_str(), stdout);
     std::printf("config: %s\n", c.config_path().c_str());
     if (opts->detach) {
       std::printf("running in the background; stop with: pangaea down --dir %s\n", c.dir().c_str());
