@@ -5,6 +5,7 @@
 
 #include "base/bytes.h"
 #include "base/unique_fd.h"
+#include "dsm/fault/uffd.h"
 #include "dsm/protocol/placement.h"
 #include "dsm/region/region_driver.h"
 #include "node/config.h"
@@ -108,6 +109,29 @@ Region::~Region() {
 }
 
 FrameStore& Region::frame_store() { return *engine_; }
+
+base::StatusOr<std::unique_ptr<RegionMapping>> Region::map(uint64_t first, uint64_t count) {
+  if (count == 0 || first >= config_.frames || count > config_.frames - first) {
+    return base::Error("map: frames outside the region", EINVAL);
+  }
+  base::UniqueFd uffd = TRY(uffd::open(uffd::kShmemFeatures));
+  void* p = ::mmap(nullptr, count * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, engine_->memfd(),
+                   static_cast<off_t>(first * kPage));
+  if (p == MAP_FAILED) return base::Error::from_errno("mmap(region)");
+  if (auto st = engine_->attach(uffd.get(), reinterpret_cast<uint64_t>(p), first, count);
+      !st.ok()) {
+    ::munmap(p, count * kPage);
+    return st.error();
+  }
+  return std::unique_ptr<RegionMapping>(
+      new RegionMapping(*engine_, uffd.release(), static_cast<std::byte*>(p), first, count));
+}
+
+RegionMapping::~RegionMapping() {
+  store_.detach(uffd_, reinterpret_cast<uint64_t>(base_), count_);
+  ::munmap(base_, count_ * kPage);
+  ::close(uffd_);
+}
 
 RegionStats Region::stats() const {
   RegionStats s;

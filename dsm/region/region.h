@@ -46,6 +46,29 @@ namespace dsm {
 class Driver;
 struct HomeMapping;
 
+// A mapping of frames [first, first+count) of a region, with its own
+// userfaultfd attached to the region's fault engine: what a guest stub or
+// (later) an out-of-process client holds. Unmapped and detached on
+// destruction, which must happen before the Region's.
+class RegionMapping {
+ public:
+  ~RegionMapping();
+  RegionMapping(const RegionMapping&) = delete;
+  RegionMapping& operator=(const RegionMapping&) = delete;
+  std::byte* data() const { return base_; }
+  uint64_t first() const { return first_; }
+  uint64_t count() const { return count_; }
+
+ private:
+  friend class Region;
+  RegionMapping(FrameStore& store, int uffd, std::byte* base, uint64_t first, uint64_t count)
+      : store_(store), uffd_(uffd), base_(base), first_(first), count_(count) {}
+  FrameStore& store_;
+  int uffd_;
+  std::byte* base_;
+  uint64_t first_, count_;
+};
+
 struct RegionConfig {
   uint16_t self = 0;                     // this node's index
   uint16_t node_count = 1;               // nodes of the cluster (the transport's size)
@@ -96,6 +119,9 @@ class Region {
   // Plain loads and stores (and atomics: a locked RMW faults for write) are
   // coherent with every other node's.
   std::byte* data() const { return engine_->base(); }
+  // Another mapping of frames [first, first+count), served through its own
+  // userfaultfd (FrameStore::attach), as a second process would see them.
+  base::StatusOr<std::unique_ptr<RegionMapping>> map(uint64_t first, uint64_t count);
 
   RegionStats stats() const;
   // One line of what the protocol knows about `frame`.

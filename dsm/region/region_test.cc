@@ -200,6 +200,24 @@ INSTANTIATE_TEST_SUITE_P(
       return testing::to_string(std::get<0>(info.param)) + p;
     });
 
+TEST(RegionMap, SecondMappingIsCoherentToo) {
+  RegionConfig cfg;
+  cfg.frames = 8;
+  auto c = Cluster::make(Net::kLoopback, 3, cfg);
+  ASSERT_TRUE(c);
+  auto m = c->regions[0]->map(2, 4);  // frames 2..5, through their own userfaultfd
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  auto* w = reinterpret_cast<uint32_t*>((*m)->data());
+  std::atomic_ref<uint32_t>(w[0]).store(11);             // frame 2
+  std::atomic_ref<uint32_t>(w[3 * 1024 + 5]).store(12);  // frame 5
+  EXPECT_EQ(load(*c->regions[1], 2, 0), 11u);
+  EXPECT_EQ(load(*c->regions[2], 5, 5), 12u);
+  store(*c->regions[2], 2, 0, 21);  // invalidates node 0's copy, in both mappings
+  EXPECT_EQ(std::atomic_ref<uint32_t>(w[0]).load(), 21u);
+  EXPECT_EQ(load(*c->regions[0], 2, 0), 21u);
+  EXPECT_FALSE(c->regions[0]->map(6, 4).ok());
+}
+
 TEST(RegionCreate, RefusesBadConfigs) {
   rpc::LoopbackNetwork net({"n0", "n1"});
   auto t = net.attach(0, "s");
