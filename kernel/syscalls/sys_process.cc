@@ -8,6 +8,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "kernel/loader/elf_loader.h"
 #include "kernel/syscalls/handlers.h"
@@ -279,6 +280,43 @@ PANGAEA_SYSCALL(waitid) {
   p.state = task::Process::State::kBlocked;
   p.waiting = task::Process::Wait::kChild;
   return Errno(kRestart);
+}
+
+PANGAEA_SYSCALL(futex) {
+  constexpr int kPrivate = 128, kClockRealtime = 256;
+  constexpr int kWait = 0, kWake = 1, kWaitBitset = 9, kWakeBitset = 10;
+  int op = arg_int(a.a[1]);
+  int cmd = op & ~(kPrivate | kClockRealtime);
+  uint32_t val = static_cast<uint32_t>(a.a[2]);
+  switch (cmd) {
+    case kWait:
+    case kWaitBitset: {
+      uint32_t bitset = cmd == kWait ? ~0u : static_cast<uint32_t>(a.a[5]);
+      uint64_t deadline = 0;
+      if (a.a[3] && !p.futex_key) {
+        struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[3])));
+        if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
+        int64_t ns = ts.tv_sec * 1000000000ll + ts.tv_nsec;
+        if (cmd == kWait) {
+          deadline = task::Kernel::now_ns() + ns;  // relative
+        } else {
+          // Absolute, on CLOCK_MONOTONIC or (with the flag) CLOCK_REALTIME.
+          struct timespec now;
+          ::clock_gettime((op & kClockRealtime) ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
+          int64_t left = ns - (now.tv_sec * 1000000000ll + now.tv_nsec);
+          deadline = task::Kernel::now_ns() + (left > 0 ? left : 0);
+          if (left <= 0) deadline = task::Kernel::now_ns();
+        }
+        if (!deadline) deadline = 1;
+      }
+      return k.futex_wait(p, a.a[0], val, bitset, deadline);
+    }
+    case kWake:
+    case kWakeBitset:
+      return k.futex_wake(p, a.a[0], val, cmd == kWake ? ~0u : static_cast<uint32_t>(a.a[5]));
+    default:
+      return Errno(ENOSYS);
+  }
 }
 
 PANGAEA_SYSCALL(tgkill) {

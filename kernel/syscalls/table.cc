@@ -163,6 +163,10 @@ const Entry kEntries[] = {
     {"vfork", sys_vfork, P, "the child gets a copy; the parent waits for exec/exit", ""},
     {"execve", sys_execve, P, "static and static-pie ELF, #! scripts; no dynamic ELF yet", "sxx"},
     {"wait4", sys_wait4, P, "rusage is zero", "dxxx"},
+    {"futex", sys_futex, P,
+     "WAIT, WAKE and their BITSET forms, keyed by frame (works across processes on shared "
+     "memory); no REQUEUE, WAKE_OP or PI",
+     "xdDxxx"},
     {"waitid", sys_waitid, P, "exits only (WEXITED)", "ddxxx"},
     {"kill", sys_kill, P, "stop signals (SIGSTOP, SIGTSTP...) are ignored", "dd"},
     {"tgkill", sys_tgkill, P, "stop signals are ignored", "ddd"},

@@ -108,7 +108,8 @@ uint64_t Kernel::run_timers() {
       if (p->state == Process::State::kZombie) continue;
     }
     if (p->sleep_deadline && p->sleep_deadline <= now && p->state == Process::State::kBlocked &&
-        (p->waiting == Process::Wait::kSleep || p->waiting == Process::Wait::kIo)) {
+        (p->waiting == Process::Wait::kSleep || p->waiting == Process::Wait::kIo ||
+         p->waiting == Process::Wait::kFutex)) {
       p->state = Process::State::kRunnable;
       p->waiting = Process::Wait::kNone;
     }
@@ -262,7 +263,11 @@ Result<int> Kernel::fork(Process& parent, uint64_t flags, uint64_t new_sp, uint6
 
 void Kernel::exit_process(Process& p, int wait_status) {
   if (p.state == Process::State::kZombie) return;
-  if (p.clear_child_tid && p.mm) (void)p.mm->copy_out(mm::UserPtr<int>(p.clear_child_tid), 0);
+  futex_forget(p);
+  if (p.clear_child_tid && p.mm) {
+    if (p.mm->copy_out(mm::UserPtr<int>(p.clear_child_tid), 0).ok())
+      (void)futex_wake(p, p.clear_child_tid, 1, ~0u);
+  }
   p.fds.close_all();
   p.mm.reset();
   p.as.reset();
@@ -302,6 +307,79 @@ void Kernel::exit_process(Process& p, int wait_status) {
 
 void Kernel::reap(int pid) { procs_.erase(pid); }
 
+namespace {
+Result<uint64_t> futex_key(Process& p, uint64_t uaddr) {
+  if (uaddr % 4) return Errno(EINVAL);
+  uint32_t word;
+  TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));  // makes the page (and frame) exist
+  uint64_t frame = TRY(p.mm->frame_of(uaddr));
+  return frame * base::kPageSize + uaddr % base::kPageSize + 1;  // never 0
+}
+}  // namespace
+
+Result<uint64_t> Kernel::futex_wait(Process& p, uint64_t uaddr, uint32_t val, uint32_t bitset,
+                                    uint64_t deadline) {
+  if (p.futex_key) {  // dispatched again: woken, timed out, or spurious
+    if (p.futex_woken) {
+      p.futex_key = 0;
+      p.futex_woken = false;
+      return 0;
+    }
+    if (p.sleep_deadline && now_ns() >= p.sleep_deadline) {
+      futex_forget(p);
+      return Errno(ETIMEDOUT);
+    }
+    p.state = Process::State::kBlocked;
+    p.waiting = Process::Wait::kFutex;
+    return Errno(syscalls::kRestart);
+  }
+  if (bitset == 0) return Errno(EINVAL);
+  uint64_t key = TRY(futex_key(p, uaddr));
+  uint32_t word;
+  TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));
+  if (word != val) return Errno(EAGAIN);
+  if (deadline && now_ns() >= deadline) return Errno(ETIMEDOUT);
+  p.futex_key = key;
+  p.futex_woken = false;
+  p.sleep_deadline = deadline;
+  futex_waiters_.emplace(key, std::make_pair(p.pid, bitset));
+  p.state = Process::State::kBlocked;
+  p.waiting = Process::Wait::kFutex;
+  return Errno(syscalls::kRestart);
+}
+
+Result<uint64_t> Kernel::futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset) {
+  if (bitset == 0) return Errno(EINVAL);
+  uint64_t key = TRY(futex_key(p, uaddr));
+  uint64_t woken = 0;
+  auto [lo, hi] = futex_waiters_.equal_range(key);
+  for (auto it = lo; it != hi && woken < n;) {
+    if (!(it->second.second & bitset)) {
+      ++it;
+      continue;
+    }
+    Process* w = find(it->second.first);
+    it = futex_waiters_.erase(it);
+    if (!w || w->state == Process::State::kZombie) continue;
+    w->futex_woken = true;
+    if (w->state == Process::State::kBlocked && w->waiting == Process::Wait::kFutex) {
+      w->state = Process::State::kRunnable;
+      w->waiting = Process::Wait::kNone;
+    }
+    ++woken;
+  }
+  return woken;
+}
+
+void Kernel::futex_forget(Process& p) {
+  if (!p.futex_key) return;
+  auto [lo, hi] = futex_waiters_.equal_range(p.futex_key);
+  for (auto it = lo; it != hi;)
+    it = it->second.first == p.pid ? futex_waiters_.erase(it) : std::next(it);
+  p.futex_key = 0;
+  p.futex_woken = false;
+}
+
 void Kernel::power_off() { powered_off_ = true; }
 
 void Kernel::block_on(Process& p, fs::WaitQueue& q) {
@@ -340,7 +418,8 @@ void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
   t.pending_info[sig] = si;
   if (!(t.sigmask & sigbit(sig)) && t.state == Process::State::kBlocked &&
       (t.waiting == Process::Wait::kIo || t.waiting == Process::Wait::kChild ||
-       t.waiting == Process::Wait::kSignal)) {
+       t.waiting == Process::Wait::kSignal || t.waiting == Process::Wait::kSleep ||
+       t.waiting == Process::Wait::kFutex)) {
     t.state = Process::State::kRunnable;
     t.waiting = Process::Wait::kNone;
     t.interrupted = true;
@@ -359,6 +438,7 @@ void Kernel::force_signal(Process& t, int sig, const siginfo_t& info) {
 }
 
 void Kernel::finish_interrupted_syscall(Process& p) {
+  futex_forget(p);
   p.interrupted = false;
   p.sleep_deadline = 0;
   p.in_syscall = false;

@@ -79,6 +79,13 @@ class Kernel {
   // (unless blocked); a handler makes it pending and interrupts a blocking
   // syscall. Stop signals are ignored for now.
   void signal(Process& p, int sig, const siginfo_t* info = nullptr);
+  // Futexes, keyed by physical address (frame and offset). wait blocks p
+  // (the caller returns kRestart) unless the word differs from `val`; wake
+  // wakes up to `n` waiters whose bitset matches and returns how many.
+  Result<uint64_t> futex_wait(Process& p, uint64_t uaddr, uint32_t val, uint32_t bitset,
+                              uint64_t deadline);
+  Result<uint64_t> futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset);
+  void futex_forget(Process& p);
   // A synchronous fault signal: cannot be blocked or ignored.
   void force_signal(Process& p, int sig, const siginfo_t& info);
   // Resolves a guest path (relative to p's cwd unless absolute).
@@ -113,6 +120,7 @@ class Kernel {
   int next_pid_ = 1;
   bool powered_off_ = false;
   std::string hostname_;
+  std::multimap<uint64_t, std::pair<int, uint32_t>> futex_waiters_;  // key -> (pid, bitset)
   struct timespec boot_time_ = {};
 };
 

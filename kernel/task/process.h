@@ -30,7 +30,7 @@ struct GuestSigaction {
 
 struct Process {
   enum class State { kRunnable, kBlocked, kZombie };
-  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal, kSleep };
+  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal, kSleep, kFutex };
 
   int pid = 0;
   int ppid = 0;
@@ -68,6 +68,10 @@ struct Process {
   uint64_t sleep_deadline = 0;
   uint64_t alarm_deadline = 0;
   uint64_t alarm_interval = 0;
+  // FUTEX_WAIT in progress: the futex's key (frame * 4096 + offset, so
+  // processes sharing a MAP_SHARED page share it) and whether a wake came.
+  uint64_t futex_key = 0;
+  bool futex_woken = false;
   struct {
     uint64_t ss_sp = 0;
     int ss_flags = SS_DISABLE;
