@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "dsm/region/region_test_util.h"
+#include "node/config.h"
 
 namespace dsm {
 namespace {
@@ -216,6 +217,32 @@ TEST(RegionMap, SecondMappingIsCoherentToo) {
   EXPECT_EQ(std::atomic_ref<uint32_t>(w[0]).load(), 21u);
   EXPECT_EQ(load(*c->regions[0], 2, 0), 21u);
   EXPECT_FALSE(c->regions[0]->map(6, 4).ok());
+}
+
+TEST(RegionConfigFrom, TakesProtocolPlacementAndWeights) {
+  auto c = node::parse_config(R"([cluster]
+name = "lab"
+secret = "s"
+protocol = "ivy-dynamic"
+placement = "range"
+[[node]]
+name = "n0"
+address = "127.0.0.1:7700"
+memory = "2GiB"
+[[node]]
+name = "n1"
+address = "127.0.0.1:7710"
+memory = "1GiB"
+)",
+                              "t.toml");
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  RegionConfig r = region_config_from(*c, 1, 100);
+  EXPECT_EQ(r.self, 1);
+  EXPECT_EQ(r.node_count, 2);
+  EXPECT_EQ(r.frames, 100u);
+  EXPECT_EQ(r.protocol, "ivy-dynamic");
+  EXPECT_EQ(r.placement, "range");
+  EXPECT_EQ(r.weights, (std::vector<uint64_t>{2ull << 30, 1ull << 30}));
 }
 
 TEST(RegionCreate, RefusesBadConfigs) {
