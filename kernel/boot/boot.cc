@@ -15,6 +15,10 @@ namespace kernel::boot {
 base::StatusOr<int> boot(const BootOptions& o) {
   auto store = dsm::LocalFrameStore::Create(o.memory_bytes / base::kPageSize);
   if (!store.ok()) return store.error();
+  return boot(o, **store);
+}
+
+base::StatusOr<int> boot(const BootOptions& o, dsm::FrameStore& frames) {
   task::KernelConfig config;
   config.root_dir = o.root_dir;
   config.strace = o.strace;
@@ -22,7 +26,7 @@ base::StatusOr<int> boot(const BootOptions& o) {
   config.console_out = o.console_out;
   config.console_err = o.console_err;
   if (!o.umid.empty()) config.hostname = o.umid;
-  auto kernel = task::Kernel::Create(config, **store);
+  auto kernel = task::Kernel::Create(config, frames);
   if (!kernel.ok()) return kernel.error();
   std::vector<std::string> argv = {o.init};
   argv.insert(argv.end(), o.init_argv.begin(), o.init_argv.end());
@@ -38,7 +42,7 @@ base::StatusOr<int> boot(const BootOptions& o) {
   return base::Error("no init found (tried /sbin/init, /etc/init, /bin/init, /bin/sh)", ENOENT);
 }
 
-int boot_main(const std::vector<std::string>& args) {
+int boot_main(const std::vector<std::string>& args, const ClusterBoot& cluster) {
   auto o = parse_boot_args(args);
   if (!o.ok()) {
     fmt::print(stderr, "pangaea boot: {}\n", o.error().message());
@@ -60,7 +64,8 @@ int boot_main(const std::vector<std::string>& args) {
     return 0;
   }
   for (const auto& note : o->notes) fmt::print(stderr, "pangaea boot: note: {}\n", note);
-  auto status = boot(*o);
+  bool spread = cluster && (o->local_nodes || !o->config_file.empty());
+  auto status = spread ? cluster(*o) : boot(*o);
   if (!status.ok()) {
     fmt::print(stderr, "pangaea boot: {}\n", status.error().message());
     return 1;

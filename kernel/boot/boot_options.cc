@@ -151,10 +151,6 @@ base::StatusOr<BootOptions> parse_boot_args(const std::vector<std::string>& args
     }
     o.init_argv.insert(o.init_argv.end(), command.begin(), command.end());
   }
-  if (o.local_nodes || !o.config_file.empty())
-    o.notes.push_back(
-        "--local-nodes/--config: the distributed frame store is not wired in yet; guest RAM "
-        "stays on this node");
   return o;
 }
 

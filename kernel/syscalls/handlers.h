@@ -85,6 +85,21 @@ PANGAEA_SYSCALL(ppoll);
 PANGAEA_SYSCALL(select);
 PANGAEA_SYSCALL(pselect6);
 
+// sys_socket.cc
+PANGAEA_SYSCALL(socket);
+PANGAEA_SYSCALL(connect);
+PANGAEA_SYSCALL(bind);
+PANGAEA_SYSCALL(listen);
+PANGAEA_SYSCALL(accept);
+PANGAEA_SYSCALL(accept4);
+PANGAEA_SYSCALL(getsockname);
+PANGAEA_SYSCALL(getpeername);
+PANGAEA_SYSCALL(sendto);
+PANGAEA_SYSCALL(recvfrom);
+PANGAEA_SYSCALL(setsockopt);
+PANGAEA_SYSCALL(getsockopt);
+PANGAEA_SYSCALL(shutdown);
+
 // sys_mm.cc
 PANGAEA_SYSCALL(mmap);
 PANGAEA_SYSCALL(munmap);

@@ -1,5 +1,6 @@
 // File syscalls: descriptors, paths inside the root, stat, directories.
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -26,6 +27,11 @@ Result<uint64_t> finish_io(task::Kernel& k, task::Process& p, fs::File& f, bool 
   if (!r.ok() && r.error().code == EAGAIN && !(f.flags() & O_NONBLOCK)) {
     if (fs::WaitQueue* q = f.wait_queue(write)) {
       k.block_on(p, *q);
+      return Errno(kRestart);
+    }
+    // A non-blocking host fd (a socket) that the guest uses as blocking.
+    if (f.host_fd() >= 0) {
+      k.block_on_host(p, f.host_fd(), write ? POLLOUT : POLLIN);
       return Errno(kRestart);
     }
   }

@@ -1,6 +1,7 @@
 #include "kernel/task/kernel.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "base/bytes.h"
@@ -395,6 +397,33 @@ void Kernel::block_on(Process& p, fs::WaitQueue& q) {
   });
 }
 
+void Kernel::block_on_host(Process& p, int fd, short events) {
+  p.state = Process::State::kBlocked;
+  p.waiting = Process::Wait::kHostFd;
+  p.wait_host_fd = fd;
+  p.wait_host_events = events;
+}
+
+bool Kernel::poll_host_fds(int timeout_ms) {
+  std::vector<pollfd> fds;
+  std::vector<Process*> who;
+  for (auto& [pid, p] : procs_) {
+    if (p->state != Process::State::kBlocked || p->waiting != Process::Wait::kHostFd) continue;
+    fds.push_back({p->wait_host_fd, p->wait_host_events, 0});
+    who.push_back(p.get());
+  }
+  if (fds.empty()) return false;
+  int n = ::poll(fds.data(), fds.size(), timeout_ms);
+  if (n <= 0) return false;
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (!fds[i].revents) continue;
+    who[i]->state = Process::State::kRunnable;
+    who[i]->waiting = Process::Wait::kNone;
+    who[i]->wait_host_fd = -1;
+  }
+  return true;
+}
+
 void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
   if (sig <= 0 || sig > 64 || t.state == Process::State::kZombie) return;
   if (sig == SIGKILL) {
@@ -419,7 +448,7 @@ void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
   if (!(t.sigmask & sigbit(sig)) && t.state == Process::State::kBlocked &&
       (t.waiting == Process::Wait::kIo || t.waiting == Process::Wait::kChild ||
        t.waiting == Process::Wait::kSignal || t.waiting == Process::Wait::kSleep ||
-       t.waiting == Process::Wait::kFutex)) {
+       t.waiting == Process::Wait::kFutex || t.waiting == Process::Wait::kHostFd)) {
     t.state = Process::State::kRunnable;
     t.waiting = Process::Wait::kNone;
     t.interrupted = true;
@@ -439,6 +468,8 @@ void Kernel::force_signal(Process& t, int sig, const siginfo_t& info) {
 
 void Kernel::finish_interrupted_syscall(Process& p) {
   futex_forget(p);
+  p.connect_pending = false;
+  p.wait_host_fd = -1;
   p.interrupted = false;
   p.sleep_deadline = 0;
   p.in_syscall = false;
@@ -597,15 +628,27 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
     for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
       if (it->second->state == Process::State::kRunnable) next = it->second.get();
     uint64_t deadline = run_timers();
+    poll_host_fds(0);
     if (!next) {
       for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
         if (it->second->state == Process::State::kRunnable) next = it->second.get();
     }
     if (!next) {
-      if (!deadline) {
+      // Nothing runnable: wait for a host fd, up to the next timer.
+      int timeout = -1;
+      if (deadline) {
+        uint64_t now = now_ns();
+        timeout = deadline > now ? static_cast<int>((deadline - now) / 1000000 + 1) : 0;
+      }
+      if (poll_host_fds(timeout)) continue;
+      if (!deadline && std::none_of(procs_.begin(), procs_.end(), [](const auto& e) {
+            return e.second->state == Process::State::kBlocked &&
+                   e.second->waiting == Process::Wait::kHostFd;
+          })) {
         procs_.clear();
         return base::Error("every guest process is blocked: nothing can run", EDEADLK);
       }
+      if (!deadline) continue;
       // Nothing to run until a timer: sleep the kernel thread until then.
       struct timespec ts = {static_cast<time_t>(deadline / 1000000000),
                             static_cast<long>(deadline % 1000000000)};

@@ -74,6 +74,9 @@ class Kernel {
   void power_off();
   // Blocks p until `q` is notified; the caller returns kRestart.
   void block_on(Process& p, fs::WaitQueue& q);
+  // Blocks p until host fd `fd` has `events` (POLLIN/POLLOUT); the caller
+  // returns kRestart. The scheduler polls these fds between runs.
+  void block_on_host(Process& p, int fd, short events);
   // Raises `sig` for p (`info`: its siginfo, si_signo filled in here). An
   // ignored signal is dropped; a default action that terminates ends p now
   // (unless blocked); a handler makes it pending and interrupts a blocking
@@ -103,6 +106,9 @@ class Kernel {
   void run_process(Process& p);
   // Fires due alarms and wakes sleepers; returns the next deadline (0: none).
   uint64_t run_timers();
+  // Wakes processes whose host fds are ready; waits up to `timeout_ms`
+  // (-1: forever) when nothing else can run. Returns true if one woke.
+  bool poll_host_fds(int timeout_ms);
   void deliver_signals(Process& p);
   void finish_interrupted_syscall(Process& p);
   void dispatch(Process& p);

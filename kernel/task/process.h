@@ -30,7 +30,7 @@ struct GuestSigaction {
 
 struct Process {
   enum class State { kRunnable, kBlocked, kZombie };
-  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal, kSleep, kFutex };
+  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal, kSleep, kFutex, kHostFd };
 
   int pid = 0;
   int ppid = 0;
@@ -71,6 +71,10 @@ struct Process {
   // FUTEX_WAIT in progress: the futex's key (frame * 4096 + offset, so
   // processes sharing a MAP_SHARED page share it) and whether a wake came.
   uint64_t futex_key = 0;
+  // Waiting for a (non-blocking) host fd to become ready: a host socket.
+  int wait_host_fd = -1;
+  short wait_host_events = 0;
+  bool connect_pending = false;  // a blocking connect() is waiting for the host
   bool futex_woken = false;
   struct {
     uint64_t ss_sp = 0;

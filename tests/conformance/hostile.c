@@ -43,6 +43,8 @@ int main(void) {
   CHECK(int80(20 /* i386 getpid */) == -ENOSYS);
   // No host ptrace.
   CHECK(raw6(SYS_ptrace, PTRACE_TRACEME, 0, 0) == -ENOSYS);
+  // No host unix sockets (docker.sock, the init socket...).
+  CHECK(raw6(SYS_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */, 0) == -EAFNOSUPPORT);
   // The stub's memory is not the guest's to map over or unmap.
   CHECK(mmap((void*)0x7f8000000000, 4096, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED);
