@@ -99,6 +99,8 @@ PANGAEA_SYSCALL(recvfrom);
 PANGAEA_SYSCALL(setsockopt);
 PANGAEA_SYSCALL(getsockopt);
 PANGAEA_SYSCALL(shutdown);
+PANGAEA_SYSCALL(sendmsg);
+PANGAEA_SYSCALL(recvmsg);
 
 // sys_mm.cc
 PANGAEA_SYSCALL(mmap);

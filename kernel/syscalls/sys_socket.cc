@@ -202,6 +202,81 @@ PANGAEA_SYSCALL(recvfrom) {
   return static_cast<uint64_t>(n);
 }
 
+namespace {
+
+// A guest msghdr as host iovecs; control messages are not carried (partial).
+struct HostMsg {
+  msghdr msg = {};
+  std::vector<iovec> iov;
+  std::vector<uint8_t> name;
+};
+
+Result<HostMsg> copy_in_msghdr(task::Process& p, uint64_t addr, bool write_to_guest) {
+  msghdr gm = TRY(p.mm->copy_in(mm::UserPtr<msghdr>(addr)));
+  if (gm.msg_iovlen > 1024) return Errno(EMSGSIZE);
+  HostMsg hm;
+  std::vector<iovec> giov(gm.msg_iovlen);
+  if (gm.msg_iovlen)
+    TRY(p.mm->copy_in(reinterpret_cast<uint64_t>(gm.msg_iov), giov.data(),
+                      giov.size() * sizeof(iovec)));
+  uint64_t total = 0;
+  for (const auto& v : giov) {
+    if (total + v.iov_len > (1u << 20)) break;
+    auto part =
+        TRY(p.mm->host_iovecs(reinterpret_cast<uint64_t>(v.iov_base), v.iov_len, write_to_guest));
+    hm.iov.insert(hm.iov.end(), part.begin(), part.end());
+    total += v.iov_len;
+  }
+  if (gm.msg_name && gm.msg_namelen) {
+    if (write_to_guest) {
+      hm.name.resize(sizeof(sockaddr_storage));
+    } else {
+      hm.name = TRY(copy_in_sockaddr(p, reinterpret_cast<uint64_t>(gm.msg_name), gm.msg_namelen));
+    }
+  }
+  hm.msg.msg_iov = hm.iov.data();
+  hm.msg.msg_iovlen = hm.iov.size();
+  hm.msg.msg_name = hm.name.empty() ? nullptr : hm.name.data();
+  hm.msg.msg_namelen = hm.name.size();
+  return hm;
+}
+
+}  // namespace
+
+PANGAEA_SYSCALL(sendmsg) {
+  int fd = arg_int(a.a[0]), flags = arg_int(a.a[2]);
+  int host = TRY(host_socket_fd(p, fd));
+  HostMsg hm = TRY(copy_in_msghdr(p, a.a[1], false));
+  ssize_t n = ::sendmsg(host, &hm.msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0 && errno == EAGAIN && !(flags & MSG_DONTWAIT))
+    return would_block(k, p, fd, host, POLLOUT, EAGAIN);
+  if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) k.signal(p, SIGPIPE);
+  if (n < 0) return Errno::last();
+  return static_cast<uint64_t>(n);
+}
+
+PANGAEA_SYSCALL(recvmsg) {
+  int fd = arg_int(a.a[0]), flags = arg_int(a.a[2]);
+  int host = TRY(host_socket_fd(p, fd));
+  HostMsg hm = TRY(copy_in_msghdr(p, a.a[1], true));
+  ssize_t n = ::recvmsg(host, &hm.msg, flags | MSG_DONTWAIT);
+  if (n < 0 && errno == EAGAIN && !(flags & MSG_DONTWAIT))
+    return would_block(k, p, fd, host, POLLIN, EAGAIN);
+  if (n < 0) return Errno::last();
+  // Write back what the guest's msghdr reports: name length, no control
+  // data, flags.
+  msghdr gm = TRY(p.mm->copy_in(mm::UserPtr<msghdr>(a.a[1])));
+  if (gm.msg_name && gm.msg_namelen) {
+    TRY(p.mm->copy_out(reinterpret_cast<uint64_t>(gm.msg_name), hm.name.data(),
+                       std::min<socklen_t>(gm.msg_namelen, hm.msg.msg_namelen)));
+  }
+  gm.msg_namelen = hm.msg.msg_namelen;
+  gm.msg_controllen = 0;
+  gm.msg_flags = hm.msg.msg_flags;
+  TRY(p.mm->copy_out(mm::UserPtr<msghdr>(a.a[1]), gm));
+  return static_cast<uint64_t>(n);
+}
+
 PANGAEA_SYSCALL(setsockopt) {
   (void)k;
   int host = TRY(host_socket_fd(p, arg_int(a.a[0])));

@@ -27,7 +27,9 @@ int main(void) {
     if (connect(s, (struct sockaddr*)&addr, sizeof(addr)) != 0) _exit(1);
     char buf[16] = {0};
     if (send(s, "ping", 4, 0) != 4) _exit(2);
-    if (recv(s, buf, sizeof(buf), 0) != 4 || memcmp(buf, "pong", 4) != 0) _exit(3);
+    struct iovec in = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &in, .msg_iovlen = 1};
+    if (recvmsg(s, &m, MSG_WAITALL & 0) != 4 || memcmp(buf, "pong", 4) != 0) _exit(3);
     close(s);
     _exit(0);
   }
@@ -35,7 +37,9 @@ int main(void) {
   CHECK(conn >= 0);
   char buf[16] = {0};
   CHECK(read(conn, buf, sizeof(buf)) == 4 && memcmp(buf, "ping", 4) == 0);
-  CHECK(write(conn, "pong", 4) == 4);
+  struct iovec iov[2] = {{"po", 2}, {"ng", 2}};
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+  CHECK(sendmsg(conn, &msg, 0) == 4);
   int status;
   CHECK(waitpid(c, &status, 0) == c && WIFEXITED(status) && WEXITSTATUS(status) == 0);
   CHECK(read(conn, buf, sizeof(buf)) == 0);  // the client closed
