@@ -209,6 +209,12 @@ PANGAEA_SYSCALL(wait4) {
                  (pid < -1 && c->pgid == -pid);
     if (!match) continue;
     any = true;
+    if ((options & WUNTRACED) && c->stopped && !c->stop_reported) {
+      c->stop_reported = true;
+      int st = 0x7f | (c->stop_signal << 8);
+      if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<int>(a.a[1]), st));
+      return c->pid;
+    }
     if (c->state != task::Process::State::kZombie) continue;
     int cpid = c->pid;
     if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<int>(a.a[1]), c->wait_status));

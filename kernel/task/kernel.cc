@@ -430,11 +430,19 @@ void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
     exit_process(t, SIGKILL);
     return;
   }
+  if (sig == SIGCONT && t.stopped) {
+    t.stopped = false;  // continues even when SIGCONT is ignored or caught
+    t.stop_reported = true;
+  }
   const GuestSigaction& act = t.sigactions[sig];
-  if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
-  if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
+  if (sig != SIGSTOP && act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
+  if (sig == SIGSTOP || act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
     DefaultAction da = default_action(sig);
-    if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;  // no stop yet
+    if (da == DefaultAction::kStop) {
+      stop_process(t, sig);
+      return;
+    }
+    if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;
     if (!(t.sigmask & sigbit(sig))) {
       exit_process(t, sig);
       return;
@@ -452,6 +460,26 @@ void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
     t.state = Process::State::kRunnable;
     t.waiting = Process::Wait::kNone;
     t.interrupted = true;
+  }
+}
+
+void Kernel::stop_process(Process& t, int sig) {
+  if (t.stopped) return;
+  t.stopped = true;
+  t.stop_signal = sig;
+  t.stop_reported = false;
+  Process* parent = find(t.ppid);
+  if (!parent) return;
+  if (parent->state == Process::State::kBlocked && parent->waiting == Process::Wait::kChild) {
+    parent->state = Process::State::kRunnable;
+    parent->waiting = Process::Wait::kNone;
+  }
+  if (!(parent->sigactions[SIGCHLD].flags & SA_NOCLDSTOP)) {
+    siginfo_t si = {};
+    si.si_code = CLD_STOPPED;
+    si.si_pid = t.pid;
+    si.si_status = sig;
+    signal(*parent, SIGCHLD, &si);
   }
 }
 
@@ -545,7 +573,7 @@ void Kernel::dispatch(Process& p) {
 
 void Kernel::run_process(Process& p) {
   using Kind = platform::SwitchResult::Kind;
-  while (p.state == Process::State::kRunnable && !powered_off_) {
+  while (p.runnable() && !powered_off_) {
     if (p.in_syscall && p.interrupted) finish_interrupted_syscall(p);
     if (p.in_syscall) {
       dispatch(p);
@@ -553,7 +581,7 @@ void Kernel::run_process(Process& p) {
     }
     if (p.alarm_deadline && p.alarm_deadline <= now_ns()) run_timers();
     deliver_signals(p);
-    if (p.state != Process::State::kRunnable) break;
+    if (!p.runnable()) break;
     auto ev = p.as->main_context().switch_to(p.regs);
     if (!ev.ok()) {
       spdlog::error("pid {}: lost its address space ({})", p.pid, std::strerror(ev.error().code));
@@ -624,14 +652,14 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
     // Round robin over runnable processes, starting after the last one run.
     Process* next = nullptr;
     for (auto it = procs_.upper_bound(last); it != procs_.end() && !next; ++it)
-      if (it->second->state == Process::State::kRunnable) next = it->second.get();
+      if (it->second->runnable()) next = it->second.get();
     for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
-      if (it->second->state == Process::State::kRunnable) next = it->second.get();
+      if (it->second->runnable()) next = it->second.get();
     uint64_t deadline = run_timers();
     poll_host_fds(0);
     if (!next) {
       for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
-        if (it->second->state == Process::State::kRunnable) next = it->second.get();
+        if (it->second->runnable()) next = it->second.get();
     }
     if (!next) {
       // Nothing runnable: wait for a host fd, up to the next timer.

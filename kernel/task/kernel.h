@@ -80,7 +80,7 @@ class Kernel {
   // Raises `sig` for p (`info`: its siginfo, si_signo filled in here). An
   // ignored signal is dropped; a default action that terminates ends p now
   // (unless blocked); a handler makes it pending and interrupts a blocking
-  // syscall. Stop signals are ignored for now.
+  // syscall. Stop signals stop p, SIGCONT continues it.
   void signal(Process& p, int sig, const siginfo_t* info = nullptr);
   // Futexes, keyed by physical address (frame and offset). wait blocks p
   // (the caller returns kRestart) unless the word differs from `val`; wake
@@ -89,6 +89,8 @@ class Kernel {
                               uint64_t deadline);
   Result<uint64_t> futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset);
   void futex_forget(Process& p);
+  // Job control: stops t (SIGSTOP, SIGTSTP...) and tells its parent.
+  void stop_process(Process& t, int sig);
   // A synchronous fault signal: cannot be blocked or ignored.
   void force_signal(Process& p, int sig, const siginfo_t& info);
   // Resolves a guest path (relative to p's cwd unless absolute).

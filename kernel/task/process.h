@@ -74,7 +74,15 @@ struct Process {
   // Waiting for a (non-blocking) host fd to become ready: a host socket.
   int wait_host_fd = -1;
   short wait_host_events = 0;
-  bool connect_pending = false;  // a blocking connect() is waiting for the host
+  bool connect_pending = false;
+  // Job control: a stopped process is skipped by the scheduler whatever its
+  // state; its parent's wait4(WUNTRACED) reports the stop once.
+  bool stopped = false;
+  int stop_signal = 0;
+  bool stop_reported = true;
+  bool runnable() const {
+    return state == State::kRunnable && !stopped;
+  }  // a blocking connect() is waiting for the host
   bool futex_woken = false;
   struct {
     uint64_t ss_sp = 0;

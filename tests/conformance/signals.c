@@ -86,6 +86,17 @@ int main(void) {
   CHECK(kill(c, SIGTERM) == 0);
   CHECK(waitpid(c, &status, 0) == c && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
 
+  // Job control: stop, report with WUNTRACED, continue, end.
+  c = fork();
+  if (c == 0) {
+    for (;;) pause();
+  }
+  CHECK(kill(c, SIGSTOP) == 0);
+  CHECK(waitpid(c, &status, WUNTRACED) == c && WIFSTOPPED(status) && WSTOPSIG(status) == SIGSTOP);
+  CHECK(kill(c, SIGCONT) == 0);
+  CHECK(kill(c, SIGTERM) == 0);
+  CHECK(waitpid(c, &status, 0) == c && WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+
   // SA_RESTART: a read cut by a handled signal goes on.
   int fds[2];
   CHECK(pipe(fds) == 0);
