@@ -17,7 +17,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/tools/pangaea run
+	$(BUILD)/tools/pangaea run $(ARGS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -LE soak

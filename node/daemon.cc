@@ -9,6 +9,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
+#include "base/bytes.h"
+#include "dsm/protocol/placement.h"
+#include "dsm/region/region.h"
 #include "node/membership.h"
 #include "rpc/control/server.h"
 #include "rpc/fabric_transport.h"
@@ -43,6 +48,45 @@ void add_transport_counters(std::vector<rpc::control::Counter>& out, const std::
   add("page_copies", c.page_copies);
 }
 
+// The region's counters a table of the spread needs (tools/spread_table.h),
+// plus the usual fault and message totals.
+void add_region_counters(std::vector<rpc::control::Counter>& out, const dsm::RegionStats& r,
+                         uint64_t frames_homed) {
+  using dsm::protocol::MsgType;
+  auto add = [&](const char* name, uint64_t v) { out.push_back({"region", name, v}); };
+  auto at = [](const auto& array, MsgType t) { return array[static_cast<size_t>(t)]; };
+  const dsm::DriverCounters& d = r.driver;
+  uint64_t sent = 0, received = 0, bytes_sent = 0, bytes_received = 0;
+  for (size_t i = 0; i < dsm::DriverCounters::kTypes; ++i) {
+    sent += d.messages_sent[i];
+    received += d.messages_received[i];
+    bytes_sent += d.bytes_sent[i];
+    bytes_received += d.bytes_received[i];
+  }
+  add("frames", r.frames);
+  add("frames_homed", frames_homed);
+  add("resident", r.engine.resident);
+  add("resident_max", r.engine.resident_max);
+  add("read_misses", r.engine.read_misses);
+  add("write_misses", r.engine.write_misses);
+  add("write_upgrades", r.engine.write_upgrades);
+  add("read_ahead_hits", r.engine.read_ahead_hits);
+  // Grants carry the pages: received = fetched by this node, sent = served.
+  add("grants_received",
+      at(d.messages_received, MsgType::kReadGrant) + at(d.messages_received, MsgType::kWriteGrant));
+  add("grants_sent",
+      at(d.messages_sent, MsgType::kReadGrant) + at(d.messages_sent, MsgType::kWriteGrant));
+  add("write_backs_received", at(d.messages_received, MsgType::kWriteBack));
+  add("invalidations", r.engine.invalidations);
+  add("evictions", r.engine.evictions);
+  add("messages_sent", sent);
+  add("messages_received", received);
+  add("bytes_sent", bytes_sent);
+  add("bytes_received", bytes_received);
+  add("rejected", r.rejected());
+  add("fetch_errors", r.engine.fetch_errors);
+}
+
 }  // namespace
 
 base::Status Daemon::block_stop_signals() {
@@ -58,6 +102,7 @@ Daemon::~Daemon() {
   // Explicit order: nothing may call into a part that is already gone.
   control_.reset();
   membership_.reset();
+  region_.reset();
   transport_.reset();
   store_.reset();
 }
@@ -83,12 +128,30 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
   d->store_ = TRY(PageStore::Create(me.memory, me.name));
   d->transport_ = TRY(rpc::FabricTransport::Create(config, self));
   TRY(d->transport_->register_memory(d->store_->page(0).data(), d->store_->size()));
+
+  // The guest's RAM: every node makes the same region from the same config.
+  const uint64_t frames = config.guest.memory / base::kPageSize;
+  dsm::RegionConfig rc = dsm::region_config_from(config, self, frames);
+  rc.home_fd = d->store_->fd();
+  rc.home_offset = TRY(d->store_->add_home_span(frames * base::kPageSize));
+  // No budget: the guest kernel's own mapping of the frames and the stubs'
+  // are not all attached to the fault engine yet, so an evicted (punched)
+  // frame could be read as zeros there (docs/spread.md).
+  rc.budget_frames = 0;
+  d->region_ = TRY(dsm::Region::Create(rc, *d->transport_));
+  auto placement = TRY(dsm::protocol::make_placement(rc.placement, rc.weights, frames));
+  for (uint64_t f = 0; f < frames; ++f) d->frames_homed_ += placement->home_of(f) == self ? 1 : 0;
+
   PageStore* store = d->store_.get();
-  d->membership_ =
-      TRY(Membership::Create(config, self, *d->transport_, [store] { return store->used(); }));
+  // Used = host memory the store holds: written pages and home copies.
+  d->membership_ = TRY(Membership::Create(config, self, *d->transport_,
+                                          [store] { return store->resident_bytes(); }));
   d->control_ = TRY(rpc::control::ControlServer::Create(me.control, *d));
-  spdlog::info("node {} of cluster {} up: data {}:{}, control {}, {} contributed", me.name,
-               config.name, me.host, me.port, me.control, me.memory);
+  spdlog::info(
+      "node {} of cluster {} up: data {}:{}, control {}, {} contributed; guest region {} frames "
+      "({} homed here), protocol {}, placement {}",
+      me.name, config.name, me.host, me.port, me.control, me.memory, frames, d->frames_homed_,
+      rc.protocol, rc.placement);
   return d;
 }
 
@@ -116,6 +179,26 @@ base::Status Daemon::run() {
   }
 }
 
+base::Status Daemon::wait_for_peers(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::string missing;
+    for (const PeerStatus& p : membership_->snapshot()) {
+      if (!p.self && !p.up)
+        missing += (missing.empty() ? "" : ", ") + p.name + " (" + p.address + ")";
+    }
+    if (missing.empty()) return {};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return base::Error(fmt::format("{}: nodes not up after {:.0f} s: {}; start them with "
+                                     "`pangaea node --config {} --name NAME`",
+                                     config_.source, std::chrono::duration<double>(timeout).count(),
+                                     missing, config_.source),
+                         ETIMEDOUT);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void Daemon::request_shutdown() {
   uint64_t one = 1;
   // A full counter means a stop is already pending; nothing to do then.
@@ -132,7 +215,7 @@ rpc::control::NodeStatusInfo Daemon::status() {
                                           std::chrono::steady_clock::now() - started_)
                                           .count());
   s.memory_given = store_->size();
-  s.memory_used = store_->used();
+  s.memory_used = store_->resident_bytes();
   for (const PeerStatus& p : membership_->snapshot()) {
     s.peers.push_back({p.name, p.address, p.self, p.up, static_cast<uint64_t>(p.rtt_us + 0.5),
                        p.memory_given, p.memory_used, p.rejected});
@@ -148,7 +231,7 @@ rpc::control::StatsInfo Daemon::stats() {
                                                  .count());
   out.push_back({"node", "uptime_ms", uptime_ms});
   out.push_back({"node", "memory_given", store_->size()});
-  out.push_back({"node", "memory_used", store_->used()});
+  out.push_back({"node", "memory_used", store_->resident_bytes()});
   out.push_back({"node", "pages_total", store_->page_count()});
   out.push_back({"node", "pages_used", store_->used() / base::kPageSize});
   auto peers = membership_->snapshot();
@@ -157,6 +240,7 @@ rpc::control::StatsInfo Daemon::stats() {
   out.push_back({"membership", "peers", peers.empty() ? 0 : peers.size() - 1});
   out.push_back({"membership", "peers_up", up});
   add_transport_counters(out, "transport", transport_->counters());
+  add_region_counters(out, region_->stats(), frames_homed_);
   for (size_t i = 0; i < peers.size(); ++i) {
     const PeerStatus& p = peers[i];
     if (p.self) continue;

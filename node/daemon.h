@@ -1,13 +1,23 @@
 #pragma once
 // The node daemon behind `pangaea node`: contributes the page store, runs the
-// fabric transport and membership (heartbeats, peer up/down), and serves the
-// control plane, until SIGTERM/SIGINT or a control `shutdown`.
+// fabric transport, serves the guest-memory dsm::Region (the guest's RAM,
+// guest.memory / 4 KiB frames, home copies in the page store), runs
+// membership (heartbeats, peer up/down), and serves the control plane, until
+// SIGTERM/SIGINT or a control `shutdown`. The primary's `pangaea boot` runs
+// the same Daemon in-process and hands region().frame_store() to the guest
+// kernel (tools/cluster_boot.h).
+//
+// The Region is made before membership, so a node that peers see up already
+// serves its frames (a request that comes earlier is dropped as unexpected
+// and retried by the requester's protocol).
 //
 // Threads: run() is the main thread and only waits (signalfd + eventfd); the
-// transport has its progress thread(s), membership its own, the control
-// server its kj thread. ControlHandler calls arrive on the control thread and
-// only read thread-safe snapshots (membership, transport counters, the page
-// store's accounting). Teardown order: control, membership, transport, store.
+// transport has its progress thread(s), the region its handler pool and
+// timer thread (dsm/region/region_driver.h), membership its own thread, the
+// control server its kj thread. ControlHandler calls arrive on the control
+// thread and only read thread-safe snapshots (membership, transport
+// counters, region stats, the page store's accounting). Teardown order:
+// control, membership, region, transport, store.
 
 #include <chrono>
 #include <memory>
@@ -19,6 +29,9 @@
 #include "node/page_store.h"
 #include "rpc/control/control_types.h"
 
+namespace dsm {
+class Region;
+}
 namespace rpc {
 class FabricTransport;
 namespace control {
@@ -47,6 +60,14 @@ class Daemon : public rpc::control::ControlHandler {
   // destructor does the clean teardown. REQUIRES: block_stop_signals().
   base::Status run();
 
+  // The guest-memory region this node serves.
+  dsm::Region& region() { return *region_; }
+  // Frames of the region homed on this node (by the placement).
+  uint64_t frames_homed() const { return frames_homed_; }
+  // Waits until membership sees every other node of the config up. On
+  // timeout the error names the nodes still missing.
+  base::Status wait_for_peers(std::chrono::milliseconds timeout);
+
   rpc::control::NodeStatusInfo status() override;
   rpc::control::StatsInfo stats() override;
   void request_shutdown() override;
@@ -62,6 +83,8 @@ class Daemon : public rpc::control::ControlHandler {
   // Declared in start order; destroyed in reverse.
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<rpc::FabricTransport> transport_;
+  std::unique_ptr<dsm::Region> region_;
+  uint64_t frames_homed_ = 0;
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<rpc::control::ControlServer> control_;
 };

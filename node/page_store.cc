@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include <fmt/format.h>
 
@@ -59,6 +60,24 @@ void PageStore::release(uint64_t index) {
 
 std::span<std::byte> PageStore::page(uint64_t index) const {
   return {base_ + index * kPage, kPage};
+}
+
+base::StatusOr<uint64_t> PageStore::add_home_span(uint64_t bytes) {
+  if (home_span_ != 0) return base::Error("page store: home span already added", EBUSY);
+  if (bytes == 0 || bytes % kPage != 0) {
+    return base::Error(fmt::format("home span {} is not a positive multiple of 4 KiB", bytes),
+                       EINVAL);
+  }
+  if (ftruncate(fd_.get(), static_cast<off_t>(size_ + bytes)) != 0)
+    return base::Error::from_errno("ftruncate page store (home span)");
+  home_span_ = bytes;
+  return size_;
+}
+
+uint64_t PageStore::resident_bytes() const {
+  struct stat st;
+  if (fstat(fd_.get(), &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
 }  // namespace node

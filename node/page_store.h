@@ -41,6 +41,17 @@ class PageStore {
   // The page's bytes in this process's mapping. REQUIRES: index < page_count().
   std::span<std::byte> page(uint64_t index) const;
 
+  // Grows the memfd by `bytes` (sparse) beyond the pages handed out by
+  // allocate(), for the guest region's home copies (dsm::RegionConfig
+  // home_fd/home_offset), and returns the offset of that span. The span is
+  // indexed by frame over the whole region, so it is as large as the guest's
+  // RAM; only the frames homed here and written ever take memory, about what
+  // the node gives under weighted interleaving. Call once, before sharing.
+  base::StatusOr<uint64_t> add_home_span(uint64_t bytes);
+  // Host memory the memfd holds now (allocated pages that were written and
+  // home copies), from the file's block count.
+  uint64_t resident_bytes() const;
+
  private:
   static constexpr uint64_t kPage = 4096;
   PageStore(base::UniqueFd fd, uint64_t size, std::byte* base)
@@ -49,6 +60,7 @@ class PageStore {
   base::UniqueFd fd_;
   const uint64_t size_;
   std::byte* const base_;
+  uint64_t home_span_ = 0;  // bytes added by add_home_span()
 
   mutable std::mutex mu_;
   uint64_t next_fresh_ GUARDED_BY(mu_) = 0;     // pages below were handed out at least once

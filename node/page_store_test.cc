@@ -1,5 +1,7 @@
 #include "node/page_store.h"
 
+#include <sys/mman.h>
+
 #include <sys/stat.h>
 
 #include <set>
@@ -52,6 +54,24 @@ TEST(PageStore, ReleasedPageIsReusedAndZeroed) {
   EXPECT_EQ(c, a);
   EXPECT_EQ(store->page(c)[0], std::byte{0});
   EXPECT_EQ(store->page(b)[1], std::byte{0x33});  // the neighbour is untouched
+}
+
+TEST(PageStore, HomeSpanLiesBeyondThePagesAndIsSparse) {
+  auto store = std::move(PageStore::Create(2 * 4096, "t").value());
+  auto offset = store->add_home_span(16 * 4096);
+  ASSERT_TRUE(offset.ok());
+  EXPECT_EQ(*offset, 2u * 4096);
+  EXPECT_EQ(store->resident_bytes(), 0u);
+  // The span can be written through another mapping of the memfd, as the
+  // region maps it, and counts as resident then.
+  void* p = mmap(nullptr, 16 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, store->fd(),
+                 static_cast<off_t>(*offset));
+  ASSERT_NE(p, MAP_FAILED);
+  static_cast<char*>(p)[5 * 4096] = 1;
+  EXPECT_EQ(store->resident_bytes(), 4096u);
+  munmap(p, 16 * 4096);
+  EXPECT_FALSE(store->add_home_span(4096).ok());  // once only
+  EXPECT_EQ(store->page_count(), 2u);             // allocate() never hands it out
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "kernel/boot/boot.h"
+#include "tools/cluster_boot.h"
 #include "tools/commands.h"
 #include "tools/exit_codes.h"
 
@@ -24,6 +25,8 @@ struct BootFlags {
   int local_nodes = 0;
   std::string config;
   std::string syscall_table;
+  std::string name;         // --name: this node of --config
+  bool node_stats = false;  // --node-stats: the spread table after the guest
 };
 }  // namespace
 
@@ -43,11 +46,15 @@ void add_boot_command(CLI::App& app, int& exit_code) {
   cmd->allow_extras();
   cmd->add_flag("--strace", flags->strace, "Print every guest syscall with arguments and result");
   cmd->add_option("--local-nodes", flags->local_nodes,
-                  "Spread guest RAM over N local nodes (not wired in yet: accepted, reported)")
+                  "Spread guest RAM (mem=) over N local nodes: this one and N-1 started here")
       ->type_name("N");
   cmd->add_option("--config", flags->config,
-                  "Cluster config file (not wired in yet: accepted, reported)")
+                  "Spread guest RAM ([guest] memory) over the cluster of FILE, as its primary")
       ->type_name("FILE");
+  cmd->add_option("--name", flags->name, "With --config: this node's name (default: the primary)")
+      ->type_name("NAME");
+  cmd->add_flag("--node-stats", flags->node_stats,
+                "With a cluster: print the per-node table of the guest's frames after the guest");
   cmd->add_option("--syscall-table", flags->syscall_table,
                   "Write the syscall table as Markdown to FILE ('-': stdout) and exit")
       ->type_name("FILE");
@@ -70,7 +77,11 @@ void add_boot_command(CLI::App& app, int& exit_code) {
         break;
       }
     }
-    exit_code = kernel::boot::boot_main(args);
+    tools::ClusterBootOptions co;
+    co.name = flags->name;
+    co.report = flags->node_stats;
+    exit_code = kernel::boot::boot_main(
+        args, [co](const kernel::boot::BootOptions& o) { return boot_on_cluster(o, co); });
   });
 }
 

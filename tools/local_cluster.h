@@ -29,6 +29,11 @@ struct LocalClusterOptions {
   std::string log_level = "info";       // of the nodes, into NAME.log
   std::chrono::milliseconds up_timeout{20000};
   bool detach = false;  // nodes outlive this process
+  // The primary (n0) is not started: the caller runs it in-process
+  // (`pangaea boot --local-nodes N`). Start() then waits only until the other
+  // nodes answer on their control plane; the caller waits for them to be up.
+  bool external_primary = false;
+  uint64_t guest_memory = 0;  // [guest] memory; 0 = the sum of the nodes'
 };
 
 // The default run directory: $XDG_RUNTIME_DIR/pangaea-local, else
@@ -73,7 +78,7 @@ class LocalCluster {
   LocalCluster() = default;
   base::Status write_files(const LocalClusterOptions& options);
   base::Status spawn(const std::string& name, const std::string& log_level, bool detach);
-  base::Status wait_all_up(std::chrono::milliseconds timeout);
+  base::Status wait_all_up(std::chrono::milliseconds timeout, bool external_primary);
   bool alive(Proc& p);
   base::Status write_pid_file() const;
 
