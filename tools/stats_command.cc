@@ -18,8 +18,8 @@ void add_stats_command(CLI::App& app, int& exit_code) {
     std::string node;
   };
   auto opts = std::make_shared<Options>();
-  CLI::App* cmd =
-      app.add_subcommand("stats", "Counters of each node (transport, membership, page store)");
+  CLI::App* cmd = app.add_subcommand(
+      "stats", "Counters of each node (transport, membership, page store, guest-memory region)");
   cmd->add_option("--config", opts->config, "cluster.toml")->required()->type_name("FILE");
   cmd->add_option("--node", opts->node, "Only this node")->type_name("NAME");
   cmd->callback([opts, &exit_code] {
