@@ -11,7 +11,11 @@ namespace rpc {
 
 namespace {
 
-constexpr size_t kSlotBytes = kMaxFrameBytes;
+// Send slots hold a frame of at most one page (nearly every message); run
+// slots and receive slots the largest frame.
+constexpr size_t kSlotBytes = kMaxPageFrameBytes;
+constexpr size_t kRunSlotBytes = kMaxFrameBytes;
+constexpr size_t kRecvSlotBytes = kMaxFrameBytes;
 constexpr int kWaitMs = 5;  // the timers' granularity when idle
 
 std::byte* alloc_pages(size_t bytes) {
@@ -53,13 +57,19 @@ FabricTransport::FabricTransport(std::vector<std::string> names, NodeId self, au
 
 base::Status FabricTransport::start() {
   send_buf_ = alloc_pages(kSendSlots * kSlotBytes);
-  recv_buf_ = alloc_pages(kRecvSlots * kSlotBytes);
-  if (!send_buf_ || !recv_buf_) return base::Error("fabric: out of memory for buffers", ENOMEM);
+  run_buf_ = alloc_pages(kRunSlots * kRunSlotBytes);
+  recv_buf_ = alloc_pages(kRecvSlots * kRecvSlotBytes);
+  if (!send_buf_ || !run_buf_ || !recv_buf_) {
+    return base::Error("fabric: out of memory for buffers", ENOMEM);
+  }
   fid_mr* smr = TRY(endpoint_->register_memory(send_buf_, kSendSlots * kSlotBytes));
-  fid_mr* rmr = TRY(endpoint_->register_memory(recv_buf_, kRecvSlots * kSlotBytes));
+  fid_mr* umr = TRY(endpoint_->register_memory(run_buf_, kRunSlots * kRunSlotBytes));
+  fid_mr* rmr = TRY(endpoint_->register_memory(recv_buf_, kRecvSlots * kRecvSlotBytes));
   send_desc_ = fi_mr_desc(smr);
+  run_desc_ = fi_mr_desc(umr);
   recv_desc_ = fi_mr_desc(rmr);
-  send_ops_.resize(kSendSlots);
+  // Slots [0, kSendSlots) are send slots, [kSendSlots, +kRunSlots) run slots.
+  send_ops_.resize(kSendSlots + kRunSlots);
   recv_ops_.resize(kRecvSlots);
   {
     std::lock_guard lock(send_mu_);
@@ -68,6 +78,11 @@ base::Status FabricTransport::start() {
       send_ops_[i].is_send = true;
       send_ops_[i].slot = i;
       free_slots_.push_back(i);
+    }
+    for (size_t i = kSendSlots + kRunSlots; i-- > kSendSlots;) {
+      send_ops_[i].is_send = true;
+      send_ops_[i].slot = i;
+      free_run_slots_.push_back(i);
     }
   }
   for (size_t i = 0; i < kRecvSlots; ++i) {
@@ -89,6 +104,7 @@ FabricTransport::~FabricTransport() {
   // to free the buffers.
   endpoint_.reset();
   std::free(send_buf_);
+  std::free(run_buf_);
   std::free(recv_buf_);
 }
 
@@ -116,7 +132,7 @@ bool FabricTransport::page_registered(const std::byte* page) const {
 
 void FabricTransport::post_receive(size_t slot) {
   Op& op = recv_ops_[slot];
-  ssize_t ret = fi_recv(endpoint_->ep(), recv_buf_ + slot * kSlotBytes, kSlotBytes,
+  ssize_t ret = fi_recv(endpoint_->ep(), recv_buf_ + slot * kRecvSlotBytes, kRecvSlotBytes,
                         endpoint_->needs_desc() ? recv_desc_ : nullptr, FI_ADDR_UNSPEC, &op.ctx);
   if (ret != 0) {
     SPDLOG_DEBUG("fi_recv: {}", fi_strerror(static_cast<int>(-ret)));
@@ -162,6 +178,7 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
     return base::ok_status();
   }
   ssize_t ret = fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(to), &op.ctx);
+  if (ret == 0) expect_completions();
   if (ret == -FI_EAGAIN) {
     queue.push_back(d);
     deferred_count_++;
@@ -174,6 +191,52 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
     return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
   }
   return base::ok_status();
+}
+
+base::Status FabricTransport::raw_send_pages(NodeId to, std::span<const std::byte> head,
+                                             std::span<const std::byte* const> pages) {
+  if (pages.size() > kMaxRunPages) return base::Error("fabric: run too long", EMSGSIZE);
+  std::lock_guard lock(send_mu_);
+  if (free_run_slots_.empty()) return base::Error("fabric: all run buffers are in flight", EAGAIN);
+  size_t slot = free_run_slots_.back();
+  free_run_slots_.pop_back();
+  Op& op = send_ops_[slot];
+  op.to = to;
+  op.sent = nullptr;
+  // One copy into a registered run slot: the pages come from anywhere (the
+  // home copies, a receive buffer being forwarded), one iovec entry.
+  std::byte* buf = run_buf_ + (slot - kSendSlots) * kRunSlotBytes;
+  for (size_t i = 0; i < pages.size(); ++i) {
+    std::memcpy(buf + i * base::kPageSize, pages[i], base::kPageSize);
+  }
+  const size_t len = pages.size() * base::kPageSize + head.size();
+  std::memcpy(buf + pages.size() * base::kPageSize, head.data(), head.size());
+  Deferred d{slot, {}, {nullptr, nullptr}, 1, to, std::chrono::steady_clock::now()};
+  d.iov[0] = {buf, len};
+  d.desc[0] = endpoint_->needs_desc() ? run_desc_ : nullptr;
+  auto& queue = deferred_[static_cast<size_t>(to)];
+  if (!queue.empty()) {  // keep the order of frames to a peer
+    queue.push_back(d);
+    deferred_count_++;
+    return base::ok_status();
+  }
+  ssize_t ret = fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(to), &op.ctx);
+  if (ret == 0) expect_completions();
+  if (ret == -FI_EAGAIN) {
+    queue.push_back(d);
+    deferred_count_++;
+    fi_cq_signal(endpoint_->cq());
+    return base::ok_status();
+  }
+  if (ret != 0) {
+    free_run_slots_.push_back(slot);
+    return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
+  }
+  return base::ok_status();
+}
+
+void FabricTransport::free_slot_locked(size_t slot) {
+  (slot < kSendSlots ? free_slots_ : free_run_slots_).push_back(slot);
 }
 
 void FabricTransport::retry_deferred() {
@@ -196,7 +259,7 @@ void FabricTransport::retry_deferred() {
           failed.push_back(std::move(op.sent));
           failed_to.push_back(d.to);
           op.sent = nullptr;
-          free_slots_.push_back(d.slot);
+          free_slot_locked(d.slot);
         }
         queue.pop_front();
         deferred_count_--;
@@ -214,7 +277,7 @@ void FabricTransport::release_send(Op& op) {
   op.sent = nullptr;
   {
     std::lock_guard lock(send_mu_);
-    free_slots_.push_back(op.slot);
+    free_slot_locked(op.slot);
   }
   if (sent) sent();
 }
@@ -225,7 +288,7 @@ void FabricTransport::complete(const fi_cq_msg_entry& entry) {
     release_send(op);
     return;
   }
-  on_receive(recv_buf_ + op.slot * kSlotBytes, entry.len);
+  on_receive(recv_buf_ + op.slot * kRecvSlotBytes, entry.len);
   post_receive(op.slot);
 }
 
@@ -246,6 +309,19 @@ void FabricTransport::complete_error() {
   post_receive(op.slot);
 }
 
+int64_t FabricTransport::now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void FabricTransport::expect_completions() {
+  spin_until_ns_.store(now_ns() + kSpin.count(), std::memory_order_seq_cst);
+  // Woken now, the progress thread spins while the message is on the wire,
+  // so the answer finds it awake: its wake-up is off the critical path.
+  if (sleeping_.load(std::memory_order_seq_cst)) fi_cq_signal(endpoint_->cq());
+}
+
 void FabricTransport::run() {
   fi_cq_msg_entry entries[16];
   auto last_tick = std::chrono::steady_clock::now();
@@ -255,10 +331,22 @@ void FabricTransport::run() {
       std::lock_guard lock(send_mu_);
       has_deferred = deferred_count_ > 0;
     }
-    // With sends deferred, come back soon to retry them, without spinning.
-    ssize_t n = endpoint_->read_cq(entries, 16, has_deferred ? 1 : kWaitMs);
+    // Spin (yielding the core to anyone runnable) while an answer is
+    // expected soon; else sleep in the CQ. With sends deferred, come back
+    // soon to retry them. sleeping_ is set before spin_until_ns_ is read
+    // and expect_completions() writes them in the other order, so a send
+    // either sees the thread asleep (and signals) or is seen here.
+    sleeping_.store(true, std::memory_order_seq_cst);
+    const bool spin = now_ns() < spin_until_ns_.load(std::memory_order_seq_cst);
+    if (spin) sleeping_.store(false, std::memory_order_relaxed);
+    ssize_t n = endpoint_->read_cq(entries, 16, spin ? 0 : has_deferred ? 1 : kWaitMs);
+    sleeping_.store(false, std::memory_order_relaxed);
     if (n > 0) {
       for (ssize_t i = 0; i < n; ++i) complete(entries[i]);
+      // Traffic comes in bursts and request/answer chains: stay awake a while.
+      spin_until_ns_.store(now_ns() + kSpin.count(), std::memory_order_relaxed);
+    } else if (spin && (n == 0 || n == -FI_EAGAIN)) {
+      std::this_thread::yield();
     } else if (n == -FI_EAVAIL) {
       complete_error();
     } else if (n != -FI_EAGAIN && n != 0) {

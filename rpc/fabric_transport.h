@@ -2,8 +2,8 @@
 // FabricTransport: the Transport over libfabric (FI_EP_RDM; tcp = tcp;ofi_rxm
 // by default). See rpc/PROTOCOL.md for the frame and the handshake.
 //
-// Buffers: one registered pool of send slots and one of receive slots, each
-// slot kMaxFrameBytes and page-aligned. A frame is sent as an iovec
+// Buffers: registered pools of send slots (kMaxPageFrameBytes), run slots
+// and receive slots (kMaxFrameBytes: a run of pages), all page-aligned. A frame is sent as an iovec
 // [page, head]: the page straight from the caller's memory when it lies in a
 // region given to register_memory() (no copy in this code; the provider may
 // still stage small messages in its own buffers), else copied into the
@@ -18,6 +18,10 @@
 //
 // Threads: one progress thread reads the completion queue, runs handlers
 // and callbacks, retries deferred sends and runs TransportBase's timers.
+// After a send or a completion it polls the CQ without sleeping for kSpin
+// (yielding the core between polls), so an answer due within a round trip
+// does not pay for waking a sleeping thread; a send from another thread
+// while it sleeps signals the CQ to start that spin (expect_completions).
 // Lock order: TransportBase's mutex, then send_mu_.
 
 #include <atomic>
@@ -53,8 +57,12 @@ class FabricTransport final : public TransportBase {
 
   static constexpr size_t kSendSlots = 256;
   static constexpr size_t kRecvSlots = 64;
+  // Send buffers for runs of pages (send_pages), kMaxFrameBytes each.
+  static constexpr size_t kRunSlots = 16;
   // A send the provider keeps refusing (a peer that is down) is failed after this.
   static constexpr std::chrono::milliseconds kDeferredMax{1000};
+  // How long the progress thread polls without sleeping after activity.
+  static constexpr std::chrono::nanoseconds kSpin{200'000};
 
  private:
   struct Op {
@@ -83,7 +91,10 @@ class FabricTransport final : public TransportBase {
   base::Status start();
   base::Status raw_send(NodeId to, std::span<const std::byte> head, const std::byte* page,
                         SentFn sent) override;
+  base::Status raw_send_pages(NodeId to, std::span<const std::byte> head,
+                              std::span<const std::byte* const> pages) override;
   bool page_registered(const std::byte* page) const override;
+  void free_slot_locked(size_t slot) REQUIRES(send_mu_);
   const Region* find_region_locked(const std::byte* page) const REQUIRES(send_mu_);
   void post_receive(size_t slot);
   void run();
@@ -91,17 +102,23 @@ class FabricTransport final : public TransportBase {
   void complete_error();
   void retry_deferred();
   void release_send(Op& op);
+  static int64_t now_ns();
+  // A send went out: its answer (if any) is due within a round trip.
+  void expect_completions();
 
   std::unique_ptr<FabricEndpoint> endpoint_;
   std::byte* send_buf_ = nullptr;
+  std::byte* run_buf_ = nullptr;
   std::byte* recv_buf_ = nullptr;
   void* send_desc_ = nullptr;
+  void* run_desc_ = nullptr;
   void* recv_desc_ = nullptr;
   std::vector<Op> send_ops_;
   std::vector<Op> recv_ops_;
 
   mutable std::mutex send_mu_;
   std::vector<size_t> free_slots_ GUARDED_BY(send_mu_);
+  std::vector<size_t> free_run_slots_ GUARDED_BY(send_mu_);
   // Sends the provider refused for now (FI_EAGAIN: no credits, or still
   // connecting), per peer so that a dead peer does not hold up the others.
   std::vector<std::deque<Deferred>> deferred_ GUARDED_BY(send_mu_);
@@ -110,6 +127,8 @@ class FabricTransport final : public TransportBase {
 
   std::vector<size_t> unposted_;  // progress thread only
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> spin_until_ns_{0};  // steady clock
+  std::atomic<bool> sleeping_{false};      // the progress thread is (about to be) in fi_cq_sread
   std::thread thread_;
 };
 

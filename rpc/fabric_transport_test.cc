@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <thread>
 
 #include "rpc/test_util.h"
 
@@ -59,6 +60,27 @@ TEST_F(FabricTest, RequestResponseAndPageIntact) {
   a.reset();
   b.reset();
   std::free(mem);
+}
+
+// The progress thread spins for kSpin after traffic and sleeps in the CQ
+// otherwise; a request sent from another thread while it sleeps signals it.
+// Either way every answer must arrive: requests after idle gaps longer than
+// the spin, and bursts inside it.
+TEST_F(FabricTest, AnswersArriveAfterIdleAndDuringSpin) {
+  auto a = make(0);
+  auto b = make(1);
+  ASSERT_TRUE(a && b);
+  serve_echo(*b);
+  uint64_t seq = 1;
+  for (int round = 0; round < 5; ++round) {
+    std::this_thread::sleep_for(FabricTransport::kSpin * 10);  // both threads asleep
+    for (int i = 0; i < 20; ++i, ++seq) {
+      auto r = echo_request(*a, 1, seq, nullptr);
+      ASSERT_TRUE(r.ok) << r.error;
+      EXPECT_EQ(r.sequence, seq);
+    }
+  }
+  EXPECT_EQ(a->counters().rejected(), 0u);
 }
 
 TEST_F(FabricTest, TimeoutWhenPeerAbsent) {

@@ -106,6 +106,20 @@ class LoopbackTransport final : public TransportBase {
     return base::ok_status();
   }
 
+  base::Status raw_send_pages(NodeId to, std::span<const std::byte> head,
+                              std::span<const std::byte* const> pages) override {
+    size_t len = head.size() + pages.size() * base::kPageSize;
+    std::vector<uint64_t> frame((len + 7) / 8);
+    auto* out = reinterpret_cast<std::byte*>(frame.data());
+    for (const std::byte* page : pages) {
+      std::memcpy(out, page, base::kPageSize);
+      out += base::kPageSize;
+    }
+    std::memcpy(out, head.data(), head.size());
+    net_.deliver(self(), to, std::move(frame), len);
+    return base::ok_status();
+  }
+
   // A loopback link copies every page anyway; do not count that as a fallback.
   bool page_registered(const std::byte*) const override { return true; }
 

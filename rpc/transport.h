@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "base/result.h"
 #include "rpc/schema/dsm.capnp.h"
@@ -35,7 +36,10 @@ using BodyKind = schema::Message::Body::Which;
 struct Incoming {
   NodeId from = -1;
   schema::Message::Reader header;
-  const std::byte* page = nullptr;  // base::kPageSize bytes, or null
+  const std::byte* page = nullptr;  // page_count * base::kPageSize bytes, or null
+  // 1 when `page` is set by an ordinary send; a run (send_pages) carries
+  // up to kMaxRunPages pages, contiguous at `page`.
+  size_t page_count = 0;
 };
 
 struct RequestOptions {
@@ -94,6 +98,18 @@ class Transport {
   // receiver may see a request twice. `page` must stay valid until `done`.
   virtual void request(NodeId to, OutMessage& message, const std::byte* page,
                        RequestOptions options, ResponseFn done) = 0;
+
+  // One-way message carrying a run of pages (2..kMaxRunPages; fewer go
+  // through send()), received as one frame whose Incoming has page_count =
+  // pages.size(). The pages are copied before return. Errors: EOPNOTSUPP
+  // when this transport cannot (the caller sends the pieces apart),
+  // EAGAIN when the peer has no session yet or no run buffer is free, and
+  // what send() fails with.
+  virtual base::Status send_pages(NodeId to, OutMessage& message,
+                                  std::span<const std::byte* const> pages) {
+    if (pages.size() <= 1) return send(to, message, pages.empty() ? nullptr : pages[0]);
+    return base::Error("this transport sends no runs of pages", EOPNOTSUPP);
+  }
 
   // Answers `request` (which must be an Incoming of type request).
   virtual base::Status respond(const Incoming& request, OutMessage& message,

@@ -119,6 +119,33 @@ base::Status TransportBase::send(NodeId to, OutMessage& message, const std::byte
   return base::ok_status();
 }
 
+base::Status TransportBase::raw_send_pages(NodeId, std::span<const std::byte>,
+                                           std::span<const std::byte* const>) {
+  return base::Error("this transport sends no runs of pages", EOPNOTSUPP);
+}
+
+base::Status TransportBase::send_pages(NodeId to, OutMessage& message,
+                                       std::span<const std::byte* const> pages) {
+  if (pages.size() <= 1) return send(to, message, pages.empty() ? nullptr : pages[0]);
+  if (!valid_peer(to)) return base::Error("send to an invalid node " + std::to_string(to), EINVAL);
+  if (pages.size() > kMaxRunPages) return base::Error("run longer than kMaxRunPages", EMSGSIZE);
+  auto header = message.header();
+  header.setType(schema::MessageType::ONEWAY);
+  header.setRequestId(0);
+  std::lock_guard lock(mu_);
+  Peer& peer = peers_[to];
+  // Runs do not wait for a handshake: the caller sends the pieces, which do.
+  if (!peer.authed) return base::Error("no session with the peer yet", EAGAIN);
+  header.setSender(static_cast<uint32_t>(self_));
+  header.setEpoch(epoch_);
+  header.setAuthTag(peer.tag_out);
+  alignas(capnp::word) std::byte head[kMaxHeadBytes];
+  size_t len = TRY(encode_head(message.builder(), head));
+  TRY(raw_send_pages(to, std::span<const std::byte>(head, len), pages));
+  peer.counters.sent++;
+  return base::ok_status();
+}
+
 void TransportBase::request(NodeId to, OutMessage& message, const std::byte* page,
                             RequestOptions options, ResponseFn done) {
   if (!valid_peer(to)) {
@@ -222,7 +249,7 @@ void TransportBase::on_receive(const std::byte* data, size_t len) {
     // Walk the whole header now, so a malformed one fails here and not in
     // the middle of a handler.
     (void)header.totalSize();
-    dispatch(header, view->page);
+    dispatch(header, view->page, view->page_count);
   } catch (const kj::Exception& e) {
     // From the header walk, or from a handler reading a field it did not
     // validate: either way the frame is bad, not the node.
@@ -235,7 +262,8 @@ void TransportBase::on_receive(const std::byte* data, size_t len) {
   }
 }
 
-void TransportBase::dispatch(schema::Message::Reader header, const std::byte* page) {
+void TransportBase::dispatch(schema::Message::Reader header, const std::byte* page,
+                             size_t page_count) {
   uint32_t sender = header.getSender();
   auto kind = header.getBody().which();
   auto type = header.getType();
@@ -250,7 +278,7 @@ void TransportBase::dispatch(schema::Message::Reader header, const std::byte* pa
     handle_auth(from, header);
     return;
   }
-  Incoming in{from, header, page};
+  Incoming in{from, header, page, page_count};
   std::unique_lock lock(mu_);
   Peer& peer = peers_[from];
   if (!peer.authed || header.getAuthTag() != peer.tag_in) {

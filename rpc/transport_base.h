@@ -38,6 +38,8 @@ class TransportBase : public Transport {
   void set_handler(BodyKind kind, Handler handler) override;
   base::Status send(NodeId to, OutMessage& message, const std::byte* page = nullptr,
                     SentFn sent = nullptr) override;
+  base::Status send_pages(NodeId to, OutMessage& message,
+                          std::span<const std::byte* const> pages) override;
   void request(NodeId to, OutMessage& message, const std::byte* page, RequestOptions options,
                ResponseFn done) override;
   base::Status respond(const Incoming& request, OutMessage& message,
@@ -64,6 +66,11 @@ class TransportBase : public Transport {
   // `sent` runs. Must not call back into TransportBase.
   virtual base::Status raw_send(NodeId to, std::span<const std::byte> head, const std::byte* page,
                                 SentFn sent) = 0;
+  // Puts one frame carrying a run of pages on the wire: the pages (copied
+  // before return) then `head`. Must not call back into TransportBase.
+  // Default: EOPNOTSUPP.
+  virtual base::Status raw_send_pages(NodeId to, std::span<const std::byte> head,
+                                      std::span<const std::byte* const> pages);
   // True if `page` is in memory the fabric can send from directly.
   virtual bool page_registered(const std::byte* page) const = 0;
 
@@ -126,7 +133,7 @@ class TransportBase : public Transport {
   void send_hello_locked(NodeId to, Clock::time_point now) REQUIRES(mu_);
   void flush_locked(NodeId to) REQUIRES(mu_);
   bool has_demand_locked(NodeId to) const REQUIRES(mu_);
-  void dispatch(schema::Message::Reader header, const std::byte* page);
+  void dispatch(schema::Message::Reader header, const std::byte* page, size_t page_count);
   void handle_auth(NodeId from, schema::Message::Reader header);
   void on_hello(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
   void on_challenge(NodeId from, schema::Message::Reader header) REQUIRES(mu_);

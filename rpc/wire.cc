@@ -35,13 +35,14 @@ base::StatusOr<FrameView> parse_frame(const std::byte* data, size_t len) {
   }
   FrameView view;
   size_t rest = len - kTrailerBytes;
-  if (rest == header_bytes) {
-    view.page = nullptr;
-  } else if (rest == header_bytes + base::kPageSize) {
-    view.page = data;
-    data += base::kPageSize;
-  } else {
+  if (rest < header_bytes || (rest - header_bytes) % base::kPageSize != 0 ||
+      (rest - header_bytes) / base::kPageSize > kMaxRunPages) {
     return base::Error("frame length does not match its header length", EBADMSG);
+  }
+  view.page_count = (rest - header_bytes) / base::kPageSize;
+  if (view.page_count != 0) {
+    view.page = data;
+    data += view.page_count * base::kPageSize;
   }
   view.header = std::span<const capnp::word>(reinterpret_cast<const capnp::word*>(data),
                                              header_bytes / sizeof(capnp::word));

@@ -22,8 +22,14 @@ inline constexpr size_t kTrailerBytes = 8;
 // Header plus trailer must fit here; the header alone is far smaller in
 // practice (about 100 bytes), this bounds Echo payloads and the DSM's blobs.
 inline constexpr size_t kMaxHeadBytes = 4096;
-// A receive buffer holds the largest frame: one page plus the largest head.
-inline constexpr size_t kMaxFrameBytes = base::kPageSize + kMaxHeadBytes;
+// A frame carries 0, 1 or (a run: Transport::send_pages) up to kMaxRunPages
+// pages, so that a stream of pages (the DSM's read-ahead) moves many pages
+// per message instead of paying a message per 4 KiB.
+inline constexpr size_t kMaxRunPages = 16;
+// A frame of at most one page: what most messages are (send slots).
+inline constexpr size_t kMaxPageFrameBytes = base::kPageSize + kMaxHeadBytes;
+// A receive buffer holds the largest frame: a full run plus the largest head.
+inline constexpr size_t kMaxFrameBytes = kMaxRunPages * base::kPageSize + kMaxHeadBytes;
 
 // A message being built. The first 1 KiB of the header lives inline, so the
 // usual header costs no allocation.
@@ -52,7 +58,8 @@ base::StatusOr<size_t> encode_head(capnp::MessageBuilder& message, std::span<std
 // Where the parts of a received frame are. Checks only the framing.
 struct FrameView {
   std::span<const capnp::word> header;
-  const std::byte* page = nullptr;  // base::kPageSize bytes, or null
+  const std::byte* page = nullptr;  // page_count * base::kPageSize bytes, or null
+  size_t page_count = 0;
 };
 // REQUIRES: `data` is 8-byte aligned.
 base::StatusOr<FrameView> parse_frame(const std::byte* data, size_t len);

@@ -81,6 +81,31 @@ TEST(Wire, BadFramingIsRejected) {
   EXPECT_FALSE(parse_frame(buf, 16).ok());
 }
 
+// A run: several pages first, then the header; its page count comes from
+// the length. A length between whole pages, or more pages than a run may
+// carry, is malformed.
+TEST(Wire, RunOfPagesParses) {
+  OutMessage m;
+  m.header().setFrame(3);
+  alignas(4096) static std::byte frame[kMaxFrameBytes + base::kPageSize];
+  const size_t pages = 5;
+  for (size_t i = 0; i < pages; ++i) std::memset(frame + i * 4096, static_cast<int>(i + 1), 4096);
+  auto head = encode_head(m.builder(), std::span<std::byte>(frame + pages * 4096, kMaxHeadBytes));
+  ASSERT_TRUE(head.ok());
+  auto view = parse_frame(frame, pages * 4096 + *head);
+  ASSERT_TRUE(view.ok()) << view.error().message();
+  EXPECT_EQ(view->page, frame);
+  EXPECT_EQ(view->page_count, pages);
+  EXPECT_EQ(view->page[4 * 4096], std::byte{5});
+  EXPECT_FALSE(parse_frame(frame, pages * 4096 + 8 + *head).ok());  // not whole pages
+  // kMaxRunPages + 1 pages: the header moved one page further.
+  const size_t too_many = kMaxRunPages + 1;
+  if (too_many * 4096 + *head <= sizeof(frame)) {
+    std::memmove(frame + too_many * 4096, frame + pages * 4096, *head);
+    EXPECT_FALSE(parse_frame(frame, too_many * 4096 + *head).ok());
+  }
+}
+
 // Random bytes behind a valid trailer must give an exception we can catch
 // (the transport counts it), never a crash or an endless walk.
 TEST(Wire, GarbageHeaderThrowsCatchably) {

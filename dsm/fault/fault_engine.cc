@@ -304,26 +304,51 @@ bool FaultEngine::start_request(Stripe& s, uint64_t frame, Request& r) {
   return false;  // the evictor dispatches it when a slot frees
 }
 
-void FaultEngine::dispatch(uint64_t frame) {
-  FetchRequest request;
+bool FaultEngine::prepare_dispatch(uint64_t frame, FetchRequest* request) {
   Stripe& s = stripe(frame);
-  {
-    std::lock_guard lock(s.mu);
-    auto it = s.requests.find(frame);
-    if (it == s.requests.end() || it->second.dispatched) return;
-    Request& r = it->second;
-    r.dispatched = true;
-    request.frame = frame;
-    request.access = r.want;
-    request.have_copy = frames_[frame].state != State::kAbsent;
-    request.read_ahead = r.read_ahead;
-  }
+  std::lock_guard lock(s.mu);
+  auto it = s.requests.find(frame);
+  if (it == s.requests.end() || it->second.dispatched) return false;
+  Request& r = it->second;
+  r.dispatched = true;
+  request->frame = frame;
+  request->access = r.want;
+  request->have_copy = frames_[frame].state != State::kAbsent;
+  request->read_ahead = r.read_ahead;
+  return true;
+}
+
+FetchDone FaultEngine::completion(uint64_t frame) {
   inflight_.fetch_add(1);
   const uint64_t t0 = now_ns();
-  provider_->fetch(request, [this, frame, t0](base::StatusOr<Supply> supply) {
+  return [this, frame, t0](base::StatusOr<Supply> supply) {
     complete(frame, std::move(supply), now_ns() - t0);
     inflight_.fetch_sub(1);
-  });
+  };
+}
+
+void FaultEngine::dispatch(uint64_t frame) {
+  FetchRequest request;
+  if (!prepare_dispatch(frame, &request)) return;
+  provider_->fetch(request, completion(frame));
+}
+
+void FaultEngine::dispatch_many(const std::vector<uint64_t>& frames) {
+  std::vector<FetchRequest> requests;
+  std::vector<FetchDone> dones;
+  requests.reserve(frames.size());
+  dones.reserve(frames.size());
+  for (uint64_t frame : frames) {
+    FetchRequest request;
+    if (!prepare_dispatch(frame, &request)) continue;
+    requests.push_back(request);
+    dones.push_back(completion(frame));
+  }
+  if (requests.size() == 1) {
+    provider_->fetch(requests[0], std::move(dones[0]));
+  } else if (!requests.empty()) {
+    provider_->fetch_many(requests, dones);
+  }
 }
 
 void FaultEngine::finish(Stripe& s, Request& r, base::Status status) {
@@ -450,19 +475,25 @@ void FaultEngine::read_ahead_after(uint64_t frame) {
   }
   if (d.hits != 0) FaultStats::bump(stats_.read_ahead_hits, d.hits);
   // The window's first page is its trigger: reaching it starts the next one,
-  // a whole window ahead of the reader.
-  for (uint64_t f = d.first; f < d.first + d.count; ++f) issue_read_ahead(f, f == d.first);
+  // a whole window ahead of the reader. The window goes to the provider in
+  // one call, so it can ask for it in a few messages (runs).
+  std::vector<uint64_t> issued;
+  issued.reserve(d.count);
+  for (uint64_t f = d.first; f < d.first + d.count; ++f) {
+    if (issue_read_ahead(f, f == d.first)) issued.push_back(f);
+  }
+  dispatch_many(issued);
 }
 
-void FaultEngine::issue_read_ahead(uint64_t frame, bool trigger) {
+bool FaultEngine::issue_read_ahead(uint64_t frame, bool trigger) {
   // Read-ahead never pushes the evictor: it stops at the high watermark.
-  if (options_.budget_frames != 0 && resident_.load() + 1 >= high_) return;
+  if (options_.budget_frames != 0 && resident_.load() + 1 >= high_) return false;
   Stripe& s = stripe(frame);
   {
     std::lock_guard lock(s.mu);
     const Frame& f = frames_[frame];
-    if (f.state != State::kAbsent || f.staged || s.requests.count(frame) != 0) return;
-    if (!reserve_slot(/*queue_frame=*/false, frame)) return;
+    if (f.state != State::kAbsent || f.staged || s.requests.count(frame) != 0) return false;
+    if (!reserve_slot(/*queue_frame=*/false, frame)) return false;
     Request& r = s.requests[frame];
     r.want = Access::kRead;
     r.read_ahead = true;
@@ -471,7 +502,7 @@ void FaultEngine::issue_read_ahead(uint64_t frame, bool trigger) {
     r.started_ns = now_ns();
   }
   FaultStats::bump(stats_.read_ahead_issued);
-  dispatch(frame);
+  return true;
 }
 
 FaultStatsSnapshot FaultEngine::stats() const {

@@ -179,6 +179,13 @@ class FaultEngine final : public FrameStore {
   // Returns true when the caller must dispatch() after unlocking.
   bool start_request(Stripe& s, uint64_t frame, Request& r) REQUIRES(s.mu);
   void dispatch(uint64_t frame);
+  // Several requests in one provider call (fetch_many).
+  void dispatch_many(const std::vector<uint64_t>& frames);
+  // Marks the frame's request dispatched and describes it; false when there
+  // is none or it went already. Takes the stripe lock.
+  bool prepare_dispatch(uint64_t frame, FetchRequest* request);
+  // The `done` for a dispatched request (counts it in flight).
+  FetchDone completion(uint64_t frame);
   void complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns);
   // Puts page data into the memfd: UFFDIO_COPY into the own mapping for a
   // hole (write-protected unless writable), pwrite over a present page.
@@ -188,7 +195,8 @@ class FaultEngine final : public FrameStore {
   // Ends a request: wakes its make_present() waiters. REQUIRES stripe lock.
   static void finish(Stripe& s, Request& r, base::Status status) REQUIRES(s.mu);
   void read_ahead_after(uint64_t frame);
-  void issue_read_ahead(uint64_t frame, bool trigger);
+  // Creates a read-ahead request; true when the caller must dispatch it.
+  bool issue_read_ahead(uint64_t frame, bool trigger);
   // Installs a staged trigger page (Shared) and wakes nobody. Returns false
   // when the frame is not staged. Sets *release when the staged slot must be
   // given back (install failed). REQUIRES stripe lock.

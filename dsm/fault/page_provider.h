@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "base/result.h"
 #include "dsm/frame_store.h"
@@ -54,6 +55,13 @@ class PageProvider {
   virtual ~PageProvider() = default;
 
   virtual void fetch(const FetchRequest& request, FetchDone done) = 0;
+
+  // Several fetches at once (a read-ahead window), so a provider can move
+  // them in fewer messages. Same contract as fetch() for each; dones[i]
+  // answers requests[i]. Default: one fetch() each.
+  virtual void fetch_many(std::span<const FetchRequest> requests, std::span<FetchDone> dones) {
+    for (size_t i = 0; i < requests.size(); ++i) fetch(requests[i], std::move(dones[i]));
+  }
 
   // The evictor drops `frame` from this node. `dirty` is its data when it was
   // writable since it was installed (write it back), nullptr when clean; the

@@ -6,6 +6,8 @@
 // the sender the transport authenticated, never a field of the message.
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "base/result.h"
 #include "dsm/protocol/message.h"
@@ -23,5 +25,19 @@ void encode_coherence(const protocol::Message& msg, uint32_t region, rpc::OutMes
 base::StatusOr<protocol::Message> decode_coherence(const rpc::Incoming& in, protocol::NodeId self,
                                                    uint16_t node_count, uint32_t region,
                                                    uint64_t frames);
+
+// A run (rpc/PROTOCOL.md "Runs"): several messages in one frame, each with
+// its own frame number; either none carries a page or each carries one,
+// element i's page being the frame's i-th page.
+void encode_coherence_run(std::span<const protocol::Message> msgs, uint32_t region,
+                          rpc::OutMessage& out);
+
+// Decodes a received run. The whole frame is refused (an error, EPROTO)
+// when its page count is neither 0 nor the element count, or the run is
+// empty or longer than rpc::kMaxRunPages; otherwise each element is judged
+// like decode_coherence, and `pages[i]` is element i's page (or null).
+base::StatusOr<std::vector<base::StatusOr<protocol::Message>>> decode_coherence_run(
+    const rpc::Incoming& in, protocol::NodeId self, uint16_t node_count, uint32_t region,
+    uint64_t frames, std::vector<const std::byte*>* pages);
 
 }  // namespace dsm

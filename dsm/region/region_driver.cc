@@ -4,6 +4,7 @@
 
 #include <capnp/serialize.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -45,10 +46,12 @@ void Driver::start(FaultEngine* engine) {
   engine_ = engine;
   gate_->driver = this;
   std::shared_ptr<Gate> gate = gate_;
-  transport_.set_handler(rpc::BodyKind::COHERENCE, [gate](const rpc::Incoming& in) {
+  auto handler = [gate](const rpc::Incoming& in) {
     std::lock_guard lock(gate->mu);
     if (gate->driver != nullptr) gate->driver->on_incoming(in);
-  });
+  };
+  transport_.set_handler(rpc::BodyKind::COHERENCE, handler);
+  transport_.set_handler(rpc::BodyKind::COHERENCE_RUN, handler);
   timer_thread_ = std::thread([this] { timer_loop(); });
 }
 
@@ -59,6 +62,7 @@ void Driver::close() {
     gate_->driver = nullptr;
   }
   transport_.set_handler(rpc::BodyKind::COHERENCE, nullptr);
+  transport_.set_handler(rpc::BodyKind::COHERENCE_RUN, nullptr);
   {
     std::lock_guard lock(timer_mu_);
     timer_stop_ = true;
@@ -90,6 +94,28 @@ void Driver::fetch(const FetchRequest& request, FetchDone done) {
     done(base::Error("a fetch for this frame is already pending", EBUSY));
     return;
   }
+  fetch_locked(request, std::move(done));
+}
+
+void Driver::fetch_many(std::span<const FetchRequest> requests, std::span<FetchDone> dones) {
+  std::unique_lock lock(mu_);
+  std::vector<FetchDone> refused;
+  std::vector<Outgoing> batch;
+  batch_ = &batch;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (closed_ || fetches_.count(requests[i].frame) != 0) {
+      refused.push_back(std::move(dones[i]));
+      continue;
+    }
+    fetch_locked(requests[i], std::move(dones[i]));
+  }
+  batch_ = nullptr;
+  flush(batch);
+  lock.unlock();
+  for (auto& done : refused) done(base::Error("region closed or fetch already pending", EBUSY));
+}
+
+void Driver::fetch_locked(const FetchRequest& request, FetchDone done) {
   Fetch& f = fetches_[request.frame];
   f.access = to_protocol(request.access);
   f.have_copy = request.have_copy;
@@ -138,6 +164,10 @@ void Driver::evict(uint64_t frame, const std::byte* /*dirty: read back from the 
 }
 
 void Driver::on_incoming(const rpc::Incoming& in) {
+  if (in.header.getBody().which() == rpc::BodyKind::COHERENCE_RUN) {
+    on_incoming_run(in);
+    return;
+  }
   auto msg =
       decode_coherence(in, config_.self, config_.node_count, config_.region_id, config_.frames);
   if (!msg.ok()) {
@@ -161,6 +191,97 @@ void Driver::on_incoming(const rpc::Incoming& in) {
   run(out, in.page, dt);
 }
 
+void Driver::on_incoming_run(const rpc::Incoming& in) {
+  std::vector<const std::byte*> pages;
+  auto msgs = decode_coherence_run(in, config_.self, config_.node_count, config_.region_id,
+                                   config_.frames, &pages);
+  if (!msgs.ok()) {
+    AtomicDriverCounters::bump(counters_.rejected_malformed);
+    spdlog::debug("region {}: from node {}: {}", config_.region_id, in.from,
+                  msgs.error().message());
+    return;
+  }
+  const uint64_t head_share = in.header.totalSize().wordCount * 8 / msgs->size();
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  // The elements are handled as if they had arrived one after the other;
+  // what they make the protocol send goes out as runs too (grants for a run
+  // of requests: one frame of pages back).
+  std::vector<Outgoing> batch;
+  batch_ = &batch;
+  protocol::Actions out;
+  for (size_t i = 0; i < msgs->size(); ++i) {
+    auto& msg = (*msgs)[i];
+    if (!msg.ok()) {
+      AtomicDriverCounters::bump(counters_.rejected_malformed);
+      continue;
+    }
+    out.clear();
+    const uint64_t t0 = now_ns();
+    base::Status st = protocol_->on_message(*msg, &out);
+    const uint64_t dt = now_ns() - t0;
+    if (!st.ok()) {
+      AtomicDriverCounters::bump(counters_.rejected_protocol);
+      continue;
+    }
+    counters_.received(msg->type, head_share + (pages[i] ? kPage : 0));
+    run(out, pages[i], dt);
+  }
+  batch_ = nullptr;
+  flush(batch);
+}
+
+void Driver::flush(std::vector<Outgoing>& batch) {
+  // Per destination, in order; a run holds messages that all carry a page
+  // or none, at most kMaxRunPages of them.
+  std::vector<bool> done(batch.size(), false);
+  std::vector<protocol::Message> msgs;
+  std::vector<const std::byte*> pages;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (done[i]) continue;
+    const protocol::NodeId to = batch[i].msg.to;
+    msgs.clear();
+    pages.clear();
+    bool with_pages = batch[i].page != nullptr;
+    for (size_t j = i; j < batch.size(); ++j) {
+      if (done[j] || batch[j].msg.to != to) continue;
+      if ((batch[j].page != nullptr) != with_pages || msgs.size() == rpc::kMaxRunPages) {
+        send_run(msgs, pages);
+        msgs.clear();
+        pages.clear();
+        with_pages = batch[j].page != nullptr;
+      }
+      done[j] = true;
+      msgs.push_back(batch[j].msg);
+      if (with_pages) pages.push_back(batch[j].page);
+    }
+    send_run(msgs, pages);
+  }
+  batch.clear();
+}
+
+void Driver::send_run(std::span<const protocol::Message> msgs,
+                      std::span<const std::byte* const> pages) {
+  if (msgs.empty()) return;
+  if (msgs.size() > 1) {
+    rpc::OutMessage m;
+    encode_coherence_run(msgs, config_.region_id, m);
+    const uint64_t head = capnp::computeSerializedSizeInWords(m.builder()) * 8 / msgs.size();
+    // With no pages, send_pages is an ordinary send of the run's header.
+    base::Status st = transport_.send_pages(msgs.front().to, m, pages);
+    if (st.ok()) {
+      AtomicDriverCounters::bump(counters_.runs_sent);
+      for (const auto& msg : msgs) counters_.sent(msg.type, head + (pages.empty() ? 0 : kPage));
+      return;
+    }
+    // No runs on this transport, no session yet, or no run buffer: the
+    // pieces go one by one (and wait for a handshake like any message).
+  }
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    send_now(msgs[i], pages.empty() ? nullptr : pages[i]);
+  }
+}
+
 void Driver::run(const protocol::Actions& out, const std::byte* incoming, uint64_t call_ns) {
   for (const protocol::Action& a : out) {
     switch (a.type) {
@@ -177,6 +298,17 @@ void Driver::run(const protocol::Actions& out, const std::byte* incoming, uint64
         drop(a.frame);
         break;
       case protocol::ActionType::kStore: {
+        // A queued message carrying this home copy must leave with the
+        // bytes it was queued with: it gets its own copy first (rare: a
+        // grant, then a write-back of the same frame within one batch).
+        if (batch_ != nullptr) {
+          std::byte* home_page = home_ + a.frame * kPage;
+          for (Outgoing& o : *batch_) {
+            if (o.page != home_page) continue;
+            o.copy.assign(home_page, home_page + kPage);
+            o.page = o.copy.data();
+          }
+        }
         alignas(64) std::byte scratch[kPage];
         const std::byte* p = page_of(a.page, a.frame, incoming, scratch);
         if (p != nullptr) std::memcpy(home_ + a.frame * kPage, p, kPage);
@@ -232,12 +364,30 @@ void Driver::send(const protocol::Action& a, const std::byte* incoming) {
     // better not to send it and let the peer's retry ask again.
     if (page == nullptr) return;
   }
+  if (batch_ != nullptr) {
+    // Inside a batch the page must outlive this call: the home copy, the
+    // zero page and the received page do (the latter until the handler
+    // returns, after the flush; a Store copies it first); a cached copy (in
+    // `scratch`, or parked) does not and is copied (ivy-dynamic's owners
+    // answer from their cached copy).
+    Outgoing o{a.msg, page, {}};
+    if (page != nullptr && a.page == protocol::PageSource::kCache) {
+      o.copy.assign(page, page + kPage);
+      o.page = o.copy.data();  // the buffer moves with the vector
+    }
+    batch_->push_back(std::move(o));
+    return;
+  }
+  send_now(a.msg, page);
+}
+
+void Driver::send_now(const protocol::Message& msg, const std::byte* page) {
   rpc::OutMessage m;
-  encode_coherence(a.msg, config_.region_id, m);
+  encode_coherence(msg, config_.region_id, m);
   const uint64_t bytes = capnp::computeSerializedSizeInWords(m.builder()) * 8 + (page ? kPage : 0);
   // The transport copies a page outside registered memory before returning.
-  if (transport_.send(a.msg.to, m, page).ok()) {
-    counters_.sent(a.msg.type, bytes);
+  if (transport_.send(msg.to, m, page).ok()) {
+    counters_.sent(msg.type, bytes);
   } else {
     AtomicDriverCounters::bump(counters_.send_errors);
   }
@@ -345,9 +495,20 @@ void Driver::drop(uint64_t frame) {
 void Driver::arm(uint64_t frame) {
   std::lock_guard lock(timer_mu_);
   if (!armed_.insert(frame).second) return;  // one timer a frame is enough
+  // Every fetch arms a retry timer, and nearly all of them fire after the
+  // answer came (on_timeout is then a no-op). Deadlines rounded up to a
+  // grid of retry_interval / 4 share one wake-up of the timer thread:
+  // without it the thread woke once per fault, a thread hand-off per fault
+  // competing for the cores with the fault path itself.
+  const auto granule =
+      std::max<Clock::duration>(config_.retry_interval / 4, std::chrono::microseconds(100));
+  auto due = Clock::now() + config_.retry_interval;
+  due = Clock::time_point((due.time_since_epoch() / granule + 1) * granule);
   const bool first = timers_.empty();
-  auto it = timers_.emplace(Clock::now() + config_.retry_interval, frame);
-  if (first || it == timers_.begin()) timer_cv_.notify_one();
+  auto it = timers_.emplace(due, frame);
+  // The thread sleeps until the earliest timer (or next_unpark_): only a new
+  // earliest deadline needs to wake it.
+  if ((first || it == timers_.begin()) && due < timer_sleep_until_) timer_cv_.notify_one();
 }
 
 void Driver::timer_loop() {
@@ -365,12 +526,16 @@ void Driver::timer_loop() {
       continue;
     }
     if (timers_.empty()) {
+      timer_sleep_until_ = next_unpark_;
       timer_cv_.wait_until(lock, next_unpark_);
+      timer_sleep_until_ = Clock::time_point::min();
       continue;
     }
     const auto next = std::min(timers_.begin()->first, next_unpark_);
     if (Clock::now() < next) {
+      timer_sleep_until_ = next;
       timer_cv_.wait_until(lock, next);
+      timer_sleep_until_ = Clock::time_point::min();
       continue;
     }
     std::vector<uint64_t> due;

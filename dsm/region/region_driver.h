@@ -9,7 +9,9 @@
 //
 // Action -> mechanism:
 //   Send          transport.send (one-way, no transport retries), page
-//                 copied by the transport before send() returns
+//                 copied by the transport before send() returns; inside a
+//                 batch (fetch_many, a received run) the sends are queued
+//                 and leave as runs (transport.send_pages) at its end
 //   Install       the pending fetch's `done` when one waits for this access
 //                 (the engine installs with UFFDIO_COPY and wakes), else
 //                 FaultEngine::install (a page nobody faulted for). When the
@@ -44,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -75,6 +78,9 @@ class Driver final : public PageProvider {
 
   // PageProvider.
   void fetch(const FetchRequest& request, FetchDone done) override;
+  // The requests' messages leave as runs (one frame per destination and
+  // kMaxRunPages), so a read-ahead window costs a few round trips.
+  void fetch_many(std::span<const FetchRequest> requests, std::span<FetchDone> dones) override;
   void evict(uint64_t frame, const std::byte* dirty, EvictDone done) override;
 
   void on_incoming(const rpc::Incoming& in);
@@ -96,6 +102,19 @@ class Driver final : public PageProvider {
     Driver* driver = nullptr;
   };
 
+  // A message held back while a batch (fetch_many, a received run) runs.
+  struct Outgoing {
+    protocol::Message msg;
+    const std::byte* page;        // valid until the batch is flushed
+    std::vector<std::byte> copy;  // the page, when its source was transient
+  };
+  void fetch_locked(const FetchRequest& request, FetchDone done) REQUIRES(mu_);
+  void on_incoming_run(const rpc::Incoming& in);
+  // Sends `batch` as runs (per destination, in order) and clears it.
+  void flush(std::vector<Outgoing>& batch) REQUIRES(mu_);
+  void send_run(std::span<const protocol::Message> msgs, std::span<const std::byte* const> pages)
+      REQUIRES(mu_);
+  void send_now(const protocol::Message& msg, const std::byte* page) REQUIRES(mu_);
   // Carries out `out` in order. `incoming` is the received page (or null);
   // `call_ns` the protocol time of the call, charged to fetches it answers.
   void run(const protocol::Actions& out, const std::byte* incoming, uint64_t call_ns) REQUIRES(mu_);
@@ -126,6 +145,8 @@ class Driver final : public PageProvider {
   std::unordered_map<uint64_t, Fetch> fetches_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, EvictDone> evicts_ GUARDED_BY(mu_);
   bool closed_ GUARDED_BY(mu_) = false;
+  // Set while a batch runs: send() queues here instead of sending.
+  std::vector<Outgoing>* batch_ GUARDED_BY(mu_) = nullptr;
   struct Parked {
     std::vector<std::byte> bytes;
     bool writable = false;
@@ -138,6 +159,9 @@ class Driver final : public PageProvider {
   std::condition_variable timer_cv_;
   std::multimap<Clock::time_point, uint64_t> timers_ GUARDED_BY(timer_mu_);
   std::unordered_set<uint64_t> armed_ GUARDED_BY(timer_mu_);
+  // When the timer thread sleeps: the time it wakes by itself; min() while
+  // it runs (it looks at timers_ before sleeping again).
+  Clock::time_point timer_sleep_until_ GUARDED_BY(timer_mu_) = Clock::time_point::min();
   bool timer_stop_ GUARDED_BY(timer_mu_) = false;
   std::thread timer_thread_;
 

@@ -46,6 +46,7 @@ DriverCounters AtomicDriverCounters::snapshot() const {
   c.install_errors = load(install_errors);
   c.page_errors = load(page_errors);
   c.evict_refused = load(evict_refused);
+  c.runs_sent = load(runs_sent);
   return c;
 }
 
@@ -91,7 +92,7 @@ std::string RegionStats::to_json() const {
       R"("read_ahead":{{"issued":{},"hits":{}}},"resident":{},"resident_max":{},)"
       R"("protocol_counters":{{"retries":{},"forwards":{},"queued":{},"stale":{},"rejected":{}}},)"
       R"("rejected":{{"malformed":{},"protocol":{}}},"send_errors":{},"timer_fires":{},)"
-      R"("install_errors":{},"page_errors":{},"evict_refused":{}}})",
+      R"("install_errors":{},"page_errors":{},"evict_refused":{},"runs_sent":{}}})",
       protocol, self, frames, e.read_misses, e.write_misses, e.write_upgrades, e.coalesced,
       e.already_valid, e.fetch_errors, proto.faults, quantiles_json(e.total_ns),
       quantiles_json(e.uffd_ns), quantiles_json(e.network_ns), quantiles_json(e.protocol_ns),
@@ -99,7 +100,7 @@ std::string RegionStats::to_json() const {
       e.write_backs, e.read_ahead_issued, e.read_ahead_hits, e.resident, e.resident_max,
       proto.retries, proto.forwards, proto.queued, proto.stale, proto.rejected,
       driver.rejected_malformed, driver.rejected_protocol, driver.send_errors, driver.timer_fires,
-      driver.install_errors, driver.page_errors, driver.evict_refused);
+      driver.install_errors, driver.page_errors, driver.evict_refused, driver.runs_sent);
 }
 
 }  // namespace dsm

@@ -29,6 +29,7 @@ struct DriverCounters {
   uint64_t install_errors = 0;      // an install/invalidate the engine refused
   uint64_t page_errors = 0;         // a page source that had no bytes
   uint64_t evict_refused = 0;       // on_evict said EBUSY/EPERM
+  uint64_t runs_sent = 0;           // frames carrying several messages (send_pages)
 };
 
 struct RegionStats {
@@ -53,7 +54,7 @@ class AtomicDriverCounters {
   DriverCounters snapshot() const;
 
   std::atomic<uint64_t> rejected_malformed{0}, rejected_protocol{0}, send_errors{0}, timer_fires{0},
-      install_errors{0}, page_errors{0}, evict_refused{0};
+      install_errors{0}, page_errors{0}, evict_refused{0}, runs_sent{0};
 
  private:
   std::array<std::atomic<uint64_t>, DriverCounters::kTypes> messages_sent_{}, bytes_sent_{},

@@ -69,6 +69,10 @@ struct Message {
     # @14); until then a protocol may carry its own encoding here.
     dsm @13 :Data;
     coherence @14 :Coherence;
+    # Several coherence messages in one frame (a run), in order; each names
+    # its own frame. The frame carries either no page, or one page per
+    # element, element i's page being the i-th (rpc/PROTOCOL.md "Runs").
+    coherenceRun @15 :List(Coherence);
   }
 }
 
@@ -84,4 +88,5 @@ struct Coherence {
   copyset @4 :UInt64;     # bitset of nodes (grants and hand-backs, ivy-dynamic)
   hasCopy @5 :Bool;       # requests: the requester holds a Shared copy
   region @6 :UInt32;      # which region of the node the frame belongs to
+  frame @7 :UInt64;       # in a coherenceRun only: the element's frame
 }
