@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "base/log.h"
+#include "bench/guest/guest_bench.h"
 #include "bench/rtt.h"
 #include "dsm/region/fault_bench.h"
 #include "node/config.h"
@@ -215,7 +216,7 @@ void add_fault(CLI::App& bench, int& exit_code) {
 
 // Add new benchmarks here.
 using BenchmarkAdder = void (*)(CLI::App& bench, int& exit_code);
-constexpr BenchmarkAdder kBenchmarks[] = {add_rtt, add_fault};
+constexpr BenchmarkAdder kBenchmarks[] = {add_rtt, add_fault, bench::add_guest_bench};
 
 }  // namespace
 
