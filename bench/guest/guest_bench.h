@@ -32,7 +32,7 @@ inline constexpr const char* kGuestRows[] = {"getpid",    "open_read_close", "to
                                              "fork_wait", "pipe_pingpong",   "fork_exec"};
 
 struct GuestBenchOptions {
-  int iterations = 20000;  // getpid's count; the other rows divide it (guest_prog.c)
+  int iterations = 10000;  // getpid's count; the other rows divide it (guest_prog.c)
   // Runs our guest: these words, then the UML arguments. Empty: this
   // executable's `boot` subcommand.
   std::vector<std::string> boot_command;
