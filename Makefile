@@ -16,6 +16,7 @@ $(BUILD)/CMakeCache.txt: | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
+# `make run ARGS='-- echo hi'` runs a command in the guest instead of the demo's end.
 run: build
 	$(BUILD)/tools/pangaea run $(ARGS)
 
