@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -347,22 +348,44 @@ base::StatusOr<std::vector<std::optional<RowResult>>> parse_guest_output(const s
   return rows;
 }
 
+// Keeps, per row, the pass with the fastest best round: the machine is
+// shared, and a burst of load during one pass should not decide the row.
+void merge_pass(EnvResult& into, EnvResult pass) {
+  into.seconds += pass.seconds;
+  if (into.status.empty() || (into.ok() && !pass.ok())) {
+    pass.seconds = into.seconds;
+    into = std::move(pass);
+    return;
+  }
+  if (!into.ok()) return;
+  for (size_t i = 0; i < into.rows.size(); ++i)
+    if (pass.rows[i] && (!into.rows[i] || pass.rows[i]->best_ns < into.rows[i]->best_ns))
+      into.rows[i] = pass.rows[i];
+}
+
 base::StatusOr<GuestBenchReport> run_guest_bench(const GuestBenchOptions& o) {
   GuestBenchReport report;
   report.iterations = o.iterations;
+  report.passes = std::max(o.passes, 1);
   report.load_average = load_average();
   fs::path root = TRY(prepare_root());
   report.envs.resize(std::size(kGuestEnvs));
-  report.envs[0] = run_env(GuestEnv::kNative, o, root);
-  auto sysemu = measure_sysemu(o.iterations);
-  if (!sysemu.ok()) {
-    std::error_code ec;
-    fs::remove_all(root, ec);
-    return sysemu.error();
+  report.sysemu = {1e300, 1e300};
+  // Each pass runs every environment once, interleaved with the raw SYSEMU
+  // measurement, so all of them see the same spread of load.
+  for (int pass = 0; pass < report.passes; ++pass) {
+    merge_pass(report.envs[0], run_env(GuestEnv::kNative, o, root));
+    auto sysemu = measure_sysemu(o.iterations);
+    if (!sysemu.ok()) {
+      std::error_code ec;
+      fs::remove_all(root, ec);
+      return sysemu.error();
+    }
+    report.sysemu.raw_ns = std::min(report.sysemu.raw_ns, sysemu->raw_ns);
+    report.sysemu.regs_ns = std::min(report.sysemu.regs_ns, sysemu->regs_ns);
+    for (size_t i = 1; i < std::size(kGuestEnvs); ++i)
+      merge_pass(report.envs[i], run_env(kGuestEnvs[i], o, root));
   }
-  report.sysemu = *sysemu;
-  for (size_t i = 1; i < std::size(kGuestEnvs); ++i)
-    report.envs[i] = run_env(kGuestEnvs[i], o, root);
   std::error_code ec;
   fs::remove_all(root, ec);
   return report;
@@ -370,9 +393,9 @@ base::StatusOr<GuestBenchReport> run_guest_bench(const GuestBenchOptions& o) {
 
 std::string format_guest_table(const GuestBenchReport& r) {
   std::string s = fmt::format(
-      "pangaea bench guest: --iterations {} (per row in the iters column), best of 3 rounds, "
-      "ns/op; load average {}\n\n",
-      r.iterations, r.load_average);
+      "pangaea bench guest: --iterations {} (per row in the iters column), best of {} passes x 3 "
+      "rounds, ns/op; load average {}\n\n",
+      r.iterations, r.passes, r.load_average);
   s += fmt::format("{:<16} {:>6} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "row", "iters",
                    "native", "pangaea", "UML", "gVisor", "p/native", "p/UML", "p/gVisor");
   auto value = [&](GuestEnv env, size_t row) -> std::string {
@@ -439,8 +462,8 @@ std::string format_guest_json(const GuestBenchReport& r) {
     }
     return o + "\"";
   };
-  std::string s = fmt::format("{{\"iterations\": {}, \"load_average\": {},\n", r.iterations,
-                              quote(r.load_average));
+  std::string s = fmt::format("{{\"iterations\": {}, \"passes\": {}, \"load_average\": {},\n",
+                              r.iterations, r.passes, quote(r.load_average));
   s += fmt::format(" \"sysemu_raw_ns\": {:.1f}, \"sysemu_regs_ns\": {:.1f},\n", r.sysemu.raw_ns,
                    r.sysemu.regs_ns);
   const auto& gp = cell(r, GuestEnv::kPangaea, 0);
@@ -477,6 +500,7 @@ void add_guest_bench(CLI::App& bench, int& exit_code) {
     bool json = false;
     bool no_peers = false;
     int timeout = 60;
+    int passes = 2;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = bench.add_subcommand(
@@ -488,6 +512,9 @@ void add_guest_bench(CLI::App& bench, int& exit_code) {
                   "getpid calls per round; the other rows run a fixed fraction of it")
       ->check(CLI::Range(1, 10000000));
   cmd->add_flag("--json", opts->json, "Print JSON (every value and ratio)");
+  cmd->add_option("--passes", opts->passes,
+                  "Runs of every environment, interleaved; each row keeps its fastest")
+      ->check(CLI::Range(1, 100));
   cmd->add_flag("--no-peers", opts->no_peers, "Skip UML and gVisor");
   cmd->add_option("--timeout", opts->timeout, "Seconds allowed per environment")
       ->check(CLI::Range(1, 3600));
@@ -496,6 +523,7 @@ void add_guest_bench(CLI::App& bench, int& exit_code) {
     o.iterations = opts->iterations;
     o.peers = !opts->no_peers;
     o.timeout_seconds = opts->timeout;
+    o.passes = opts->passes;
     auto report = run_guest_bench(o);
     if (!report.ok()) {
       std::fprintf(stderr, "pangaea bench guest: %s\n", report.error().message().c_str());

@@ -39,7 +39,9 @@ struct GuestBenchOptions {
   bool peers = true;  // false: UML and gVisor are "skipped"
   std::string uml = "linux.uml";
   std::string runsc = "runsc";
-  int timeout_seconds = 60;  // per environment
+  int timeout_seconds = 60;  // per environment and pass
+  // Passes over all environments, interleaved; each row keeps its fastest.
+  int passes = 2;
 };
 
 struct RowResult {
@@ -64,6 +66,7 @@ struct SysemuResult {
 
 struct GuestBenchReport {
   int iterations = 0;
+  int passes = 0;
   std::string load_average;  // /proc/loadavg's first three fields, at start
   SysemuResult sysemu;
   std::vector<EnvResult> envs;  // indexed like kGuestEnvs
@@ -75,7 +78,7 @@ struct GuestBenchReport {
 base::StatusOr<std::vector<std::optional<RowResult>>> parse_guest_output(const std::string& out);
 
 // PTRACE_SYSEMU round trips against a child looping on getpid; best of
-// three rounds of `iterations`.
+// three rounds of `iterations`. run_guest_bench keeps the best over passes.
 base::StatusOr<SysemuResult> measure_sysemu(int iterations);
 
 base::StatusOr<GuestBenchReport> run_guest_bench(const GuestBenchOptions& options);
