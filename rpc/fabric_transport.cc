@@ -196,24 +196,27 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
 base::Status FabricTransport::raw_send_pages(NodeId to, std::span<const std::byte> head,
                                              std::span<const std::byte* const> pages) {
   if (pages.size() > kMaxRunPages) return base::Error("fabric: run too long", EMSGSIZE);
+  const size_t len = pages.size() * base::kPageSize + head.size();
   std::lock_guard lock(send_mu_);
-  if (free_run_slots_.empty()) return base::Error("fabric: all run buffers are in flight", EAGAIN);
-  size_t slot = free_run_slots_.back();
-  free_run_slots_.pop_back();
+  // A run that fits a send slot (requests: no pages) takes one of those.
+  auto& pool = len <= kSlotBytes ? free_slots_ : free_run_slots_;
+  if (pool.empty()) return base::Error("fabric: all run buffers are in flight", EAGAIN);
+  size_t slot = pool.back();
+  pool.pop_back();
   Op& op = send_ops_[slot];
   op.to = to;
   op.sent = nullptr;
-  // One copy into a registered run slot: the pages come from anywhere (the
+  // One copy into a registered slot: the pages come from anywhere (the
   // home copies, a receive buffer being forwarded), one iovec entry.
-  std::byte* buf = run_buf_ + (slot - kSendSlots) * kRunSlotBytes;
+  std::byte* buf = slot < kSendSlots ? send_buf_ + slot * kSlotBytes
+                                     : run_buf_ + (slot - kSendSlots) * kRunSlotBytes;
   for (size_t i = 0; i < pages.size(); ++i) {
     std::memcpy(buf + i * base::kPageSize, pages[i], base::kPageSize);
   }
-  const size_t len = pages.size() * base::kPageSize + head.size();
   std::memcpy(buf + pages.size() * base::kPageSize, head.data(), head.size());
   Deferred d{slot, {}, {nullptr, nullptr}, 1, to, std::chrono::steady_clock::now()};
   d.iov[0] = {buf, len};
-  d.desc[0] = endpoint_->needs_desc() ? run_desc_ : nullptr;
+  d.desc[0] = !endpoint_->needs_desc() ? nullptr : slot < kSendSlots ? send_desc_ : run_desc_;
   auto& queue = deferred_[static_cast<size_t>(to)];
   if (!queue.empty()) {  // keep the order of frames to a peer
     queue.push_back(d);
@@ -229,7 +232,7 @@ base::Status FabricTransport::raw_send_pages(NodeId to, std::span<const std::byt
     return base::ok_status();
   }
   if (ret != 0) {
-    free_run_slots_.push_back(slot);
+    free_slot_locked(slot);
     return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
   }
   return base::ok_status();

@@ -58,7 +58,7 @@ class FabricTransport final : public TransportBase {
   static constexpr size_t kSendSlots = 256;
   static constexpr size_t kRecvSlots = 64;
   // Send buffers for runs of pages (send_pages), kMaxFrameBytes each.
-  static constexpr size_t kRunSlots = 16;
+  static constexpr size_t kRunSlots = 64;
   // A send the provider keeps refusing (a peer that is down) is failed after this.
   static constexpr std::chrono::milliseconds kDeferredMax{1000};
   // How long the progress thread polls without sleeping after activity.

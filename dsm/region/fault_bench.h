@@ -5,6 +5,8 @@
 //  (a) a local userfaultfd fault resolved by UFFDIO_COPY (no DSM, no network),
 //  (b) a bare libfabric round trip of a 64 B request and a 4 KiB reply,
 //  (c) bare libfabric bandwidth: 64 B requests answered by large replies.
+// (a), (b), (c) and the remote faults are measured in rounds, one slice of
+// each per round, so that all of them see the same machine load.
 // Two Regions (node 0 faults, node 1 homes every frame) and the bare
 // endpoints live in this process, each bound to its own address.
 //
@@ -29,6 +31,8 @@ struct FaultBenchOptions {
   std::string protocol = "msi-home";
   uint64_t faults = 2000;             // measured faults per pattern
   uint64_t scan_bytes = 64ull << 20;  // remote memory scanned (1 GiB: --scan-gib 1)
+  // Largest read-ahead window of the scan, in frames (RegionConfig::read_ahead_max).
+  uint32_t scan_read_ahead = 256;
   uint64_t raw_reply_bytes = 256 << 10;
   int raw_iterations = 2000;
 };
@@ -49,6 +53,8 @@ struct FaultBenchReport {
   double scan_mb_s = 0;  // MB = 1e6 bytes
   double raw_mb_s = 0;   // (c)
   uint64_t read_ahead_hits = 0;
+  uint32_t scan_read_ahead = 0;
+  std::string scan_stats_json;  // node 0's region after the scan
   double read_fault_p50_ratio = 0;
   double scan_bandwidth_ratio = 0;
   std::string region_stats_json;  // node 0's region after the latency runs
