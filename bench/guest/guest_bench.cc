@@ -396,7 +396,7 @@ std::string format_guest_table(const GuestBenchReport& r) {
       "pangaea bench guest: --iterations {} (per row in the iters column), best of {} passes x 3 "
       "rounds, ns/op; load average {}\n\n",
       r.iterations, r.passes, r.load_average);
-  s += fmt::format("{:<16} {:>6} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "row", "iters",
+  s += fmt::format("{:<16} {:>6} {:>10} {:>10} {:>13} {:>13} {:>9} {:>9} {:>9}\n", "row", "iters",
                    "native", "pangaea", "UML", "gVisor", "p/native", "p/UML", "p/gVisor");
   auto value = [&](GuestEnv env, size_t row) -> std::string {
     const EnvResult& e = r.envs[static_cast<size_t>(env)];
@@ -411,7 +411,7 @@ std::string format_guest_table(const GuestBenchReport& r) {
     long iters = 0;
     for (const auto& e : r.envs)
       if (e.ok()) iters = e.rows[i]->iters;
-    s += fmt::format("{:<16} {:>6} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>9}\n", kGuestRows[i],
+    s += fmt::format("{:<16} {:>6} {:>10} {:>10} {:>13} {:>13} {:>9} {:>9} {:>9}\n", kGuestRows[i],
                      iters, value(GuestEnv::kNative, i), value(GuestEnv::kPangaea, i),
                      value(GuestEnv::kUml, i), value(GuestEnv::kGvisor, i),
                      rat(GuestEnv::kNative, i), rat(GuestEnv::kUml, i), rat(GuestEnv::kGvisor, i));
