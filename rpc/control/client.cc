@@ -68,6 +68,10 @@ template <class T, class Ask>
 base::StatusOr<T> call(kj::AsyncIoContext& io, const std::string& address,
                        std::chrono::milliseconds timeout, Ask ask) {
   try {
+    // kj's timer reads the clock only while the event loop runs; after the
+    // loop sat idle (a long guest run) its "now" is stale and the deadline
+    // below would already have passed. A poll brings the clock up to date.
+    io.waitScope.poll();
     auto promise = io.provider->getNetwork()
                        .parseAddress(address)
                        .then([](kj::Own<kj::NetworkAddress> addr) {

@@ -91,6 +91,19 @@ TEST_F(ControlTest, Stats) {
   EXPECT_EQ(st->get("nope", "nope", 99), 99u);
 }
 
+// Regression: kj's timer only reads the clock while its loop runs, so a
+// client that sat idle longer than its timeout timed out at once on its next
+// call (seen after a long guest run in pangaea boot).
+TEST_F(ControlTest, IdleClientDoesNotTimeOutAtOnce) {
+  auto server = ControlServer::Create(address_, handler_);
+  ASSERT_TRUE(server.ok()) << server.error().message();
+  auto client = std::move(ControlClient::Create().value());
+  ASSERT_TRUE(client->status(address_, std::chrono::milliseconds(500)).ok());
+  usleep(800 * 1000);  // idle longer than the timeout below
+  auto st = client->stats(address_, std::chrono::milliseconds(500));
+  ASSERT_TRUE(st.ok()) << st.error().message();
+}
+
 TEST_F(ControlTest, ShutdownReachesHandler) {
   auto server = ControlServer::Create(address_, handler_);
   ASSERT_TRUE(server.ok()) << server.error().message();

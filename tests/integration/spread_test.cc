@@ -61,12 +61,9 @@ Row spread_row(const std::string& table, const std::string& node) {
   return {};
 }
 
-// A node's counters. Asked twice: the control client's kj timer only sees
-// time pass while its loop runs, so the first call after the long boot may
-// time out at once (docs/spread.md).
+// A node's counters.
 base::StatusOr<rpc::control::StatsInfo> stats_of(Nodes& nodes, const node::NodeConfig& n) {
-  auto st = nodes.stats(n);
-  return st.ok() ? st : nodes.stats(n);
+  return nodes.stats(n);
 }
 
 bool have_busybox() { return access("/bin/busybox", X_OK) == 0; }
