@@ -171,26 +171,7 @@ base::Status FabricTransport::raw_send(NodeId to, std::span<const std::byte> hea
     d.desc[0] = send_desc_;
   }
   if (!endpoint_->needs_desc()) d.desc[0] = d.desc[1] = nullptr;
-  auto& queue = deferred_[static_cast<size_t>(to)];
-  if (!queue.empty()) {  // keep the order of frames to a peer
-    queue.push_back(d);
-    deferred_count_++;
-    return base::ok_status();
-  }
-  ssize_t ret = fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(to), &op.ctx);
-  if (ret == 0) expect_completions();
-  if (ret == -FI_EAGAIN) {
-    queue.push_back(d);
-    deferred_count_++;
-    fi_cq_signal(endpoint_->cq());
-    return base::ok_status();
-  }
-  if (ret != 0) {
-    op.sent = nullptr;
-    free_slots_.push_back(slot);
-    return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
-  }
-  return base::ok_status();
+  return post_locked(d, op);
 }
 
 base::Status FabricTransport::raw_send_pages(NodeId to, std::span<const std::byte> head,
@@ -217,13 +198,18 @@ base::Status FabricTransport::raw_send_pages(NodeId to, std::span<const std::byt
   Deferred d{slot, {}, {nullptr, nullptr}, 1, to, std::chrono::steady_clock::now()};
   d.iov[0] = {buf, len};
   d.desc[0] = !endpoint_->needs_desc() ? nullptr : slot < kSendSlots ? send_desc_ : run_desc_;
-  auto& queue = deferred_[static_cast<size_t>(to)];
+  return post_locked(d, op);
+}
+
+base::Status FabricTransport::post_locked(Deferred d, Op& op) {
+  auto& queue = deferred_[static_cast<size_t>(d.to)];
   if (!queue.empty()) {  // keep the order of frames to a peer
     queue.push_back(d);
     deferred_count_++;
     return base::ok_status();
   }
-  ssize_t ret = fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(to), &op.ctx);
+  ssize_t ret =
+      fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(d.to), &op.ctx);
   if (ret == 0) expect_completions();
   if (ret == -FI_EAGAIN) {
     queue.push_back(d);
@@ -232,7 +218,8 @@ base::Status FabricTransport::raw_send_pages(NodeId to, std::span<const std::byt
     return base::ok_status();
   }
   if (ret != 0) {
-    free_slot_locked(slot);
+    op.sent = nullptr;
+    free_slot_locked(d.slot);
     return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
   }
   return base::ok_status();

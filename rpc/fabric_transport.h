@@ -95,6 +95,9 @@ class FabricTransport final : public TransportBase {
                               std::span<const std::byte* const> pages) override;
   bool page_registered(const std::byte* page) const override;
   void free_slot_locked(size_t slot) REQUIRES(send_mu_);
+  // Posts `d` (or queues it behind earlier frames to the same peer, or on
+  // EAGAIN); on a hard error frees its slot and fails.
+  base::Status post_locked(Deferred d, Op& op) REQUIRES(send_mu_);
   const Region* find_region_locked(const std::byte* page) const REQUIRES(send_mu_);
   void post_receive(size_t slot);
   void run();
