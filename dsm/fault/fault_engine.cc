@@ -51,10 +51,15 @@ FaultEngine::FaultEngine(const FaultEngineOptions& options, PageProvider* provid
 
 base::Status FaultEngine::init() {
   const uint64_t size = options_.frames * kPage;
-  memfd_.reset(::memfd_create("pangaea-frames", MFD_CLOEXEC));
+  memfd_.reset(::memfd_create("pangaea-frames", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!memfd_.valid()) return base::Error::from_errno("memfd_create");
   if (::ftruncate(memfd_.get(), static_cast<off_t>(size)) != 0) {
     return base::Error::from_errno("ftruncate frames memfd");
+  }
+  // The memfd is handed to other processes (guest stubs, dsm/client): sealed
+  // against resizing, so none of them can make our own mapping SIGBUS.
+  if (::fcntl(memfd_.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    return base::Error::from_errno("seal frames memfd");
   }
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_.get(), 0);
   if (p == MAP_FAILED) return base::Error::from_errno("mmap frames memfd");
