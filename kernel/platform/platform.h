@@ -70,8 +70,15 @@ class AddressSpace {
   // (dsm::FrameStore::attach / resolve_fault): created inside the address
   // space and handed to the kernel. The caller does the UFFDIO_API handshake.
   virtual Result<base::UniqueFd> create_userfaultfd() = 0;
-  // The context of the address space's first thread.
+  // The context of the address space's first thread. It lives as long as the
+  // address space (when that guest thread exits first, it stays parked).
   virtual Context& main_context() = 0;
+  // A new thread of this address space (a guest thread, CLONE_THREAD): it
+  // shares the memory and runs guest code through its own Context, from the
+  // registers given to its first switch_to. Its FP state is undefined until
+  // set_fpregs. Destroying the Context ends the thread; it must not outlive
+  // the address space.
+  virtual Result<std::unique_ptr<Context>> new_thread() = 0;
   // Ends the address space and every thread in it now.
   virtual void kill() = 0;
 };

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 // The stub ELF, embedded by stub_blob.S (.incbin).
 extern "C" const char pangaea_stub_blob_start[];
@@ -33,23 +34,69 @@ long xptrace(int req, pid_t pid, uint64_t addr, uint64_t data) {
   return ::syscall(SYS_ptrace, req, pid, addr, data);
 }
 
-class PtraceAddressSpace;
+// What the address space and its contexts share: the stub's pid (its
+// leader thread, also its host process group) and the injection site. A
+// context may outlive its address space; it then sees pid <= 0.
+struct Stub {
+  pid_t pid;
+  uint64_t site;  // address of the stub's syscall instruction
+  // Stops of a thread seen while waiting for another one (a new thread's
+  // first SIGSTOP arrives while the clone is still being injected).
+  std::map<pid_t, int> early_stops;
+};
+
+// Waits for the next ptrace event of stub thread `tid`. Exits of the stub's
+// other threads (the host killed the stub) are reaped on the way: a traced
+// leader is reported only once every other thread is reaped, so waiting on
+// the leader alone could hang. The stub is its own process group, so
+// waitpid(-pgid) sees exactly its threads.
+Result<int> wait_thread(Stub& stub, pid_t tid) {
+  if (auto it = stub.early_stops.find(tid); it != stub.early_stops.end()) {
+    int status = it->second;
+    stub.early_stops.erase(it);
+    return status;
+  }
+  for (;;) {
+    if (stub.pid <= 0) return Errno(ESRCH);
+    int status;
+    pid_t got = ::waitpid(-stub.pid, &status, __WALL);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return Errno::last();
+    }
+    if (got == tid) return status;
+    if (got == stub.pid && (WIFEXITED(status) || WIFSIGNALED(status))) {
+      stub.pid = -1;  // the whole stub is gone, `tid` with it
+      return Errno(ESRCH);
+    }
+    if (WIFSTOPPED(status)) stub.early_stops[got] = status;
+    // Else another thread's exit: it is reaped.
+  }
+}
 
 class PtraceContext : public Context {
  public:
-  explicit PtraceContext(PtraceAddressSpace& as) : as_(as) {}
+  PtraceContext(std::shared_ptr<Stub> stub, pid_t tid) : stub_(std::move(stub)), tid_(tid) {}
+  ~PtraceContext() override { end_thread(); }
   Result<SwitchResult> switch_to(Registers& regs) override;
   Result<SwitchResult> run(Registers& regs, int request);
   Result<void> get_fpregs(FpRegisters& fp) override;
   Result<void> set_fpregs(const FpRegisters& fp) override;
 
  private:
-  PtraceAddressSpace& as_;
+  pid_t tid() const { return stub_->pid > 0 ? tid_ : -1; }
+  // A thread other than the leader exits through an injected exit(); the
+  // leader stays parked for injections until the stub is killed.
+  void end_thread();
+
+  std::shared_ptr<Stub> stub_;
+  pid_t tid_;
 };
 
 class PtraceAddressSpace : public AddressSpace {
  public:
-  PtraceAddressSpace(pid_t pid, uint64_t site) : pid_(pid), site_(site), context_(*this) {}
+  PtraceAddressSpace(pid_t pid, uint64_t site)
+      : stub_(std::make_shared<Stub>(Stub{pid, site})), context_(stub_, pid) {}
   ~PtraceAddressSpace() override { kill(); }
 
   Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) override {
@@ -75,7 +122,7 @@ class PtraceAddressSpace : public AddressSpace {
     constexpr long kUserModeOnly = 1;  // UFFD_USER_MODE_ONLY (Linux 5.11)
     int64_t remote = TRY(inject(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | kUserModeOnly));
     if (remote < 0) return Errno(static_cast<int>(-remote));
-    base::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+    base::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid(), 0)));
     long local = pidfd.valid() ? ::syscall(SYS_pidfd_getfd, pidfd.get(), remote, 0) : -1;
     int err = errno;
     (void)inject(SYS_close, remote);
@@ -83,25 +130,27 @@ class PtraceAddressSpace : public AddressSpace {
     return base::UniqueFd(static_cast<int>(local));
   }
   Context& main_context() override { return context_; }
+  Result<std::unique_ptr<Context>> new_thread() override;
   void kill() override {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int status;
-    while (::waitpid(pid_, &status, __WALL) < 0 && errno == EINTR) {
+    if (pid() <= 0) return;
+    ::kill(pid(), SIGKILL);
+    // Every thread is reaped before the leader is reported.
+    while (wait_thread(*stub_, -1).ok()) {
     }
-    pid_ = -1;
+    stub_->pid = -1;
   }
 
-  // Runs one host syscall in the stub, which must be in a ptrace stop.
-  // The guest's registers are saved and restored around it.
+  // Runs one host syscall in the stub's leader thread, which must be in a
+  // ptrace stop. The guest's registers are saved and restored around it.
   Result<int64_t> inject(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
                          long a5 = 0) {
+    pid_t pid_ = pid();
     if (pid_ <= 0) return Errno(ESRCH);
     Registers saved;
     if (xptrace(PTRACE_GETREGS, pid_, 0, reinterpret_cast<uint64_t>(&saved)) < 0)
       return Errno::last();
     Registers r = saved;
-    r.rip = site_;
+    r.rip = stub_->site;
     r.rax = nr;
     r.orig_rax = -1;
     r.rdi = a0;
@@ -113,18 +162,20 @@ class PtraceAddressSpace : public AddressSpace {
     if (xptrace(PTRACE_SETREGS, pid_, 0, reinterpret_cast<uint64_t>(&r)) < 0) return Errno::last();
     if (xptrace(PTRACE_CONT, pid_, 0, 0) < 0) return Errno::last();
     for (;;) {
-      int status;
-      if (::waitpid(pid_, &status, __WALL) < 0) {
-        if (errno == EINTR) continue;
-        return Errno::last();
-      }
-      if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        spdlog::error("stub {} died during an injected syscall {} (status {:#x})", pid_, nr,
-                      status);
-        pid_ = -1;
+      auto status = wait_thread(*stub_, pid_);
+      if (!status.ok() || WIFEXITED(*status) || WIFSIGNALED(*status)) {
+        spdlog::error("stub {} died during an injected syscall {}", pid_, nr);
+        stub_->pid = -1;
         return Errno(EFAULT);
       }
-      if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP) break;
+      // The int3 after the site; a clone event (new_thread) also stops with
+      // SIGTRAP, with the event in the high bits: go on to the int3.
+      if (WIFSTOPPED(*status) && WSTOPSIG(*status) == SIGTRAP && (*status >> 16) == 0) break;
+      if (WIFSTOPPED(*status) && (*status >> 16) == PTRACE_EVENT_CLONE) {
+        unsigned long child = 0;
+        xptrace(PTRACE_GETEVENTMSG, pid_, 0, reinterpret_cast<uint64_t>(&child));
+        last_clone_ = static_cast<pid_t>(child);
+      }
       // Any other stop (a host signal): swallow it and go on.
       xptrace(PTRACE_CONT, pid_, 0, 0);
     }
@@ -134,23 +185,22 @@ class PtraceAddressSpace : public AddressSpace {
     return static_cast<int64_t>(r.rax);
   }
 
-  pid_t pid() const { return pid_; }
-  void mark_dead() { pid_ = -1; }
+  pid_t pid() const { return stub_->pid; }
 
  private:
-  pid_t pid_;
-  uint64_t site_;  // address of the stub's syscall instruction
+  std::shared_ptr<Stub> stub_;
   PtraceContext context_;
+  pid_t last_clone_ = 0;  // the thread of the last injected clone (PTRACE_EVENT_CLONE)
 };
 
 Result<void> PtraceContext::get_fpregs(FpRegisters& fp) {
-  if (xptrace(PTRACE_GETFPREGS, as_.pid(), 0, reinterpret_cast<uint64_t>(&fp)) < 0)
+  if (xptrace(PTRACE_GETFPREGS, tid(), 0, reinterpret_cast<uint64_t>(&fp)) < 0)
     return Errno::last();
   return {};
 }
 
 Result<void> PtraceContext::set_fpregs(const FpRegisters& fp) {
-  if (xptrace(PTRACE_SETFPREGS, as_.pid(), 0, reinterpret_cast<uint64_t>(&fp)) < 0)
+  if (xptrace(PTRACE_SETFPREGS, tid(), 0, reinterpret_cast<uint64_t>(&fp)) < 0)
     return Errno::last();
   return {};
 }
@@ -158,25 +208,20 @@ Result<void> PtraceContext::set_fpregs(const FpRegisters& fp) {
 Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs, PTRACE_SYSEMU); }
 
 Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
-  pid_t pid = as_.pid();
+  pid_t pid = tid();
   if (pid <= 0) return Errno(ESRCH);
   if (xptrace(PTRACE_SETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
   if (xptrace(request, pid, 0, 0) < 0) return Errno::last();
-  int status;
-  for (;;) {
-    if (::waitpid(pid, &status, __WALL) < 0) {
-      if (errno == EINTR) continue;
-      return Errno::last();
-    }
-    break;
-  }
+  auto waited = wait_thread(*stub_, pid);
   SwitchResult out{};
-  if (WIFEXITED(status) || WIFSIGNALED(status)) {
-    as_.mark_dead();
+  if (!waited.ok() || WIFEXITED(*waited) || WIFSIGNALED(*waited)) {
+    if (pid == stub_->pid) stub_->pid = -1;
+    tid_ = -1;
     out.kind = SwitchResult::Kind::kExit;
-    out.wait_status = status;
+    out.wait_status = waited.ok() ? *waited : SIGKILL;
     return out;
   }
+  int status = *waited;
   if (xptrace(PTRACE_GETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
   int sig = WSTOPSIG(status);
   if (sig == (SIGTRAP | 0x80)) {
@@ -276,7 +321,8 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
   int status;
   if (::waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP)
     return fail("did not stop at exec");
-  if (xptrace(PTRACE_SETOPTIONS, pid, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0)
+  if (xptrace(PTRACE_SETOPTIONS, pid, 0,
+              PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) < 0)
     return fail("PTRACE_SETOPTIONS");
   if (xptrace(PTRACE_CONT, pid, 0, 0) < 0) return fail("PTRACE_CONT");
   // The stub installs its filter, then stops at the int3 before the site.
@@ -294,6 +340,54 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     return fail("has host mappings below kGuestTop");
   }
   return std::unique_ptr<AddressSpace>(new PtraceAddressSpace(pid, regs.rip));
+}
+
+// Guest threads (CLONE_THREAD): a host thread made by an injected clone in
+// the stub's leader. PTRACE_O_TRACECLONE attaches it to us; it starts in a
+// SIGSTOP stop right after the site, where it waits for its first switch_to.
+// It shares the stub's seccomp filter and, like every thread, can make a
+// host syscall only from the site.
+Result<std::unique_ptr<Context>> PtraceAddressSpace::new_thread() {
+  constexpr long kFlags =
+      CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  last_clone_ = 0;
+  int64_t r = TRY(inject(SYS_clone, kFlags, 0, 0, 0, 0));
+  if (r < 0) return Errno(static_cast<int>(-r));
+  pid_t tid = last_clone_ ? last_clone_ : static_cast<pid_t>(r);
+  auto status = wait_thread(*stub_, tid);
+  if (!status.ok()) return status.error();
+  if (!WIFSTOPPED(*status)) return Errno(EIO);
+  return std::unique_ptr<Context>(new PtraceContext(stub_, tid));
+}
+
+void PtraceContext::end_thread() {
+  pid_t t = tid();
+  if (t <= 0 || t == stub_->pid) return;
+  Registers r;
+  if (xptrace(PTRACE_GETREGS, t, 0, reinterpret_cast<uint64_t>(&r)) == 0) {
+    r.rip = stub_->site;
+    r.rax = SYS_exit;
+    r.orig_rax = -1;
+    r.rdi = 0;
+    if (xptrace(PTRACE_SETREGS, t, 0, reinterpret_cast<uint64_t>(&r)) == 0 &&
+        xptrace(PTRACE_CONT, t, 0, 0) == 0) {
+      for (;;) {
+        auto st = wait_thread(*stub_, t);
+        if (!st.ok() || WIFEXITED(*st) || WIFSIGNALED(*st)) break;
+        xptrace(PTRACE_CONT, t, 0, 0);  // a stop on the way out: go on
+      }
+      tid_ = -1;
+      return;
+    }
+  }
+  // The thread cannot be made to exit alone: end the whole stub rather than
+  // leave a thread the kernel no longer runs.
+  spdlog::error("stub {}: thread {} did not exit; killing the stub", stub_->pid, t);
+  ::kill(stub_->pid, SIGKILL);
+  while (wait_thread(*stub_, -1).ok()) {
+  }
+  stub_->pid = -1;
+  tid_ = -1;
 }
 
 Result<int64_t> ptrace_inject_for_test(AddressSpace& as, long nr, long a0, long a1, long a2,

@@ -166,5 +166,41 @@ TEST_F(PtracePlatformTest, UserfaultfdOfTheStubInSigbusMode) {
   EXPECT_EQ(regs.rax & 0xff, 0x77u);
 }
 
+// Guest threads: a second context of the same address space runs guest code
+// in the same memory, each context stops on its own, and ending the thread
+// leaves the address space (and its injections) working.
+TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
+  // movb $0x99,0x20000 ; int3
+  load_code({0xc6, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, 0x99, 0xcc});
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096).ok());
+  auto thread = as_->new_thread();
+  ASSERT_TRUE(thread.ok()) << strerror(thread.error().code);
+  Registers regs = regs_at(kCode);
+  auto ev = (*thread)->switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
+  EXPECT_EQ(ev->signo, SIGTRAP);
+  EXPECT_EQ(mem_[4096], 0x99);
+  FpRegisters fp;
+  ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
+  ASSERT_TRUE((*thread)->set_fpregs(fp).ok());
+  // The main thread still runs, then the thread ends alone.
+  load_code(kGetpidThenTrap);
+  Registers main_regs = regs_at(kCode);
+  ev = as_->main_context().switch_to(main_regs);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  thread->reset();
+  auto r = ptrace_inject_for_test(*as_, SYS_getpid);
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(*r, 0);
+  // A thread left running when the address space dies is ended with it.
+  auto second = as_->new_thread();
+  ASSERT_TRUE(second.ok());
+  as_.reset();
+  Registers dead = regs_at(kCode);
+  EXPECT_FALSE((*second)->switch_to(dead).ok());
+}
+
 }  // namespace
 }  // namespace kernel::platform
