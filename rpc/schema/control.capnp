@@ -47,3 +47,45 @@ interface Control {
   # the node then closes its connections and exits.
   shutdown @2 () -> ();
 }
+
+# --- DSM clients (the attach socket; see rpc/control/CONTROL.md, "Attach") ---
+#
+# Served only on a node's attach socket: a unix socket (mode 0600) whose
+# connections carry file descriptors (SCM_RIGHTS), each peer's uid checked
+# with SO_PEERCRED. On the control address these calls fail.
+
+# A capability whose content is the file descriptor sent with it (Cap'n
+# Proto attaches the fd of a capability whose server has one to the message
+# that carries it). It has no methods.
+interface FileDescriptor {}
+
+struct RegionInfo {
+  name @0 :Text;             # "guest": the guest-RAM region every node serves
+  frames @1 :UInt64;         # 4 KiB frames
+  frameSize @2 :UInt32;      # 4096
+  protocol @3 :Text;         # "msi-home" | "ivy-dynamic"
+  node @4 :Text;             # the serving node's name
+}
+
+# A client's attachment of its mapping: dropping it (or closing the
+# connection, or the client dying) detaches the mapping.
+interface Attachment {
+  # Detaches now and answers once the node no longer serves the mapping.
+  detach @0 () -> ();
+}
+
+interface Region {
+  # Hands over the client's userfaultfd (fresh: no UFFDIO_API done yet) for
+  # its MAP_SHARED mapping of frames [first, first+count) of `memfd` at
+  # `address`; the node registers it (MISSING | WP) and serves its faults.
+  attach @0 (uffd :FileDescriptor, address :UInt64, first :UInt64, count :UInt64)
+      -> (attachment :Attachment);
+  # The region's counters (group "region"), as in Control.stats().
+  stats @1 () -> (stats :Stats);
+}
+
+interface Attach extends(Control) {
+  # Opens the region named `name`; `memfd` carries the node's frame memfd
+  # (frame f at offset f * frameSize), to be mapped MAP_SHARED.
+  openRegion @0 (name :Text) -> (region :Region, info :RegionInfo, memfd :FileDescriptor);
+}
