@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include <spdlog/spdlog.h>
 
@@ -386,88 +387,201 @@ base::Status FaultEngine::put_page(uint64_t frame, const std::byte* page, bool w
 }
 
 void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns) {
+  if (batch_.engine == this && supply.ok() && supply->page != nullptr && supply->page_lasts) {
+    batch_.held.push_back({frame, *supply, provider_ns});
+    return;
+  }
   Stripe& s = stripe(frame);
-  bool release = false;
-  uint64_t uffd_ns = 0, started = 0, protocol_ns = 0;
-  bool demand = false;
-  std::vector<Waiter> retry;
+  Aftermath after;
+  after.provider_ns = provider_ns;
   {
     std::lock_guard lock(s.mu);
-    auto it = s.requests.find(frame);
-    if (it == s.requests.end()) return;
-    Request r = std::move(it->second);
-    s.requests.erase(it);
-    Frame& f = frames_[frame];
-    const bool was_absent = f.state == State::kAbsent;
-    uffd_ns = r.uffd_ns;
-    started = r.started_ns;
-    demand = !r.waiters.empty() || r.outcome != nullptr;
-    base::Status status;
-    if (!supply.ok()) {
-      status = supply.error();
-    } else if (supply->page == nullptr && was_absent) {
-      status = base::Error("provider answered keep-local for a frame not held here", EPROTO);
-    } else if (was_absent && !r.has_slot) {
-      // Invalidated while an upgrade was in flight: the data needs a slot again.
-      if (reserve_slot(/*queue_frame=*/false, frame)) {
-        r.has_slot = true;
-      } else {
-        status = base::Error("no room to install after invalidation", EAGAIN);
-      }
-    }
-    if (status.ok() && r.trigger && was_absent && supply->page != nullptr && !demand) {
-      // Keep the trigger page out of the memfd: the reader's fault on it is
-      // the signal to fetch the next window. It keeps its slot.
-      s.staged[frame].assign(supply->page, supply->page + kPage);
-      f.staged = true;
-      note_resident(frame, f);
-      return;
-    }
-    bool own_woken = false;
-    const uint64_t t = now_ns();
-    if (status.ok() && supply->page != nullptr) {
-      status = put_page(frame, supply->page, was_absent, supply->writable, &own_woken);
-    }
-    if (!status.ok()) {
-      // Not on the fast path: a failing provider makes its threads retry.
-      FaultStats::bump(stats_.fetch_errors);
-      spdlog::debug("fault engine: frame {}: {}", frame, status.error().message());
-      release = r.has_slot;
-      // Faulting threads fault again and start a new request; wake them
-      // once the slot is back, so their retry finds it free.
-      retry = std::move(r.waiters);
-      finish(s, r, std::move(status));
+    complete_locked(s, frame, std::move(supply), false, 0, &after);
+  }
+  settle(after);
+}
+
+void FaultEngine::complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supply> supply,
+                                  bool put, uint64_t put_ns, Aftermath* after) {
+  auto it = s.requests.find(frame);
+  if (it == s.requests.end()) return;
+  Request r = std::move(it->second);
+  s.requests.erase(it);
+  Frame& f = frames_[frame];
+  const bool was_absent = f.state == State::kAbsent;
+  after->uffd_ns = r.uffd_ns + put_ns;
+  after->started = r.started_ns;
+  after->demand = !r.waiters.empty() || r.outcome != nullptr;
+  base::Status status;
+  if (!supply.ok()) {
+    status = supply.error();
+  } else if (supply->page == nullptr && was_absent) {
+    status = base::Error("provider answered keep-local for a frame not held here", EPROTO);
+  } else if (was_absent && !r.has_slot) {
+    // Invalidated while an upgrade was in flight: the data needs a slot again.
+    if (reserve_slot(/*queue_frame=*/false, frame)) {
+      r.has_slot = true;
     } else {
-      const bool writable = supply->writable;
-      protocol_ns = supply->protocol_ns;
-      if (was_absent) note_resident(frame, f);
-      if (writable && !was_absent) {
-        (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
-        own_woken = true;
-      }
-      f.state = writable ? State::kWritable : State::kShared;
-      f.soft_wp = false;
-      // New frames start unreferenced (a scan does not push out frames in
-      // use); an upgrade is a use.
-      f.referenced = !was_absent;
-      if (writable) f.dirty = true;
-      uffd_ns += now_ns() - t;
-      uffd_ns += wake_waiters(r.waiters, writable, own_woken);
-      release = r.has_slot && !was_absent;  // someone installed it meanwhile
-      finish(s, r, {});
+      status = base::Error("no room to install after invalidation", EAGAIN);
     }
   }
-  if (release) release_slot();
-  if (!retry.empty()) wake_waiters(retry, false, false);
-  if (demand) {
-    const uint64_t total = now_ns() - started;
-    protocol_ns = std::min(protocol_ns, provider_ns);
-    stats_.total_ns.record(total);
-    stats_.uffd_ns.record(uffd_ns);
-    stats_.network_ns.record(provider_ns - protocol_ns);
-    stats_.protocol_ns.record(protocol_ns);
-    stats_.engine_ns.record(total > uffd_ns + provider_ns ? total - uffd_ns - provider_ns : 0);
+  if (status.ok() && !put && r.trigger && was_absent && supply->page != nullptr && !after->demand) {
+    // Keep the trigger page out of the memfd: the reader's fault on it is
+    // the signal to fetch the next window. It keeps its slot.
+    s.staged[frame].assign(supply->page, supply->page + kPage);
+    f.staged = true;
+    note_resident(frame, f);
+    after->demand = false;
+    return;
   }
+  bool own_woken = put;
+  const uint64_t t = now_ns();
+  if (status.ok() && supply->page != nullptr && !put) {
+    status = put_page(frame, supply->page, was_absent, supply->writable, &own_woken);
+  }
+  if (!status.ok()) {
+    // Not on the fast path: a failing provider makes its threads retry.
+    FaultStats::bump(stats_.fetch_errors);
+    spdlog::debug("fault engine: frame {}: {}", frame, status.error().message());
+    after->release = r.has_slot;
+    // Faulting threads fault again and start a new request; wake them
+    // once the slot is back, so their retry finds it free.
+    after->retry = std::move(r.waiters);
+    finish(s, r, std::move(status));
+    return;
+  }
+  const bool writable = supply->writable;
+  after->protocol_ns = supply->protocol_ns;
+  if (was_absent) note_resident(frame, f);
+  if (writable && !was_absent) {
+    (void)uffd::write_protect(uffd_.get(), own_addr(frame), kPage, false);
+    own_woken = true;
+  }
+  f.state = writable ? State::kWritable : State::kShared;
+  f.soft_wp = false;
+  // New frames start unreferenced (a scan does not push out frames in
+  // use); an upgrade is a use.
+  f.referenced = !was_absent;
+  if (writable) f.dirty = true;
+  if (!put) after->uffd_ns += now_ns() - t;
+  after->uffd_ns += wake_waiters(r.waiters, writable, own_woken);
+  after->release = r.has_slot && !was_absent;  // someone installed it meanwhile
+  finish(s, r, {});
+}
+
+void FaultEngine::settle(Aftermath& a) {
+  if (a.release) release_slot();
+  if (!a.retry.empty()) wake_waiters(a.retry, false, false);
+  if (a.demand) {
+    const uint64_t total = now_ns() - a.started;
+    const uint64_t protocol_ns = std::min(a.protocol_ns, a.provider_ns);
+    stats_.total_ns.record(total);
+    stats_.uffd_ns.record(a.uffd_ns);
+    stats_.network_ns.record(a.provider_ns - protocol_ns);
+    stats_.protocol_ns.record(protocol_ns);
+    stats_.engine_ns.record(total > a.uffd_ns + a.provider_ns ? total - a.uffd_ns - a.provider_ns
+                                                              : 0);
+  }
+}
+
+thread_local FaultEngine::Batch FaultEngine::batch_;
+
+void FaultEngine::open_batch() {
+  if (batch_.engine == nullptr) batch_.engine = this;
+}
+
+void FaultEngine::close_batch() {
+  if (batch_.engine != this) return;
+  install_held();
+  batch_.engine = nullptr;
+}
+
+void FaultEngine::install_held() {
+  if (batch_.engine != this || batch_.held.empty()) return;
+  std::vector<Held> held = std::move(batch_.held);
+  batch_.held.clear();
+  std::sort(held.begin(), held.end(),
+            [](const Held& a, const Held& b) { return a.frame < b.frame; });
+  size_t i = 0;
+  while (i < held.size()) {
+    size_t j = i + 1;
+    while (j < held.size() && j - i < kStripes && held[j].frame == held[j - 1].frame + 1 &&
+           held[j].supply.page == held[j - 1].supply.page + kPage &&
+           held[j].supply.writable == held[i].supply.writable) {
+      ++j;
+    }
+    install_run(std::span<Held>(held.data() + i, j - i));
+    i = j;
+  }
+}
+
+void FaultEngine::install_run(std::span<Held> run) {
+  if (run.size() == 1) {
+    Held& h = run[0];
+    h.supply.page_lasts = false;  // installed now
+    complete(h.frame, h.supply, h.provider_ns);
+    return;
+  }
+  // The frames of a run lie in distinct stripes (at most kStripes of them):
+  // lock them all, in ascending stripe index (the lock order), so that no
+  // frame changes between the checks and the copy.
+  std::vector<size_t> order(run.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return run[a].frame % kStripes < run[b].frame % kStripes; });
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(run.size());
+  for (size_t k : order) locks.emplace_back(stripe(run[k].frame).mu);
+
+  // Which answers can go in by the one copy: a demand or read-ahead fetch of
+  // an absent frame that holds its slot and is not a trigger to be staged.
+  std::vector<bool> plain(run.size(), false);
+  for (size_t k = 0; k < run.size(); ++k) {
+    const uint64_t frame = run[k].frame;
+    Stripe& s = stripe(frame);
+    auto it = s.requests.find(frame);
+    if (it == s.requests.end()) continue;
+    const Request& r = it->second;
+    const Frame& f = frames_[frame];
+    const bool demand = !r.waiters.empty() || r.outcome != nullptr;
+    plain[k] = f.state == State::kAbsent && !f.staged && r.has_slot && !r.evicting &&
+               !(r.trigger && !demand);
+  }
+  std::vector<uint64_t> put_ns(run.size(), 0);
+  std::vector<bool> put(run.size(), false);
+  for (size_t k = 0; k < run.size();) {
+    if (!plain[k]) {
+      ++k;
+      continue;
+    }
+    size_t e = k + 1;
+    while (e < run.size() && plain[e]) ++e;
+    if (e - k >= 2) {
+      const uint64_t t = now_ns();
+      uint64_t copied = 0;
+      (void)uffd::copy(uffd_.get(), own_addr(run[k].frame), run[k].supply.page, (e - k) * kPage,
+                       !run[k].supply.writable, true, &copied);
+      const uint64_t pages = copied / kPage;
+      const uint64_t share = pages == 0 ? 0 : (now_ns() - t) / pages;
+      for (size_t m = k; m < k + pages; ++m) {
+        put[m] = true;
+        put_ns[m] = share;
+      }
+      FaultStats::bump(stats_.run_copies);
+      FaultStats::bump(stats_.run_copy_pages, pages);
+    }
+    k = e;
+  }
+  std::vector<Aftermath> afters(run.size());
+  for (size_t k = 0; k < run.size(); ++k) {
+    Held& h = run[k];
+    afters[k].provider_ns = h.provider_ns;
+    h.supply.page_lasts = false;
+    // The ones the copy did not take (EEXIST, or not plain) go one by one.
+    complete_locked(stripe(h.frame), h.frame, h.supply, put[k], put_ns[k], &afters[k]);
+  }
+  locks.clear();
+  for (Aftermath& a : afters) settle(a);
 }
 
 void FaultEngine::read_ahead_after(uint64_t frame) {

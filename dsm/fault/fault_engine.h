@@ -21,10 +21,10 @@
 //  - provider completions: on whatever thread the provider calls `done`;
 //  - evictor (when a budget is set): picks victims, writes back, punches;
 //  - callers of the public methods (any thread); make_present() blocks.
-// Lock order: Stripe::mu (one per frame stripe, never two at once)
-//   -> attach_mu_ (shared) -> clock_mu_ / room_mu_ / ra_mu_ / ready_mu_
-//   (leaves). A handler holds attach_mu_ shared while it reads a uffd, so
-//   detach() returning means the fd is no longer read.
+// Lock order: Stripe::mu (one per frame stripe; several at once only in
+//   ascending stripe index, by install_run) -> attach_mu_ (shared) ->
+//   clock_mu_ / room_mu_ / ra_mu_ / ready_mu_ (leaves). A handler holds attach_mu_ shared while it
+//   reads a uffd, so detach() returning means the fd is no longer read.
 // No lock is held while calling the provider, and the provider is called only
 // from handler threads, the evictor and make_present()/resolve_fault(): never
 // from invalidate/downgrade/read_page/install or from inside a provider's
@@ -101,6 +101,18 @@ class FaultEngine final : public FrameStore {
   // Installs a page the protocol received unasked (or replaces the local
   // copy's data), and wakes anyone waiting for it.
   base::Status install(uint64_t frame, const std::byte* data, bool writable);
+
+  // Install batches, for a provider that receives pages in runs. Between
+  // open_batch() and close_batch() on one thread, answers given on that
+  // thread with Supply::page_lasts are held; close_batch() installs them,
+  // one UFFDIO_COPY (and one wake-up) for each run of consecutive frames
+  // whose pages lie back to back in memory. Any other engine call that
+  // touches frames (invalidate, downgrade, read_page, install) installs
+  // what is held first, so the provider sees its calls in order. Batches
+  // do not nest (a second open_batch is a no-op); close_batch() without
+  // open_batch() does nothing.
+  void open_batch();
+  void close_batch();
 
   // The engine's own mapping of the whole memfd (registered like any other).
   std::byte* base() const { return base_; }
@@ -187,6 +199,35 @@ class FaultEngine final : public FrameStore {
   // The `done` for a dispatched request (counts it in flight).
   FetchDone completion(uint64_t frame);
   void complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns);
+  // What a completion leaves to do once the stripe lock is released.
+  struct Aftermath {
+    bool release = false;       // give a slot back
+    std::vector<Waiter> retry;  // wake after the slot is back (failed fetch)
+    bool demand = false;        // record the latency split
+    uint64_t started = 0, uffd_ns = 0, protocol_ns = 0, provider_ns = 0;
+  };
+  // complete() under the stripe lock. `put_ns` != 0 (or `put` true): the
+  // page is already in the memfd, copied by install_run (which woke the
+  // own mapping's waiters); `put_ns` is this frame's share of that copy.
+  void complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supply> supply, bool put,
+                       uint64_t put_ns, Aftermath* after) REQUIRES(s.mu);
+  void settle(Aftermath& after);
+  // An answer held by an open batch.
+  struct Held {
+    uint64_t frame;
+    Supply supply;
+    uint64_t provider_ns;
+  };
+  struct Batch {
+    FaultEngine* engine = nullptr;
+    std::vector<Held> held;
+  };
+  static thread_local Batch batch_;
+  // Installs what this thread's open batch holds (if any).
+  void install_held();
+  // Answers for consecutive frames whose pages are back to back, same
+  // writability, at most kStripes: one UFFDIO_COPY for those that can take it.
+  void install_run(std::span<Held> run);
   // Puts page data into the memfd: UFFDIO_COPY into the own mapping for a
   // hole (write-protected unless writable), pwrite over a present page.
   // REQUIRES the frame's stripe lock.

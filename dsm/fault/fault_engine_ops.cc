@@ -213,6 +213,7 @@ base::Status FaultEngine::resolve_fault(int uffd, uint64_t addr, Access access) 
 
 base::Status FaultEngine::invalidate(uint64_t frame) {
   if (frame >= options_.frames) return base::Error("invalidate: frame out of range", EINVAL);
+  install_held();
   Stripe& s = stripe(frame);
   {
     std::lock_guard lock(s.mu);
@@ -241,6 +242,7 @@ release:
 
 base::Status FaultEngine::downgrade(uint64_t frame) {
   if (frame >= options_.frames) return base::Error("downgrade: frame out of range", EINVAL);
+  install_held();
   Stripe& s = stripe(frame);
   std::lock_guard lock(s.mu);
   Frame& f = frames_[frame];
@@ -258,6 +260,7 @@ base::Status FaultEngine::read_page(uint64_t frame, std::span<std::byte> out) co
   if (frame >= options_.frames || out.size() < kPage) {
     return base::Error("read_page: bad frame or buffer", EINVAL);
   }
+  const_cast<FaultEngine*>(this)->install_held();
   Stripe& s = const_cast<FaultEngine*>(this)->stripe(frame);
   std::lock_guard lock(s.mu);
   if (frames_[frame].state == State::kAbsent) {
@@ -273,6 +276,7 @@ base::Status FaultEngine::read_page(uint64_t frame, std::span<std::byte> out) co
 
 base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool writable) {
   if (frame >= options_.frames) return base::Error("install: frame out of range", EINVAL);
+  install_held();
   Stripe& s = stripe(frame);
   base::Status status;
   bool release = false;

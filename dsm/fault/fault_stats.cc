@@ -58,6 +58,9 @@ FaultStatsSnapshot FaultStats::snapshot() const {
   s.event_reads = get(event_reads);
   s.events = get(events);
   s.ioctl_errors = get(ioctl_errors);
+  s.run_copies = get(run_copies);
+  s.run_copy_pages = get(run_copy_pages);
+  s.punches = get(punches);
   s.uffd_ns = uffd_ns.snapshot();
   s.network_ns = network_ns.snapshot();
   s.protocol_ns = protocol_ns.snapshot();
@@ -75,12 +78,13 @@ std::string FaultStatsSnapshot::to_string() const {
       "faults: read_miss={} write_miss={} upgrade={} coalesced={} already_valid={} errors={}\n"
       "read-ahead: issued={} hits={}  evictions={} write_backs={} invalidations={} "
       "downgrades={} installs={} waits_for_room={}  resident={} (max {})  events={} in {} "
-      "reads  ioctl_errors={}\n"
+      "reads  ioctl_errors={}  run_copies={} ({} pages) punches={}\n"
       "total: {}\nuffd: {}\nnetwork: {}\nprotocol: {}\nengine: {}",
       read_misses, write_misses, write_upgrades, coalesced, already_valid, fetch_errors,
       read_ahead_issued, read_ahead_hits, evictions, write_backs, invalidations, downgrades,
       installs, waits_for_room, resident, resident_max, events, event_reads, ioctl_errors,
-      p(total_ns), p(uffd_ns), p(network_ns), p(protocol_ns), p(engine_ns));
+      run_copies, run_copy_pages, punches, p(total_ns), p(uffd_ns), p(network_ns), p(protocol_ns),
+      p(engine_ns));
 }
 
 }  // namespace dsm

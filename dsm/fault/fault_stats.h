@@ -46,6 +46,9 @@ struct FaultStatsSnapshot {
   uint64_t ioctl_errors = 0;    // write-protect calls that failed on a live mapping
   uint64_t event_reads = 0;     // read()s of a uffd that returned events
   uint64_t events = 0;          // fault events read (events / event_reads = batch)
+  uint64_t run_copies = 0;      // UFFDIO_COPYs that installed a run of pages
+  uint64_t run_copy_pages = 0;  // pages they installed
+  uint64_t punches = 0;         // fallocate(PUNCH_HOLE) calls of the evictor (ranges)
   uint64_t resident = 0;
   uint64_t resident_max = 0;
   LatencyHistogram uffd_ns, network_ns, protocol_ns, engine_ns, total_ns;
@@ -71,7 +74,7 @@ class FaultStats {
   std::atomic<uint64_t> read_misses{0}, write_misses{0}, write_upgrades{0}, coalesced{0},
       already_valid{0}, fetch_errors{0}, read_ahead_issued{0}, read_ahead_hits{0}, evictions{0},
       write_backs{0}, invalidations{0}, downgrades{0}, installs{0}, waits_for_room{0},
-      event_reads{0}, events{0}, ioctl_errors{0};
+      event_reads{0}, events{0}, ioctl_errors{0}, run_copies{0}, run_copy_pages{0}, punches{0};
   Histogram uffd_ns, network_ns, protocol_ns, engine_ns, total_ns;
 
   FaultStatsSnapshot snapshot() const;

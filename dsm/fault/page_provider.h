@@ -45,6 +45,10 @@ struct Supply {
   // Time the provider spent in the coherence protocol (state machine), if it
   // measures it; the engine reports it apart from transport time.
   uint64_t protocol_ns = 0;
+  // `page` stays valid and unchanged until the provider's install batch
+  // closes (FaultEngine::open_batch/close_batch on the thread calling
+  // `done`): the engine may then install it later, with its neighbours.
+  bool page_lasts = false;
 };
 
 using FetchDone = std::function<void(base::StatusOr<Supply>)>;

@@ -58,17 +58,22 @@ base::Status unregister_range(int fd, uint64_t addr, uint64_t len) {
 }
 
 base::Status copy(int fd, uint64_t dst, const void* src, uint64_t len, bool write_protect,
-                  bool wake) {
+                  bool wake, uint64_t* copied) {
   uffdio_copy c{};
   c.dst = dst;
   c.src = reinterpret_cast<uint64_t>(src);
   c.len = len;
   c.mode = (write_protect ? UFFDIO_COPY_MODE_WP : 0) | (wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE);
+  if (copied != nullptr) *copied = 0;
   for (;;) {
-    if (::ioctl(fd, UFFDIO_COPY, &c) == 0) return {};
+    if (::ioctl(fd, UFFDIO_COPY, &c) == 0) {
+      if (copied != nullptr) *copied += c.len;
+      return {};
+    }
     // EAGAIN: the mm changed under us (or a partial copy); retry the rest.
     if (errno == EAGAIN) {
       if (c.copy > 0) {
+        if (copied != nullptr) *copied += static_cast<uint64_t>(c.copy);
         c.dst += c.copy;
         c.src += c.copy;
         c.len -= c.copy;

@@ -50,9 +50,11 @@ base::Status unregister_range(int fd, uint64_t addr, uint64_t len);
 
 // UFFDIO_COPY of `len` bytes from `src` to `dst`. write_protect maps the page
 // write-protected (UFFDIO_COPY_MODE_WP); wake=false adds MODE_DONTWAKE.
-// EEXIST (already present) is returned as an error with code EEXIST.
+// EEXIST (already present) is returned as an error with code EEXIST. A copy of
+// several pages stops at the first one present; `copied` (if set) gets the
+// bytes copied before it (the kernel woke waiters on those already).
 base::Status copy(int fd, uint64_t dst, const void* src, uint64_t len, bool write_protect,
-                  bool wake = true);
+                  bool wake = true, uint64_t* copied = nullptr);
 
 // UFFDIO_WRITEPROTECT: protect (true) or unprotect (false) [addr, addr+len).
 // Unprotecting wakes threads waiting on the range unless wake=false.
