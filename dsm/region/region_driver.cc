@@ -209,6 +209,13 @@ void Driver::on_incoming_run(const rpc::Incoming& in) {
   // of requests: one frame of pages back).
   std::vector<Outgoing> batch;
   batch_ = &batch;
+  // The run's pages stay in the receive buffer until this handler returns:
+  // the engine holds the answers they make and installs them together, one
+  // UFFDIO_COPY per run of consecutive frames (FaultEngine::open_batch).
+  if (in.page != nullptr) {
+    run_pages_ = {in.page, in.page + in.page_count * kPage};
+    engine_->open_batch();
+  }
   protocol::Actions out;
   for (size_t i = 0; i < msgs->size(); ++i) {
     auto& msg = (*msgs)[i];
@@ -226,6 +233,10 @@ void Driver::on_incoming_run(const rpc::Incoming& in) {
     }
     counters_.received(msg->type, head_share + (pages[i] ? kPage : 0));
     run(out, pages[i], dt);
+  }
+  if (in.page != nullptr) {
+    engine_->close_batch();
+    run_pages_ = {};
   }
   batch_ = nullptr;
   flush(batch);
@@ -399,6 +410,7 @@ void Driver::answer(uint64_t frame, Fetch& f, const std::byte* page, bool writab
   s.page = page;
   s.writable = writable;
   s.protocol_ns = f.protocol_ns + call_ns;
+  s.page_lasts = page != nullptr && page >= run_pages_.first && page < run_pages_.second;
   FetchDone done = std::move(f.done);
   fetches_.erase(frame);
   // The engine copies the page before `done` returns.

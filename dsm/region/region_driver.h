@@ -145,6 +145,9 @@ class Driver final : public PageProvider {
   std::unordered_map<uint64_t, Fetch> fetches_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, EvictDone> evicts_ GUARDED_BY(mu_);
   bool closed_ GUARDED_BY(mu_) = false;
+  // The pages of the received run being handled: answers from them may be
+  // installed at the run's end (Supply::page_lasts).
+  std::pair<const std::byte*, const std::byte*> run_pages_ GUARDED_BY(mu_){};
   // Set while a batch runs: send() queues here instead of sending.
   std::vector<Outgoing>* batch_ GUARDED_BY(mu_) = nullptr;
   struct Parked {
