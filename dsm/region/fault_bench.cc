@@ -24,6 +24,7 @@
 
 #include "base/bytes.h"
 #include "base/unique_fd.h"
+#include "dsm/fault/fault_engine.h"
 #include "dsm/fault/uffd.h"
 #include "dsm/region/region.h"
 #include "rpc/fabric_transport.h"
@@ -222,16 +223,42 @@ base::StatusOr<std::vector<double>> bare_round_trips(BareEnd& a, BareEnd& b, siz
 struct Pair {
   std::vector<std::unique_ptr<rpc::Transport>> transports;
   std::vector<std::unique_ptr<Region>> regions;
+  base::UniqueFd home;  // node 1's home copies
   ~Pair() {
     regions.clear();
     transports.clear();
   }
 };
 
+// Node 1's home copies: a memfd filled with data before anything is timed,
+// as a node's page store holds the memory it serves. (Left sparse, each
+// first read of a home page allocated and zeroed a shmem page on the
+// answering side: that is a cost of first touch, not of a remote fault, and
+// the bare baselines send from buffers written beforehand as well.)
+base::StatusOr<base::UniqueFd> filled_home(uint64_t frames) {
+  base::UniqueFd fd(::memfd_create("bench-home", MFD_CLOEXEC));
+  if (!fd.valid() || ::ftruncate(fd.get(), static_cast<off_t>(frames * kPage)) != 0) {
+    return base::Error::from_errno("home memfd");
+  }
+  std::vector<std::byte> chunk(256 * kPage);
+  for (uint64_t f = 0; f < frames; f += 256) {
+    const uint64_t n = std::min<uint64_t>(256, frames - f);
+    for (uint64_t i = 0; i < n; ++i) {
+      std::memset(chunk.data() + i * kPage, static_cast<int>((f + i) & 0xff), kPage);
+    }
+    if (::pwrite(fd.get(), chunk.data(), n * kPage, static_cast<off_t>(f * kPage)) !=
+        static_cast<ssize_t>(n * kPage)) {
+      return base::Error::from_errno("fill home memfd");
+    }
+  }
+  return fd;
+}
+
 // Node 1 homes every frame ("range" with node 0 giving nothing), so every
 // fault on node 0 goes over the fabric.
 base::Status make_regions(Pair& p, const FaultBenchOptions& o, uint64_t frames, uint32_t read_ahead,
                           uint64_t budget) {
+  p.home = TRY(filled_home(frames));
   for (int i = 0; i < 2; ++i) {
     RegionConfig c;
     c.self = static_cast<uint16_t>(i);
@@ -242,6 +269,7 @@ base::Status make_regions(Pair& p, const FaultBenchOptions& o, uint64_t frames, 
     c.protocol = o.protocol;
     c.read_ahead_max = read_ahead;
     c.budget_frames = i == 0 ? budget : 0;
+    if (i == 1) c.home_fd = p.home.get();
     p.regions.push_back(TRY(Region::Create(c, *p.transports[i])));
   }
   return {};
@@ -340,8 +368,12 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   // (c) right before and right after the scan, under the load it saw.
   append(big_samples, TRY(bare_round_trips(*bare_a, *bare_b, 64, bytes, 100)));
   auto t0 = Clock::now();
-  for (uint64_t f = 0; f + 1 < frames; ++f) (void)mem[f * kPage];
+  uint64_t sum = 0;
+  for (uint64_t f = 0; f + 1 < frames; ++f) sum += static_cast<uint8_t>(mem[f * kPage]);
   const double us = micros(Clock::now() - t0);
+  uint64_t want = 0;
+  for (uint64_t f = 0; f + 1 < frames; ++f) want += f & 0xff;
+  if (sum != want) return base::Error("scan read other bytes than the home holds", EIO);
   append(big_samples, TRY(bare_round_trips(*bare_a, *bare_b, 64, bytes, 100)));
   Latency big = summarize(std::move(big_samples));
   r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
@@ -349,6 +381,13 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   r.scan_mb_s = us > 0 ? static_cast<double>(r.scan_bytes) / us : 0;
   r.read_ahead_hits = p.regions[0]->stats().engine.read_ahead_hits;
   r.scan_stats_json = p.regions[0]->stats().to_json();
+  {
+    const FaultStatsSnapshot e = p.regions[0]->engine().stats();
+    r.scan_run_copies = e.run_copies;
+    r.scan_run_copy_pages = e.run_copy_pages;
+    r.scan_punches = e.punches;
+    r.scan_evictions = e.evictions;
+  }
 
   const double raw = r.local_uffd.p50_us + r.fabric_rtt.p50_us;
   r.read_fault_p50_ratio = raw > 0 ? r.read_random.p50_us / raw : 0;
@@ -391,12 +430,14 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("write_random":{},"write_sequential":{},"local_uffd_fault":{},"fabric_rtt_64_4096":{},)"
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
+      R"("scan_engine":{{"run_copies":{},"run_copy_pages":{},"punches":{},"evictions":{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
       r.provider, r.protocol, lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
       lat(r.write_sequential), lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s,
       r.raw_mb_s, r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio,
-      r.scan_read_ahead, r.region_stats_json.empty() ? "null" : r.region_stats_json,
+      r.scan_read_ahead, r.scan_run_copies, r.scan_run_copy_pages, r.scan_punches, r.scan_evictions,
+      r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }
 
