@@ -7,8 +7,10 @@
 
 namespace kernel::syscalls {
 
-#define PANGAEA_SYSCALL(name) \
-  Result<uint64_t> sys_##name(task::Kernel& k, task::Process& p, const SyscallArgs& a)
+// `p` is the calling process, `t` the calling thread (one of p's).
+#define PANGAEA_SYSCALL(name)                                                                      \
+  Result<uint64_t> sys_##name(task::Kernel& k, task::Process& p, [[maybe_unused]] task::Thread& t, \
+                              const SyscallArgs& a)
 
 // sys_file.cc
 PANGAEA_SYSCALL(read);
@@ -130,6 +132,8 @@ PANGAEA_SYSCALL(set_robust_list);
 PANGAEA_SYSCALL(rt_sigaction);
 PANGAEA_SYSCALL(rt_sigprocmask);
 PANGAEA_SYSCALL(clone);
+PANGAEA_SYSCALL(get_robust_list);
+PANGAEA_SYSCALL(clone3);
 PANGAEA_SYSCALL(fork);
 PANGAEA_SYSCALL(vfork);
 PANGAEA_SYSCALL(execve);

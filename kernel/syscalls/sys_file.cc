@@ -229,7 +229,7 @@ PANGAEA_SYSCALL(pipe2) {
 PANGAEA_SYSCALL(pipe) {
   SyscallArgs b = a;
   b.a[1] = 0;
-  return sys_pipe2(k, p, b);
+  return sys_pipe2(k, p, t, b);
 }
 
 PANGAEA_SYSCALL(pread64) {

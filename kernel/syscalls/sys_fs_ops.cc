@@ -349,7 +349,7 @@ PANGAEA_SYSCALL(setxattr) {
 PANGAEA_SYSCALL(creat) {
   SyscallArgs b = {
       {static_cast<uint64_t>(AT_FDCWD), a.a[0], O_CREAT | O_WRONLY | O_TRUNC, a.a[1], 0, 0}};
-  return sys_openat(k, p, b);
+  return sys_openat(k, p, t, b);
 }
 
 }  // namespace kernel::syscalls

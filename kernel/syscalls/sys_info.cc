@@ -43,22 +43,22 @@ Result<struct rlimit> limit_of(int resource) {
   }
 }
 
-// Sleeps by blocking the process until its deadline; other processes run.
-Result<uint64_t> sleep_until(task::Process& p, uint64_t deadline) {
+// Sleeps by blocking the thread until its deadline; other threads run.
+Result<uint64_t> sleep_until(task::Thread& t, uint64_t deadline) {
   if (task::Kernel::now_ns() >= deadline) return 0;
-  p.sleep_deadline = deadline;
-  p.state = task::Process::State::kBlocked;
-  p.waiting = task::Process::Wait::kSleep;
+  t.sleep_deadline = deadline;
+  t.state = task::Thread::State::kBlocked;
+  t.waiting = task::Thread::Wait::kSleep;
   return Errno(kRestart);
 }
 
-Result<uint64_t> do_sleep(task::Process& p, uint64_t req) {
+Result<uint64_t> do_sleep(task::Process& p, task::Thread& t, uint64_t req) {
   // A re-dispatch after the wake-up finds the deadline set.
-  if (p.sleep_deadline) return sleep_until(p, p.sleep_deadline);
+  if (t.sleep_deadline) return sleep_until(t, t.sleep_deadline);
   struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(req)));
   if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000 || ts.tv_sec < 0) return Errno(EINVAL);
   uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
-  return sleep_until(p, task::Kernel::now_ns() + ns);
+  return sleep_until(t, task::Kernel::now_ns() + ns);
 }
 
 uint64_t to_ns(const struct timeval& tv) {
@@ -118,9 +118,9 @@ PANGAEA_SYSCALL(gettimeofday) {
 
 PANGAEA_SYSCALL(time) {
   (void)k;
-  int64_t t = ::time(nullptr);
-  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<int64_t>(a.a[0]), t));
-  return static_cast<uint64_t>(t);
+  int64_t now = ::time(nullptr);
+  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<int64_t>(a.a[0]), now));
+  return static_cast<uint64_t>(now);
 }
 
 PANGAEA_SYSCALL(getrandom) {
@@ -151,6 +151,7 @@ PANGAEA_SYSCALL(getrlimit) {
 
 PANGAEA_SYSCALL(sched_yield) {
   (void)k, (void)p, (void)a;
+  t.yield = true;  // the other runnable threads go first
   return 0;
 }
 
@@ -169,19 +170,19 @@ PANGAEA_SYSCALL(sysinfo) {
 
 PANGAEA_SYSCALL(nanosleep) {
   (void)k;
-  return do_sleep(p, a.a[0]);
+  return do_sleep(p, t, a.a[0]);
 }
 
 PANGAEA_SYSCALL(clock_nanosleep) {
   (void)k;
-  if ((a.a[1] & TIMER_ABSTIME) && !p.sleep_deadline) {
+  if ((a.a[1] & TIMER_ABSTIME) && !t.sleep_deadline) {
     struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[2])));
     struct timespec now;
     if (::clock_gettime(arg_int(a.a[0]), &now) < 0) return Errno::last();
     int64_t left = (ts.tv_sec - now.tv_sec) * 1000000000ll + (ts.tv_nsec - now.tv_nsec);
-    return sleep_until(p, task::Kernel::now_ns() + (left > 0 ? left : 0));
+    return sleep_until(t, task::Kernel::now_ns() + (left > 0 ? left : 0));
   }
-  return do_sleep(p, a.a[2]);
+  return do_sleep(p, t, a.a[2]);
 }
 
 PANGAEA_SYSCALL(alarm) {
@@ -264,9 +265,9 @@ PANGAEA_SYSCALL(getgroups) {
 }
 
 PANGAEA_SYSCALL(times) {
-  struct tms t = {};
+  struct tms tm = {};
   double up = k.uptime();
-  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<struct tms>(a.a[0]), t));
+  if (a.a[0]) TRY(p.mm->copy_out(mm::UserPtr<struct tms>(a.a[0]), tm));
   return static_cast<uint64_t>(up * 100);
 }
 

@@ -60,8 +60,9 @@ Result<uint64_t> poll_core(task::Kernel& k, task::Process& p, std::vector<pollfd
   // A timeout with pipes: the scheduler wakes the process at the deadline.
   if (timeout_ms > 0) {
     uint64_t now = task::Kernel::now_ns();
-    if (!p.sleep_deadline) p.sleep_deadline = now + static_cast<uint64_t>(timeout_ms) * 1000000;
-    if (now >= p.sleep_deadline) return ready;  // timed out
+    uint64_t& deadline = k.current().sleep_deadline;
+    if (!deadline) deadline = now + static_cast<uint64_t>(timeout_ms) * 1000000;
+    if (now >= deadline) return ready;  // timed out
   }
   for (fs::WaitQueue* q : queues) k.block_on(p, *q);
   return Errno(kRestart);

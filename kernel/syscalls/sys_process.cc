@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <algorithm>
+
 #include "kernel/loader/elf_loader.h"
 #include "kernel/syscalls/handlers.h"
 #include "kernel/syscalls/util.h"
@@ -39,7 +41,8 @@ Result<std::vector<std::string>> copy_in_strv(task::Process& p, uint64_t addr) {
 }  // namespace
 
 PANGAEA_SYSCALL(exit) {
-  k.exit_process(p, (arg_int(a.a[0]) & 0xff) << 8);
+  (void)p;
+  k.exit_thread(t, (arg_int(a.a[0]) & 0xff) << 8);
   return 0;
 }
 
@@ -54,8 +57,8 @@ PANGAEA_SYSCALL(getpid) {
 }
 
 PANGAEA_SYSCALL(gettid) {
-  (void)k, (void)a;
-  return p.pid;
+  (void)k, (void)p, (void)a;
+  return t.tid;
 }
 
 PANGAEA_SYSCALL(getppid) {
@@ -71,26 +74,26 @@ PANGAEA_SYSCALL(getpgrp) {
 PANGAEA_SYSCALL(getpgid) {
   int pid = arg_int(a.a[0]);
   if (pid == 0) return p.pgid;
-  task::Process* t = k.find(pid);
-  if (!t) return Errno(ESRCH);
-  return t->pgid;
+  task::Process* q = k.find(pid);
+  if (!q) return Errno(ESRCH);
+  return q->pgid;
 }
 
 PANGAEA_SYSCALL(setpgid) {
   int pid = arg_int(a.a[0]), pgid = arg_int(a.a[1]);
   if (pgid < 0) return Errno(EINVAL);
-  task::Process* t = pid == 0 ? &p : k.find(pid);
-  if (!t || (t != &p && t->ppid != p.pid)) return Errno(ESRCH);
-  t->pgid = pgid == 0 ? t->pid : pgid;
+  task::Process* q = pid == 0 ? &p : k.find(pid);
+  if (!q || (q != &p && q->ppid != p.pid)) return Errno(ESRCH);
+  q->pgid = pgid == 0 ? q->pid : pgid;
   return 0;
 }
 
 PANGAEA_SYSCALL(getsid) {
   int pid = arg_int(a.a[0]);
   if (pid == 0) return p.sid;
-  task::Process* t = k.find(pid);
-  if (!t) return Errno(ESRCH);
-  return t->sid;
+  task::Process* q = k.find(pid);
+  if (!q) return Errno(ESRCH);
+  return q->sid;
 }
 
 PANGAEA_SYSCALL(setsid) {
@@ -111,17 +114,17 @@ PANGAEA_SYSCALL(arch_prctl) {
   switch (arg_int(a.a[0])) {
     case ARCH_SET_FS:
       if (addr >= platform::kGuestTop) return Errno(EPERM);
-      p.regs.fs_base = addr;
+      t.regs.fs_base = addr;
       return 0;
     case ARCH_SET_GS:
       if (addr >= platform::kGuestTop) return Errno(EPERM);
-      p.regs.gs_base = addr;
+      t.regs.gs_base = addr;
       return 0;
     case ARCH_GET_FS:
-      TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(addr), static_cast<uint64_t>(p.regs.fs_base)));
+      TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(addr), static_cast<uint64_t>(t.regs.fs_base)));
       return 0;
     case ARCH_GET_GS:
-      TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(addr), static_cast<uint64_t>(p.regs.gs_base)));
+      TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(addr), static_cast<uint64_t>(t.regs.gs_base)));
       return 0;
     default:
       return Errno(EINVAL);
@@ -129,14 +132,24 @@ PANGAEA_SYSCALL(arch_prctl) {
 }
 
 PANGAEA_SYSCALL(set_tid_address) {
-  (void)k;
-  p.clear_child_tid = a.a[0];
-  return p.pid;
+  (void)k, (void)p;
+  t.clear_child_tid = a.a[0];
+  return t.tid;
 }
 
 PANGAEA_SYSCALL(set_robust_list) {
   (void)k, (void)p;
   if (a.a[1] != 24) return Errno(EINVAL);
+  return 0;
+}
+
+PANGAEA_SYSCALL(get_robust_list) {
+  (void)k;
+  int tid = arg_int(a.a[0]);
+  if (tid != 0 && tid != t.tid && !k.find_thread(tid)) return Errno(ESRCH);
+  // No list is kept (set_robust_list is accepted, not walked at exit).
+  TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[1]), uint64_t{0}));
+  TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[2]), uint64_t{24}));
   return 0;
 }
 
@@ -154,47 +167,69 @@ PANGAEA_SYSCALL(rt_sigaction) {
 PANGAEA_SYSCALL(rt_sigprocmask) {
   (void)k;
   if (a.a[3] != 8) return Errno(EINVAL);
-  uint64_t old = p.sigmask;
+  uint64_t old = t.sigmask;
   if (a.a[1]) {
     uint64_t set = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(a.a[1])));
     switch (arg_int(a.a[0])) {
       case SIG_BLOCK:
-        p.sigmask |= set;
+        t.sigmask |= set;
         break;
       case SIG_UNBLOCK:
-        p.sigmask &= ~set;
+        t.sigmask &= ~set;
         break;
       case SIG_SETMASK:
-        p.sigmask = set;
+        t.sigmask = set;
         break;
       default:
         return Errno(EINVAL);
     }
-    p.sigmask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+    t.sigmask &= ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
   }
   if (a.a[2]) TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[2]), old));
   return 0;
 }
 
 PANGAEA_SYSCALL(clone) {
-  return static_cast<uint64_t>(TRY(k.fork(p, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4])));
+  (void)p;
+  return static_cast<uint64_t>(TRY(k.clone(t, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4])));
+}
+
+PANGAEA_SYSCALL(clone3) {
+  // struct clone_args (Linux 5.3+): the fields up to tls (64 bytes) are
+  // honoured; set_tid and cgroup must be unused.
+  struct CloneArgs {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+    uint64_t set_tid, set_tid_size, cgroup;
+  };
+  uint64_t size = a.a[1];
+  if (size < 64 || size > 4096) return Errno(EINVAL);
+  CloneArgs ca = {};
+  TRY(p.mm->copy_in(a.a[0], &ca, std::min<uint64_t>(size, sizeof(ca))));
+  if (ca.exit_signal > 64 || (ca.exit_signal & ~uint64_t{CSIGNAL})) return Errno(EINVAL);
+  if ((ca.flags & CSIGNAL) || ca.set_tid || ca.set_tid_size || (ca.flags >> 32))
+    return Errno(EINVAL);
+  if ((ca.flags & CLONE_THREAD) && ca.exit_signal) return Errno(EINVAL);
+  if ((ca.stack == 0) != (ca.stack_size == 0)) return Errno(EINVAL);
+  uint64_t sp = ca.stack ? ca.stack + ca.stack_size : 0;
+  return static_cast<uint64_t>(
+      TRY(k.clone(t, ca.flags | ca.exit_signal, sp, ca.parent_tid, ca.child_tid, ca.tls)));
 }
 
 PANGAEA_SYSCALL(fork) {
-  (void)a;
-  return static_cast<uint64_t>(TRY(k.fork(p, SIGCHLD, 0, 0, 0, 0)));
+  (void)a, (void)p;
+  return static_cast<uint64_t>(TRY(k.clone(t, SIGCHLD, 0, 0, 0, 0)));
 }
 
 PANGAEA_SYSCALL(vfork) {
-  (void)a;
-  return static_cast<uint64_t>(TRY(k.fork(p, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0, 0)));
+  (void)a, (void)p;
+  return static_cast<uint64_t>(TRY(k.clone(t, CLONE_VFORK | CLONE_VM | SIGCHLD, 0, 0, 0, 0)));
 }
 
 PANGAEA_SYSCALL(execve) {
   std::string path = TRY(at_path(k, p, AT_FDCWD, a.a[0]));
   auto argv = TRY(copy_in_strv(p, a.a[1]));
   auto envp = TRY(copy_in_strv(p, a.a[2]));
-  TRY(k.execve(p, path, std::move(argv), std::move(envp)));
+  TRY(k.execve(t, path, std::move(argv), std::move(envp)));
   return 0;
 }
 
@@ -215,7 +250,7 @@ PANGAEA_SYSCALL(wait4) {
       if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<int>(a.a[1]), st));
       return c->pid;
     }
-    if (c->state != task::Process::State::kZombie) continue;
+    if (!c->zombie()) continue;
     int cpid = c->pid;
     if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<int>(a.a[1]), c->wait_status));
     if (a.a[3]) {
@@ -227,8 +262,8 @@ PANGAEA_SYSCALL(wait4) {
   }
   if (!any) return Errno(ECHILD);
   if (options & WNOHANG) return 0;
-  p.state = task::Process::State::kBlocked;
-  p.waiting = task::Process::Wait::kChild;
+  t.state = task::Thread::State::kBlocked;
+  t.waiting = task::Thread::Wait::kChild;
   return Errno(kRestart);
 }
 
@@ -237,19 +272,20 @@ PANGAEA_SYSCALL(kill) {
   if (sig < 0 || sig > 64) return Errno(EINVAL);
   std::vector<task::Process*> targets;
   if (pid > 0) {
-    if (task::Process* t = k.find(pid)) targets.push_back(t);
+    // A thread's tid names its process here, as in Linux.
+    task::Thread* th = k.find_thread(pid);
+    if (task::Process* target = th ? th->process : k.find(pid)) targets.push_back(target);
   } else {
     int pgid = pid == 0 ? p.pgid : -pid;
-    for (task::Process* t : k.children_of(-1))
-      if (t->state != task::Process::State::kZombie &&
-          (pid == -1 ? (t->pid != 1 && t != &p) : t->pgid == pgid))
-        targets.push_back(t);
+    for (task::Process* q : k.children_of(-1))
+      if (!q->zombie() && (pid == -1 ? (q->pid != 1 && q != &p) : q->pgid == pgid))
+        targets.push_back(q);
   }
   if (targets.empty()) return Errno(ESRCH);
   siginfo_t si = {};
   si.si_code = SI_USER;
   si.si_pid = p.pid;
-  for (task::Process* t : targets) k.signal(*t, sig, &si);
+  for (task::Process* target : targets) k.signal(*target, sig, &si);
   return 0;
 }
 
@@ -264,7 +300,7 @@ PANGAEA_SYSCALL(waitid) {
                  (idtype == P_PGID && c->pgid == (id ? id : p.pgid));
     if (!match) continue;
     any = true;
-    if (c->state != task::Process::State::kZombie) continue;
+    if (!c->zombie()) continue;
     siginfo_t si = {};
     si.si_signo = SIGCHLD;
     si.si_pid = c->pid;
@@ -283,14 +319,15 @@ PANGAEA_SYSCALL(waitid) {
     }
     return 0;
   }
-  p.state = task::Process::State::kBlocked;
-  p.waiting = task::Process::Wait::kChild;
+  t.state = task::Thread::State::kBlocked;
+  t.waiting = task::Thread::Wait::kChild;
   return Errno(kRestart);
 }
 
 PANGAEA_SYSCALL(futex) {
   constexpr int kPrivate = 128, kClockRealtime = 256;
-  constexpr int kWait = 0, kWake = 1, kWaitBitset = 9, kWakeBitset = 10;
+  constexpr int kWait = 0, kWake = 1, kRequeue = 3, kCmpRequeue = 4, kWaitBitset = 9,
+                kWakeBitset = 10;
   int op = arg_int(a.a[1]);
   int cmd = op & ~(kPrivate | kClockRealtime);
   uint32_t val = static_cast<uint32_t>(a.a[2]);
@@ -299,7 +336,7 @@ PANGAEA_SYSCALL(futex) {
     case kWaitBitset: {
       uint32_t bitset = cmd == kWait ? ~0u : static_cast<uint32_t>(a.a[5]);
       uint64_t deadline = 0;
-      if (a.a[3] && !p.futex_key) {
+      if (a.a[3] && !t.futex_key) {
         struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[3])));
         if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
         int64_t ns = ts.tv_sec * 1000000000ll + ts.tv_nsec;
@@ -315,11 +352,16 @@ PANGAEA_SYSCALL(futex) {
         }
         if (!deadline) deadline = 1;
       }
-      return k.futex_wait(p, a.a[0], val, bitset, deadline);
+      return k.futex_wait(t, a.a[0], val, bitset, deadline);
     }
     case kWake:
     case kWakeBitset:
       return k.futex_wake(p, a.a[0], val, cmd == kWake ? ~0u : static_cast<uint32_t>(a.a[5]));
+    case kRequeue:
+    case kCmpRequeue:
+      // The timeout argument slot carries the count to requeue.
+      return k.futex_requeue(p, a.a[0], a.a[4], val, static_cast<uint32_t>(a.a[3]),
+                             cmd == kCmpRequeue, static_cast<uint32_t>(a.a[5]));
     default:
       return Errno(ENOSYS);
   }
@@ -328,34 +370,34 @@ PANGAEA_SYSCALL(futex) {
 PANGAEA_SYSCALL(tgkill) {
   int tgid = arg_int(a.a[0]), tid = arg_int(a.a[1]), sig = arg_int(a.a[2]);
   if (sig < 0 || sig > 64 || tgid <= 0 || tid <= 0) return Errno(EINVAL);
-  task::Process* t = k.find(tid);
-  if (!t || t->pid != tgid || t->state == task::Process::State::kZombie) return Errno(ESRCH);
+  task::Thread* target = k.find_thread(tid);
+  if (!target || target->process->pid != tgid) return Errno(ESRCH);
   siginfo_t si = {};
   si.si_code = SI_TKILL;
   si.si_pid = p.pid;
-  k.signal(*t, sig, &si);
+  if (sig) k.signal_thread(*target, sig, &si);
   return 0;
 }
 
 PANGAEA_SYSCALL(tkill) {
   int tid = arg_int(a.a[0]), sig = arg_int(a.a[1]);
   if (sig < 0 || sig > 64 || tid <= 0) return Errno(EINVAL);
-  task::Process* t = k.find(tid);
-  if (!t || t->state == task::Process::State::kZombie) return Errno(ESRCH);
+  task::Thread* target = k.find_thread(tid);
+  if (!target) return Errno(ESRCH);
   siginfo_t si = {};
   si.si_code = SI_TKILL;
   si.si_pid = p.pid;
-  k.signal(*t, sig, &si);
+  if (sig) k.signal_thread(*target, sig, &si);
   return 0;
 }
 
 PANGAEA_SYSCALL(rt_sigreturn) {
-  if (!task::restore_frame(p).ok()) {
+  if (!task::restore_frame(t).ok()) {
     k.exit_process(p, SIGSEGV);
     return 0;
   }
   (void)a;
-  return p.regs.rax;  // the interrupted code's rax, unchanged
+  return t.regs.rax;  // the interrupted code's rax, unchanged
 }
 
 PANGAEA_SYSCALL(sigaltstack) {
@@ -366,21 +408,21 @@ PANGAEA_SYSCALL(sigaltstack) {
     int32_t pad;
     uint64_t size;
   };
-  bool on = p.altstack.ss_size && p.regs.rsp > p.altstack.ss_sp &&
-            p.regs.rsp <= p.altstack.ss_sp + p.altstack.ss_size;
-  GuestStack old = {p.altstack.ss_sp, on ? SS_ONSTACK : p.altstack.ss_flags, 0, p.altstack.ss_size};
+  bool on = t.altstack.ss_size && t.regs.rsp > t.altstack.ss_sp &&
+            t.regs.rsp <= t.altstack.ss_sp + t.altstack.ss_size;
+  GuestStack old = {t.altstack.ss_sp, on ? SS_ONSTACK : t.altstack.ss_flags, 0, t.altstack.ss_size};
   if (a.a[0]) {
     GuestStack ns = TRY(p.mm->copy_in(mm::UserPtr<GuestStack>(a.a[0])));
     if (on) return Errno(EPERM);
     int mode = ns.flags & ~(1 << 31);  // SS_AUTODISARM accepted, not honoured
     if (mode != 0 && mode != SS_DISABLE && mode != SS_ONSTACK) return Errno(EINVAL);
     if (mode == SS_DISABLE) {
-      p.altstack = {};
+      t.altstack = {};
     } else {
       if (ns.size < 2048) return Errno(ENOMEM);
-      p.altstack.ss_sp = ns.sp;
-      p.altstack.ss_size = ns.size;
-      p.altstack.ss_flags = 0;
+      t.altstack.ss_sp = ns.sp;
+      t.altstack.ss_size = ns.size;
+      t.altstack.ss_flags = 0;
     }
   }
   if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<GuestStack>(a.a[1]), old));
@@ -391,29 +433,29 @@ PANGAEA_SYSCALL(rt_sigsuspend) {
   (void)k;
   if (a.a[1] != 8) return Errno(EINVAL);
   uint64_t mask = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(a.a[0])));
-  if (!p.has_saved_sigmask) {
-    p.saved_sigmask = p.sigmask;
-    p.has_saved_sigmask = true;
+  if (!t.has_saved_sigmask) {
+    t.saved_sigmask = t.sigmask;
+    t.has_saved_sigmask = true;
   }
-  p.sigmask = mask & ~(task::sigbit(SIGKILL) | task::sigbit(SIGSTOP));
-  if (p.pending & ~p.sigmask) return Errno(EINTR);
-  p.state = task::Process::State::kBlocked;
-  p.waiting = task::Process::Wait::kSignal;
+  t.sigmask = mask & ~(task::sigbit(SIGKILL) | task::sigbit(SIGSTOP));
+  if ((t.pending | p.pending) & ~t.sigmask) return Errno(EINTR);
+  t.state = task::Thread::State::kBlocked;
+  t.waiting = task::Thread::Wait::kSignal;
   return Errno(kRestart);
 }
 
 PANGAEA_SYSCALL(pause) {
   (void)k, (void)a;
-  if (p.pending & ~p.sigmask) return Errno(EINTR);
-  p.state = task::Process::State::kBlocked;
-  p.waiting = task::Process::Wait::kSignal;
+  if ((t.pending | p.pending) & ~t.sigmask) return Errno(EINTR);
+  t.state = task::Thread::State::kBlocked;
+  t.waiting = task::Thread::Wait::kSignal;
   return Errno(kRestart);
 }
 
 PANGAEA_SYSCALL(rt_sigpending) {
   (void)k;
   if (a.a[1] != 8) return Errno(EINVAL);
-  uint64_t pend = p.pending & p.sigmask;
+  uint64_t pend = (t.pending | p.pending) & t.sigmask;
   TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[0]), pend));
   return 0;
 }

@@ -91,9 +91,9 @@ PANGAEA_SYSCALL(socket) {
 PANGAEA_SYSCALL(connect) {
   int host = TRY(host_socket_fd(p, arg_int(a.a[0])));
   auto sa = TRY(copy_in_sockaddr(p, a.a[1], a.a[2]));
-  if (p.connect_pending) {
+  if (t.connect_pending) {
     // Dispatched again after waiting: the outcome of the first attempt.
-    p.connect_pending = false;
+    t.connect_pending = false;
     int soerr = 0;
     socklen_t len = sizeof(soerr);
     if (::getsockopt(host, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr) return Errno(soerr);
@@ -104,7 +104,7 @@ PANGAEA_SYSCALL(connect) {
   if (::connect(host, reinterpret_cast<sockaddr*>(sa.data()), sa.size()) == 0) return 0;
   int err = errno;
   if ((err == EINPROGRESS || err == EALREADY) && !guest_nonblocking(p, arg_int(a.a[0])))
-    p.connect_pending = true;
+    t.connect_pending = true;
   if (err == EINPROGRESS || err == EALREADY)
     return would_block(k, p, arg_int(a.a[0]), host, POLLOUT, err);
   return Errno(err);
@@ -144,7 +144,7 @@ PANGAEA_SYSCALL(accept4) {
 PANGAEA_SYSCALL(accept) {
   SyscallArgs b = a;
   b.a[3] = 0;
-  return sys_accept4(k, p, b);
+  return sys_accept4(k, p, t, b);
 }
 
 PANGAEA_SYSCALL(getsockname) {

@@ -160,7 +160,7 @@ const Entry kEntries[] = {
     {"msync", sys_msync, P, "MAP_SHARED file mappings are private copies: nothing to write", "xDx"},
     {"madvise", sys_madvise, P, "advice accepted and ignored (MADV_DONTNEED zeroes)", "xdd"},
 
-    {"exit", sys_exit, P, "single-threaded processes only", "d"},
+    {"exit", sys_exit, S, "", "d"},
     {"exit_group", sys_exit_group, S, "", "d"},
     {"getpid", sys_getpid, S, "", ""},
     {"gettid", sys_gettid, S, "", ""},
@@ -176,7 +176,8 @@ const Entry kEntries[] = {
     {"getegid", sys_getuid, S, "the guest runs as root", ""},
     {"arch_prctl", sys_arch_prctl, P, "ARCH_SET_FS/GET_FS/SET_GS/GET_GS", "xx"},
     {"set_tid_address", sys_set_tid_address, S, "", "x"},
-    {"set_robust_list", sys_set_robust_list, P, "recorded, not walked on exit", "xd"},
+    {"set_robust_list", sys_set_robust_list, P, "accepted; the list is not walked at exit", "xd"},
+    {"get_robust_list", sys_get_robust_list, P, "always reports an empty list", "dxx"},
     {"rt_sigaction", sys_rt_sigaction, S, "", "dxxd"},
     {"rt_sigprocmask", sys_rt_sigprocmask, S, "", "dxxd"},
     {"rt_sigreturn", sys_rt_sigreturn, P, "x87/SSE state restored, AVX upper halves not", ""},
@@ -185,16 +186,18 @@ const Entry kEntries[] = {
     {"pause", sys_pause, S, "", ""},
     {"rt_sigpending", sys_rt_sigpending, S, "", "xd"},
     {"clone", sys_clone, P,
-     "processes only (no CLONE_THREAD); memory copied eagerly; CLONE_VM "
-     "children get a copy",
+     "CLONE_THREAD threads share memory, fds, cwd and signal actions (CLONE_FS/FILES are "
+     "implied for them); a process child gets a copy of the memory, even with CLONE_VM; no "
+     "namespaces, CLONE_PIDFD or CLONE_PARENT",
      "xxxxx"},
+    {"clone3", sys_clone3, P, "as clone; no set_tid, cgroup or pidfd", "xd"},
     {"fork", sys_fork, P, "memory copied eagerly", ""},
     {"vfork", sys_vfork, P, "the child gets a copy; the parent waits for exec/exit", ""},
     {"execve", sys_execve, P, "static and static-pie ELF, #! scripts; no dynamic ELF yet", "sxx"},
     {"wait4", sys_wait4, P, "rusage is zero; WCONTINUED not reported", "dxxx"},
     {"futex", sys_futex, P,
-     "WAIT, WAKE and their BITSET forms, keyed by frame (works across processes on shared "
-     "memory); no REQUEUE, WAKE_OP or PI",
+     "WAIT, WAKE, their BITSET forms, REQUEUE and CMP_REQUEUE, keyed by frame (works between "
+     "threads and across processes on shared memory); no WAKE_OP or PI",
      "xdDxxx"},
     {"waitid", sys_waitid, P, "exits only (WEXITED)", "ddxxx"},
     {"kill", sys_kill, S, "", "dd"},
@@ -210,7 +213,7 @@ const Entry kEntries[] = {
     {"getrandom", sys_getrandom, S, "", "xdx"},
     {"prlimit64", sys_prlimit64, P, "reads fixed limits; setting is accepted and ignored", "ddxx"},
     {"getrlimit", sys_getrlimit, P, "fixed limits", "dx"},
-    {"sched_yield", sys_sched_yield, S, "", ""},
+    {"sched_yield", sys_sched_yield, S, "the other runnable threads run first", ""},
     {"sethostname", sys_sethostname, S, "", "sd"},
     {"sysinfo", sys_sysinfo, P, "memory figures are the guest's", "x"},
     {"nanosleep", sys_nanosleep, P, "the remaining time is not written on EINTR", "xx"},

@@ -5,9 +5,9 @@
 // generated from this table (`pangaea boot --syscall-table`).
 //
 // Handlers return Result<uint64_t>; only the dispatcher turns an error into
-// -errno. A handler that must wait sets the process Blocked and returns
+// -errno. A handler that must wait sets the calling thread Blocked and returns
 // kRestart: the dispatcher leaves the syscall pending and runs it again from
-// the start when the process is woken.
+// the start when the thread is woken.
 
 #include <cstdint>
 #include <string>
@@ -18,6 +18,7 @@
 namespace kernel::task {
 class Kernel;
 struct Process;
+struct Thread;
 }  // namespace kernel::task
 
 namespace kernel::syscalls {
@@ -31,7 +32,8 @@ struct SyscallArgs {
   uint64_t a[6];
 };
 
-using Handler = Result<uint64_t> (*)(task::Kernel&, task::Process&, const SyscallArgs&);
+using Handler = Result<uint64_t> (*)(task::Kernel&, task::Process&, task::Thread&,
+                                     const SyscallArgs&);
 
 enum class Support { kSupported, kPartial, kNone };
 

@@ -55,6 +55,20 @@ std::string basename_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Wakes p's threads that wait in wait4/waitid for a child.
+void wake_child_waiters(Process& p) {
+  for (Thread* w : p.live_threads())
+    if (w->state == Thread::State::kBlocked && w->waiting == Thread::Wait::kChild) {
+      w->state = Thread::State::kRunnable;
+      w->waiting = Thread::Wait::kNone;
+    }
+}
+
+// A time slice: a thread that has run this long is sent back to the
+// scheduler at its next syscall or fault, so the other threads get a turn
+// (there is no preemption of guest code between syscalls yet).
+constexpr uint64_t kTimeSliceNs = 10'000'000;
+
 }  // namespace
 
 base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& config,
@@ -78,6 +92,7 @@ base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& confi
 }
 
 Kernel::~Kernel() {
+  threads_.clear();
   procs_.clear();  // kills every stub
   ::munmap(frames_, store_.frame_count() * base::kPageSize);
 }
@@ -101,22 +116,23 @@ uint64_t Kernel::run_timers() {
     if (d && (!next || d < next)) next = d;
   };
   for (auto& [pid, p] : procs_) {
-    if (p->state == Process::State::kZombie) continue;
+    if (p->zombie()) continue;
     if (p->alarm_deadline && p->alarm_deadline <= now) {
       p->alarm_deadline = p->alarm_interval ? now + p->alarm_interval : 0;
       siginfo_t si = {};
       si.si_code = SI_KERNEL;
       signal(*p, SIGALRM, &si);
-      if (p->state == Process::State::kZombie) continue;
     }
-    if (p->sleep_deadline && p->sleep_deadline <= now && p->state == Process::State::kBlocked &&
-        (p->waiting == Process::Wait::kSleep || p->waiting == Process::Wait::kIo ||
-         p->waiting == Process::Wait::kFutex)) {
-      p->state = Process::State::kRunnable;
-      p->waiting = Process::Wait::kNone;
+    if (!p->zombie()) consider(p->alarm_deadline);
+  }
+  for (auto& [tid, t] : threads_) {
+    if (t->sleep_deadline && t->sleep_deadline <= now && t->state == Thread::State::kBlocked &&
+        (t->waiting == Thread::Wait::kSleep || t->waiting == Thread::Wait::kIo ||
+         t->waiting == Thread::Wait::kFutex)) {
+      t->state = Thread::State::kRunnable;
+      t->waiting = Thread::Wait::kNone;
     }
-    consider(p->alarm_deadline);
-    if (p->state == Process::State::kBlocked) consider(p->sleep_deadline);
+    if (t->state == Thread::State::kBlocked) consider(t->sleep_deadline);
   }
   return next;
 }
@@ -124,6 +140,38 @@ uint64_t Kernel::run_timers() {
 Process* Kernel::find(int pid) {
   auto it = procs_.find(pid);
   return it == procs_.end() ? nullptr : it->second.get();
+}
+
+Thread* Kernel::find_thread(int tid) {
+  auto it = threads_.find(tid);
+  return it == threads_.end() ? nullptr : it->second;
+}
+
+Thread& Kernel::add_thread(Process& p, int tid) {
+  auto t = std::make_unique<Thread>();
+  t->tid = tid;
+  t->process = &p;
+  Thread& ref = *t;
+  p.threads.push_back(std::move(t));
+  threads_[tid] = &ref;
+  return ref;
+}
+
+void Kernel::end_thread(Thread& t) {
+  if (t.dead()) return;
+  futex_forget(t);
+  t.state = Thread::State::kDead;
+  t.in_syscall = false;
+  auto it = threads_.find(t.tid);
+  if (it != threads_.end() && it->second == &t) threads_.erase(it);
+  dead_threads_ = true;
+}
+
+void Kernel::free_dead_threads() {
+  if (!dead_threads_) return;
+  dead_threads_ = false;
+  for (auto& [pid, p] : procs_)
+    std::erase_if(p->threads, [](const std::unique_ptr<Thread>& t) { return t->dead(); });
 }
 
 std::vector<Process*> Kernel::children_of(int pid) {
@@ -143,9 +191,9 @@ Result<std::unique_ptr<Process>> Kernel::new_process() {
   return p;
 }
 
-Result<void> Kernel::load_program(Process& p, const std::string& path,
-                                  std::vector<std::string> argv, std::vector<std::string> envp,
-                                  int depth) {
+Result<void> Kernel::load_program(Thread& t, const std::string& path, std::vector<std::string> argv,
+                                  std::vector<std::string> envp, int depth) {
+  Process& p = *t.process;
   std::string lex = fs::normalize_lexically(path);
   if (is_proc_path(lex)) {
     // /proc/self/exe and friends name a file of the root (busybox runs its
@@ -153,7 +201,7 @@ Result<void> Kernel::load_program(Process& p, const std::string& path,
     if (depth >= kMaxInterpreterDepth) return Errno(ELOOP);
     auto po = TRY(proc_open(*this, p, lex, O_RDONLY));
     if (po.file) return Errno(EACCES);
-    return load_program(p, po.redirect, std::move(argv), std::move(envp), depth + 1);
+    return load_program(t, po.redirect, std::move(argv), std::move(envp), depth + 1);
   }
   auto fd = TRY(root_.open_path(path, O_RDONLY));
   struct stat st;
@@ -170,7 +218,7 @@ Result<void> Kernel::load_program(Process& p, const std::string& path,
     if (!arg.empty()) nargv.push_back(arg);
     nargv.push_back(path);
     for (size_t i = 1; i < argv.size(); ++i) nargv.push_back(argv[i]);
-    return load_program(p, guest_path(p, interp), std::move(nargv), std::move(envp), depth + 1);
+    return load_program(t, guest_path(p, interp), std::move(nargv), std::move(envp), depth + 1);
   }
 
   auto as = TRY(platform_->new_address_space());
@@ -191,97 +239,165 @@ Result<void> Kernel::load_program(Process& p, const std::string& path,
   auto img = TRY(loader::load_elf(*mm, image, args, interp_image));
   p.argv = std::move(argv);
 
-  // Point of no return: the old program is gone.
+  // Point of no return: the old program is gone, and with it every other
+  // thread; t goes on as the process's only thread, with the pid as tid.
+  for (Thread* other : p.live_threads())
+    if (other != &t) end_thread(*other);
+  if (t.tid != p.pid) {
+    threads_.erase(t.tid);
+    t.tid = p.pid;
+    threads_[t.tid] = &t;
+  }
+  t.own_context.reset();  // before its address space goes
   p.mm = std::move(mm);
   p.as = std::move(as);
-  p.regs = platform::Registers{};
-  p.regs.rip = img.entry;
-  p.regs.rsp = img.stack_pointer;
-  p.regs.cs = 0x33;
-  p.regs.ss = 0x2b;
-  p.regs.eflags = 0x202;
+  t.context = &p.as->main_context();
+  t.regs = platform::Registers{};
+  t.regs.rip = img.entry;
+  t.regs.rsp = img.stack_pointer;
+  t.regs.cs = 0x33;
+  t.regs.ss = 0x2b;
+  t.regs.eflags = 0x202;
   p.exe = path;
   p.comm = basename_of(path).substr(0, 15);
   return {};
 }
 
-Result<void> Kernel::execve(Process& p, const std::string& path, std::vector<std::string> argv,
+Result<void> Kernel::execve(Thread& t, const std::string& path, std::vector<std::string> argv,
                             std::vector<std::string> envp) {
-  TRY(load_program(p, path, std::move(argv), std::move(envp), 0));
+  Process& p = *t.process;
+  TRY(load_program(t, path, std::move(argv), std::move(envp), 0));
   p.fds.close_on_exec();
   for (auto& act : p.sigactions)
     if (act.handler != reinterpret_cast<uint64_t>(SIG_IGN)) act = GuestSigaction{};
-  p.clear_child_tid = 0;
-  p.altstack = {};
+  t.clear_child_tid = 0;
+  t.altstack = {};
   if (p.vfork_parent) {
-    if (Process* parent = find(p.vfork_parent);
-        parent && parent->waiting == Process::Wait::kVforkChild) {
-      parent->state = Process::State::kRunnable;
-      parent->waiting = Process::Wait::kNone;
-    }
+    if (Process* parent = find(p.vfork_parent); parent && !parent->zombie())
+      for (Thread* w : parent->live_threads())
+        if (w->waiting == Thread::Wait::kVforkChild) {
+          w->state = Thread::State::kRunnable;
+          w->waiting = Thread::Wait::kNone;
+        }
     p.vfork_parent = 0;
   }
   return {};
 }
 
-Result<int> Kernel::fork(Process& parent, uint64_t flags, uint64_t new_sp, uint64_t parent_tid,
-                         uint64_t child_tid, uint64_t tls) {
+Result<int> Kernel::clone(Thread& t, uint64_t flags, uint64_t new_sp, uint64_t parent_tid,
+                          uint64_t child_tid, uint64_t tls) {
   constexpr uint64_t kKnown = CSIGNAL | CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
                               CLONE_VFORK | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID |
-                              CLONE_CHILD_CLEARTID | CLONE_SETTLS | CLONE_SYSVSEM;
-  if (flags & CLONE_THREAD) return Errno(ENOSYS);  // threads: not yet
+                              CLONE_CHILD_CLEARTID | CLONE_SETTLS | CLONE_SYSVSEM | CLONE_THREAD |
+                              CLONE_DETACHED;
   if (flags & ~kKnown) return Errno(EINVAL);
-  auto child = TRY(new_process());
-  child->as = TRY(platform_->new_address_space());
-  child->mm = TRY(parent.mm->fork(child->as.get()));
-  child->ppid = parent.pid;
-  child->pgid = parent.pgid;
-  child->sid = parent.sid;
-  child->fds = parent.fds;
-  child->cwd = parent.cwd;
-  child->exe = parent.exe;
-  child->comm = parent.comm;
-  child->argv = parent.argv;
-  child->umask = parent.umask;
-  child->sigactions = parent.sigactions;
-  child->sigmask = parent.sigmask;
-  child->altstack = parent.altstack;
-  child->regs = parent.regs;
-  child->regs.rax = 0;
-  if (new_sp) child->regs.rsp = new_sp;
-  if (flags & CLONE_SETTLS) child->regs.fs_base = tls;
-  int pid = child->pid;
-  if (flags & CLONE_CHILD_SETTID) TRY(child->mm->copy_out(mm::UserPtr<int>(child_tid), pid));
-  if (flags & CLONE_CHILD_CLEARTID) child->clear_child_tid = child_tid;
-  if (flags & CLONE_PARENT_SETTID) TRY(parent.mm->copy_out(mm::UserPtr<int>(parent_tid), pid));
-  if (flags & CLONE_VFORK) {
-    child->vfork_parent = parent.pid;
-    parent.state = Process::State::kBlocked;
-    parent.waiting = Process::Wait::kVforkChild;
+  // As Linux: a thread shares the signal handlers, which need the memory.
+  if ((flags & CLONE_THREAD) && !(flags & CLONE_SIGHAND)) return Errno(EINVAL);
+  if ((flags & CLONE_SIGHAND) && !(flags & CLONE_VM)) return Errno(EINVAL);
+  Process& parent = *t.process;
+  if (flags & CLONE_THREAD) {
+    // A thread of the same process: the same memory, fds, cwd and signal
+    // actions (they live in the Process, so CLONE_FS/FILES are implied).
+    auto ctx = TRY(parent.as->new_thread());
+    platform::FpRegisters fp;
+    if (t.context->get_fpregs(fp).ok()) TRY(ctx->set_fpregs(fp));
+    int tid = next_pid_++;
+    Thread& child = add_thread(parent, tid);
+    child.own_context = std::move(ctx);
+    child.context = child.own_context.get();
+    child.regs = t.regs;
+    child.regs.rax = 0;
+    if (new_sp) child.regs.rsp = new_sp;
+    if (flags & CLONE_SETTLS) child.regs.fs_base = tls;
+    child.sigmask = t.sigmask;  // the alternate stack is not inherited
+    if (flags & CLONE_CHILD_CLEARTID) child.clear_child_tid = child_tid;
+    if (flags & CLONE_CHILD_SETTID) (void)parent.mm->copy_out(mm::UserPtr<int>(child_tid), tid);
+    if (flags & CLONE_PARENT_SETTID) (void)parent.mm->copy_out(mm::UserPtr<int>(parent_tid), tid);
+    return tid;
   }
-  procs_.emplace(pid, std::move(child));
+  auto proc = TRY(new_process());
+  proc->as = TRY(platform_->new_address_space());
+  proc->mm = TRY(parent.mm->fork(proc->as.get()));
+  Process& child = *proc;
+  child.ppid = parent.pid;
+  child.pgid = parent.pgid;
+  child.sid = parent.sid;
+  child.fds = parent.fds;
+  child.cwd = parent.cwd;
+  child.exe = parent.exe;
+  child.comm = parent.comm;
+  child.argv = parent.argv;
+  child.umask = parent.umask;
+  child.sigactions = parent.sigactions;
+  int pid = child.pid;
+  procs_.emplace(pid, std::move(proc));
+  // Only the calling thread is copied.
+  Thread& ct = add_thread(child, pid);
+  ct.context = &child.as->main_context();
+  ct.sigmask = t.sigmask;
+  ct.altstack = t.altstack;
+  ct.regs = t.regs;
+  ct.regs.rax = 0;
+  if (new_sp) ct.regs.rsp = new_sp;
+  if (flags & CLONE_SETTLS) ct.regs.fs_base = tls;
+  if (flags & CLONE_CHILD_SETTID) (void)child.mm->copy_out(mm::UserPtr<int>(child_tid), pid);
+  if (flags & CLONE_CHILD_CLEARTID) ct.clear_child_tid = child_tid;
+  if (flags & CLONE_PARENT_SETTID) (void)parent.mm->copy_out(mm::UserPtr<int>(parent_tid), pid);
+  if (flags & CLONE_VFORK) {
+    child.vfork_parent = parent.pid;
+    t.state = Thread::State::kBlocked;
+    t.waiting = Thread::Wait::kVforkChild;
+  }
   return pid;
 }
 
+// The clear-child-tid protocol (pthread_join waits on it): zero the word and
+// wake one waiter, if the memory is still there.
+static void clear_child_tid_of(Kernel& k, Thread& t) {
+  Process& p = *t.process;
+  if (!t.clear_child_tid || !p.mm) return;
+  uint64_t addr = t.clear_child_tid;
+  t.clear_child_tid = 0;
+  if (p.mm->copy_out(mm::UserPtr<int>(addr), 0).ok()) (void)k.futex_wake(p, addr, 1, ~0u);
+}
+
+void Kernel::exit_thread(Thread& t, int wait_status) {
+  Process& p = *t.process;
+  if (t.dead()) return;
+  if (p.live_threads().size() <= 1) {
+    exit_process(p, wait_status);
+    return;
+  }
+  clear_child_tid_of(*this, t);
+  end_thread(t);
+  // The host thread ends now; a process's first thread stays parked in its
+  // address space (every injection runs there) until the process ends.
+  t.own_context.reset();
+  t.context = nullptr;
+}
+
 void Kernel::exit_process(Process& p, int wait_status) {
-  if (p.state == Process::State::kZombie) return;
-  futex_forget(p);
-  if (p.clear_child_tid && p.mm) {
-    if (p.mm->copy_out(mm::UserPtr<int>(p.clear_child_tid), 0).ok())
-      (void)futex_wake(p, p.clear_child_tid, 1, ~0u);
+  if (p.zombie()) return;
+  for (Thread* t : p.live_threads()) {
+    clear_child_tid_of(*this, *t);
+    end_thread(*t);
   }
   p.fds.close_all();
   p.mm.reset();
-  p.as.reset();
+  p.as.reset();  // kills the stub and every host thread in it
+  for (auto& t : p.threads) {
+    t->own_context.reset();
+    t->context = nullptr;
+  }
   p.state = Process::State::kZombie;
-  p.in_syscall = false;
   p.wait_status = wait_status;
   if (p.vfork_parent) {
-    if (Process* parent = find(p.vfork_parent);
-        parent && parent->waiting == Process::Wait::kVforkChild) {
-      parent->state = Process::State::kRunnable;
-      parent->waiting = Process::Wait::kNone;
-    }
+    if (Process* parent = find(p.vfork_parent); parent && !parent->zombie())
+      for (Thread* w : parent->live_threads())
+        if (w->waiting == Thread::Wait::kVforkChild) {
+          w->state = Thread::State::kRunnable;
+          w->waiting = Thread::Wait::kNone;
+        }
     p.vfork_parent = 0;
   }
   // Orphans go to init; zombie orphans of a dead init are simply dropped.
@@ -289,15 +405,11 @@ void Kernel::exit_process(Process& p, int wait_status) {
   for (auto& [id, c] : procs_) {
     if (c->ppid != p.pid || id == p.pid) continue;
     c->ppid = 1;
-    if (c->state == Process::State::kZombie && p.pid == 1) drop.push_back(id);
+    if (c->zombie() && p.pid == 1) drop.push_back(id);
   }
   for (int id : drop) procs_.erase(id);
   Process* parent = find(p.ppid);
-  if (parent && parent->state == Process::State::kBlocked &&
-      parent->waiting == Process::Wait::kChild) {
-    parent->state = Process::State::kRunnable;
-    parent->waiting = Process::Wait::kNone;
-  }
+  if (parent) wake_child_waiters(*parent);
   if (parent) {
     siginfo_t si = {};
     si.si_code = WIFSIGNALED(wait_status) ? CLD_KILLED : CLD_EXITED;
@@ -319,20 +431,21 @@ Result<uint64_t> futex_key(Process& p, uint64_t uaddr) {
 }
 }  // namespace
 
-Result<uint64_t> Kernel::futex_wait(Process& p, uint64_t uaddr, uint32_t val, uint32_t bitset,
+Result<uint64_t> Kernel::futex_wait(Thread& t, uint64_t uaddr, uint32_t val, uint32_t bitset,
                                     uint64_t deadline) {
-  if (p.futex_key) {  // dispatched again: woken, timed out, or spurious
-    if (p.futex_woken) {
-      p.futex_key = 0;
-      p.futex_woken = false;
+  Process& p = *t.process;
+  if (t.futex_key) {  // dispatched again: woken, timed out, or spurious
+    if (t.futex_woken) {
+      t.futex_key = 0;
+      t.futex_woken = false;
       return 0;
     }
-    if (p.sleep_deadline && now_ns() >= p.sleep_deadline) {
-      futex_forget(p);
+    if (t.sleep_deadline && now_ns() >= t.sleep_deadline) {
+      futex_forget(t);
       return Errno(ETIMEDOUT);
     }
-    p.state = Process::State::kBlocked;
-    p.waiting = Process::Wait::kFutex;
+    t.state = Thread::State::kBlocked;
+    t.waiting = Thread::Wait::kFutex;
     return Errno(syscalls::kRestart);
   }
   if (bitset == 0) return Errno(EINVAL);
@@ -341,12 +454,12 @@ Result<uint64_t> Kernel::futex_wait(Process& p, uint64_t uaddr, uint32_t val, ui
   TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));
   if (word != val) return Errno(EAGAIN);
   if (deadline && now_ns() >= deadline) return Errno(ETIMEDOUT);
-  p.futex_key = key;
-  p.futex_woken = false;
-  p.sleep_deadline = deadline;
-  futex_waiters_.emplace(key, std::make_pair(p.pid, bitset));
-  p.state = Process::State::kBlocked;
-  p.waiting = Process::Wait::kFutex;
+  t.futex_key = key;
+  t.futex_woken = false;
+  t.sleep_deadline = deadline;
+  futex_waiters_.emplace(key, std::make_pair(t.tid, bitset));
+  t.state = Thread::State::kBlocked;
+  t.waiting = Thread::Wait::kFutex;
   return Errno(syscalls::kRestart);
 }
 
@@ -360,91 +473,177 @@ Result<uint64_t> Kernel::futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint
       ++it;
       continue;
     }
-    Process* w = find(it->second.first);
+    Thread* w = find_thread(it->second.first);
     it = futex_waiters_.erase(it);
-    if (!w || w->state == Process::State::kZombie) continue;
+    if (!w) continue;
     w->futex_woken = true;
-    if (w->state == Process::State::kBlocked && w->waiting == Process::Wait::kFutex) {
-      w->state = Process::State::kRunnable;
-      w->waiting = Process::Wait::kNone;
+    if (w->state == Thread::State::kBlocked && w->waiting == Thread::Wait::kFutex) {
+      w->state = Thread::State::kRunnable;
+      w->waiting = Thread::Wait::kNone;
     }
     ++woken;
   }
   return woken;
 }
 
-void Kernel::futex_forget(Process& p) {
-  if (!p.futex_key) return;
-  auto [lo, hi] = futex_waiters_.equal_range(p.futex_key);
+Result<uint64_t> Kernel::futex_requeue(Process& p, uint64_t uaddr, uint64_t uaddr2, uint32_t n,
+                                       uint32_t n2, bool check, uint32_t val) {
+  uint64_t key = TRY(futex_key(p, uaddr));
+  uint64_t key2 = TRY(futex_key(p, uaddr2));
+  if (check) {
+    uint32_t word;
+    TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));
+    if (word != val) return Errno(EAGAIN);
+  }
+  uint64_t done = TRY(futex_wake(p, uaddr, n, ~0u));
+  // Move the next n2 waiters to the second word: they now wait there.
+  auto [lo, hi] = futex_waiters_.equal_range(key);
+  std::vector<std::pair<int, uint32_t>> moved;
+  for (auto it = lo; it != hi && moved.size() < n2;) {
+    moved.push_back(it->second);
+    it = futex_waiters_.erase(it);
+  }
+  for (auto& w : moved) {
+    if (Thread* t = find_thread(w.first)) t->futex_key = key2;
+    futex_waiters_.emplace(key2, w);
+  }
+  return done + moved.size();
+}
+
+void Kernel::futex_forget(Thread& t) {
+  if (!t.futex_key) return;
+  auto [lo, hi] = futex_waiters_.equal_range(t.futex_key);
   for (auto it = lo; it != hi;)
-    it = it->second.first == p.pid ? futex_waiters_.erase(it) : std::next(it);
-  p.futex_key = 0;
-  p.futex_woken = false;
+    it = it->second.first == t.tid ? futex_waiters_.erase(it) : std::next(it);
+  t.futex_key = 0;
+  t.futex_woken = false;
 }
 
 void Kernel::power_off() { powered_off_ = true; }
 
 void Kernel::block_on(Process& p, fs::WaitQueue& q) {
-  p.state = Process::State::kBlocked;
-  p.waiting = Process::Wait::kIo;
-  int pid = p.pid;
-  q.add([this, pid] {
-    Process* w = find(pid);
-    if (w && w->state == Process::State::kBlocked && w->waiting == Process::Wait::kIo) {
-      w->state = Process::State::kRunnable;
-      w->waiting = Process::Wait::kNone;
+  (void)p;
+  Thread& t = current();
+  t.state = Thread::State::kBlocked;
+  t.waiting = Thread::Wait::kIo;
+  int tid = t.tid;
+  q.add([this, tid] {
+    Thread* w = find_thread(tid);
+    if (w && w->state == Thread::State::kBlocked && w->waiting == Thread::Wait::kIo) {
+      w->state = Thread::State::kRunnable;
+      w->waiting = Thread::Wait::kNone;
     }
   });
 }
 
 void Kernel::block_on_host(Process& p, int fd, short events) {
-  p.state = Process::State::kBlocked;
-  p.waiting = Process::Wait::kHostFd;
-  p.wait_host_fd = fd;
-  p.wait_host_events = events;
+  (void)p;
+  Thread& t = current();
+  t.state = Thread::State::kBlocked;
+  t.waiting = Thread::Wait::kHostFd;
+  t.wait_host_fd = fd;
+  t.wait_host_events = events;
 }
 
 bool Kernel::poll_host_fds(int timeout_ms) {
   std::vector<pollfd> fds;
-  std::vector<Process*> who;
-  for (auto& [pid, p] : procs_) {
-    if (p->state != Process::State::kBlocked || p->waiting != Process::Wait::kHostFd) continue;
-    fds.push_back({p->wait_host_fd, p->wait_host_events, 0});
-    who.push_back(p.get());
+  std::vector<Thread*> who;
+  for (auto& [tid, t] : threads_) {
+    if (t->state != Thread::State::kBlocked || t->waiting != Thread::Wait::kHostFd) continue;
+    fds.push_back({t->wait_host_fd, t->wait_host_events, 0});
+    who.push_back(t);
   }
   if (fds.empty()) return false;
   int n = ::poll(fds.data(), fds.size(), timeout_ms);
   if (n <= 0) return false;
   for (size_t i = 0; i < fds.size(); ++i) {
     if (!fds[i].revents) continue;
-    who[i]->state = Process::State::kRunnable;
-    who[i]->waiting = Process::Wait::kNone;
+    who[i]->state = Thread::State::kRunnable;
+    who[i]->waiting = Thread::Wait::kNone;
     who[i]->wait_host_fd = -1;
   }
   return true;
 }
 
-void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
-  if (sig <= 0 || sig > 64 || t.state == Process::State::kZombie) return;
+void Kernel::interrupt(Thread& t) {
+  if (t.state != Thread::State::kBlocked) return;
+  if (t.waiting == Thread::Wait::kIo || t.waiting == Thread::Wait::kChild ||
+      t.waiting == Thread::Wait::kSignal || t.waiting == Thread::Wait::kSleep ||
+      t.waiting == Thread::Wait::kFutex || t.waiting == Thread::Wait::kHostFd) {
+    t.state = Thread::State::kRunnable;
+    t.waiting = Thread::Wait::kNone;
+    t.interrupted = true;
+  }
+}
+
+void Kernel::interrupt_for(Process& p, int sig) {
+  // A thread already able to take it will (at its next run); else wake one
+  // blocked thread that does not block it.
+  Thread* blocked = nullptr;
+  for (Thread* t : p.live_threads()) {
+    if (t->sigmask & sigbit(sig)) continue;
+    if (t->state == Thread::State::kRunnable) return;
+    if (!blocked) blocked = t;
+  }
+  if (blocked) interrupt(*blocked);
+}
+
+void Kernel::signal(Process& p, int sig, const siginfo_t* info) {
+  if (sig <= 0 || sig > 64 || p.zombie()) return;
   if (sig == SIGKILL) {
-    exit_process(t, SIGKILL);
+    exit_process(p, SIGKILL);
     return;
   }
-  if (sig == SIGCONT && t.stopped) {
-    t.stopped = false;  // continues even when SIGCONT is ignored or caught
-    t.stop_reported = true;
+  if (sig == SIGCONT && p.stopped) {
+    p.stopped = false;  // continues even when SIGCONT is ignored or caught
+    p.stop_reported = true;
   }
-  const GuestSigaction& act = t.sigactions[sig];
+  const GuestSigaction& act = p.sigactions[sig];
   if (sig != SIGSTOP && act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
   if (sig == SIGSTOP || act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
     DefaultAction da = default_action(sig);
     if (da == DefaultAction::kStop) {
-      stop_process(t, sig);
+      stop_process(p, sig);
+      return;
+    }
+    if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;
+    auto threads = p.live_threads();
+    if (std::any_of(threads.begin(), threads.end(),
+                    [sig](Thread* t) { return !(t->sigmask & sigbit(sig)); })) {
+      exit_process(p, sig);
+      return;
+    }
+  }
+  p.pending |= sigbit(sig);
+  siginfo_t si = {};
+  if (info) si = *info;
+  si.si_signo = sig;
+  p.pending_info[sig] = si;
+  interrupt_for(p, sig);
+}
+
+void Kernel::signal_thread(Thread& t, int sig, const siginfo_t* info) {
+  Process& p = *t.process;
+  if (sig <= 0 || sig > 64 || t.dead() || p.zombie()) return;
+  if (sig == SIGKILL) {
+    exit_process(p, SIGKILL);
+    return;
+  }
+  if (sig == SIGCONT && p.stopped) {
+    p.stopped = false;
+    p.stop_reported = true;
+  }
+  const GuestSigaction& act = p.sigactions[sig];
+  if (sig != SIGSTOP && act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
+  if (sig == SIGSTOP || act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
+    DefaultAction da = default_action(sig);
+    if (da == DefaultAction::kStop) {
+      stop_process(p, sig);
       return;
     }
     if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;
     if (!(t.sigmask & sigbit(sig))) {
-      exit_process(t, sig);
+      exit_process(p, sig);  // fatal to the whole process
       return;
     }
   }
@@ -453,14 +652,7 @@ void Kernel::signal(Process& t, int sig, const siginfo_t* info) {
   if (info) si = *info;
   si.si_signo = sig;
   t.pending_info[sig] = si;
-  if (!(t.sigmask & sigbit(sig)) && t.state == Process::State::kBlocked &&
-      (t.waiting == Process::Wait::kIo || t.waiting == Process::Wait::kChild ||
-       t.waiting == Process::Wait::kSignal || t.waiting == Process::Wait::kSleep ||
-       t.waiting == Process::Wait::kFutex || t.waiting == Process::Wait::kHostFd)) {
-    t.state = Process::State::kRunnable;
-    t.waiting = Process::Wait::kNone;
-    t.interrupted = true;
-  }
+  if (!(t.sigmask & sigbit(sig))) interrupt(t);
 }
 
 void Kernel::stop_process(Process& t, int sig) {
@@ -470,10 +662,7 @@ void Kernel::stop_process(Process& t, int sig) {
   t.stop_reported = false;
   Process* parent = find(t.ppid);
   if (!parent) return;
-  if (parent->state == Process::State::kBlocked && parent->waiting == Process::Wait::kChild) {
-    parent->state = Process::State::kRunnable;
-    parent->waiting = Process::Wait::kNone;
-  }
+  wake_child_waiters(*parent);
   if (!(parent->sigactions[SIGCHLD].flags & SA_NOCLDSTOP)) {
     siginfo_t si = {};
     si.si_code = CLD_STOPPED;
@@ -483,47 +672,64 @@ void Kernel::stop_process(Process& t, int sig) {
   }
 }
 
-void Kernel::force_signal(Process& t, int sig, const siginfo_t& info) {
+void Kernel::force_signal(Thread& t, int sig, const siginfo_t& info) {
   // As Linux's force_sig: a blocked or ignored synchronous signal cannot be
   // held back; it gets its default action.
-  GuestSigaction& act = t.sigactions[sig];
+  GuestSigaction& act = t.process->sigactions[sig];
   if ((t.sigmask & sigbit(sig)) || act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) {
     act = GuestSigaction{};
     t.sigmask &= ~sigbit(sig);
   }
-  signal(t, sig, &info);
+  signal_thread(t, sig, &info);
 }
 
-void Kernel::finish_interrupted_syscall(Process& p) {
-  futex_forget(p);
-  p.connect_pending = false;
-  p.wait_host_fd = -1;
-  p.interrupted = false;
-  p.sleep_deadline = 0;
-  p.in_syscall = false;
-  uint64_t deliverable = p.pending & ~p.sigmask;
-  int sig = deliverable ? __builtin_ctzll(deliverable) + 1 : 0;
-  uint64_t nr = p.regs.orig_rax;
+namespace {
+// The lowest signal t can take now: thread-directed first, then the
+// process's. 0 when none.
+int next_signal(const Thread& t) {
+  uint64_t own = t.pending & ~t.sigmask;
+  if (own) return __builtin_ctzll(own) + 1;
+  uint64_t shared = t.process->pending & ~t.sigmask;
+  return shared ? __builtin_ctzll(shared) + 1 : 0;
+}
+}  // namespace
+
+void Kernel::finish_interrupted_syscall(Thread& t) {
+  futex_forget(t);
+  t.connect_pending = false;
+  t.wait_host_fd = -1;
+  t.interrupted = false;
+  t.sleep_deadline = 0;
+  t.in_syscall = false;
+  int sig = next_signal(t);
+  uint64_t nr = t.regs.orig_rax;
   bool restartable = nr != SYS_pause && nr != SYS_rt_sigsuspend && nr != SYS_nanosleep &&
                      nr != SYS_clock_nanosleep;
-  bool restart = sig && (p.sigactions[sig].flags & SA_RESTART) && restartable;
+  bool restart = sig && (t.process->sigactions[sig].flags & SA_RESTART) && restartable;
   if (restart) {
-    p.regs.rax = nr;
-    p.regs.rip -= 2;  // back onto the syscall instruction
+    t.regs.rax = nr;
+    t.regs.rip -= 2;  // back onto the syscall instruction
   } else {
-    p.regs.rax = static_cast<uint64_t>(-EINTR);
+    t.regs.rax = static_cast<uint64_t>(-EINTR);
   }
   if (config_.strace)
-    fmt::print(stderr, "[{}] syscall {} interrupted by signal {}: {}\n", p.pid, nr, sig,
+    fmt::print(stderr, "[{}] syscall {} interrupted by signal {}: {}\n", t.tid, nr, sig,
                restart ? "restarted" : "EINTR");
 }
 
-void Kernel::deliver_signals(Process& p) {
-  while (p.state == Process::State::kRunnable) {
-    uint64_t deliverable = p.pending & ~p.sigmask;
-    if (!deliverable) return;
-    int sig = __builtin_ctzll(deliverable) + 1;
-    p.pending &= ~sigbit(sig);
+void Kernel::deliver_signals(Thread& t) {
+  Process& p = *t.process;
+  while (t.state == Thread::State::kRunnable && !p.zombie()) {
+    int sig = next_signal(t);
+    if (!sig) return;
+    siginfo_t info;
+    if (t.pending & ~t.sigmask & sigbit(sig)) {
+      t.pending &= ~sigbit(sig);
+      info = t.pending_info[sig];
+    } else {
+      p.pending &= ~sigbit(sig);
+      info = p.pending_info[sig];
+    }
     const GuestSigaction& act = p.sigactions[sig];
     if (act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) continue;
     if (act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
@@ -531,21 +737,23 @@ void Kernel::deliver_signals(Process& p) {
       if (da == DefaultAction::kTerminate || da == DefaultAction::kCore) exit_process(p, sig);
       continue;
     }
-    if (config_.strace) fmt::print(stderr, "[{}] --- signal {} delivered ---\n", p.pid, sig);
-    if (!setup_frame(p, sig, p.pending_info[sig]).ok()) exit_process(p, SIGSEGV);
+    if (config_.strace) fmt::print(stderr, "[{}] --- signal {} delivered ---\n", t.tid, sig);
+    if (!setup_frame(t, sig, info).ok()) exit_process(p, SIGSEGV);
   }
 }
 
-void Kernel::dispatch(Process& p) {
-  uint64_t nr = p.regs.orig_rax;
+void Kernel::dispatch(Thread& t) {
+  Process& p = *t.process;
+  uint64_t nr = t.regs.orig_rax;
   syscalls::SyscallArgs args{
-      {p.regs.rdi, p.regs.rsi, p.regs.rdx, p.regs.r10, p.regs.r8, p.regs.r9}};
+      {t.regs.rdi, t.regs.rsi, t.regs.rdx, t.regs.r10, t.regs.r8, t.regs.r9}};
   const syscalls::SyscallInfo* info = syscalls::find_syscall(nr);
   std::string call;
   if (config_.strace) call = syscalls::format_call(info, nr, args, p.mm.get());
   Result<uint64_t> r = Errno(ENOSYS);
+  current_ = &t;
   if (info && info->handler) {
-    r = info->handler(*this, p, args);
+    r = info->handler(*this, p, t, args);
   } else {
     // Logged once per number; documented refusals (a note in the table) are
     // expected and stay quiet.
@@ -556,54 +764,63 @@ void Kernel::dispatch(Process& p) {
                    info ? info->name : "unknown");
   }
   if (!r.ok() && r.error().code == syscalls::kRestart) {
-    if (p.state == Process::State::kBlocked) return;  // dispatched again when woken
+    if (t.state == Thread::State::kBlocked) return;  // dispatched again when woken
     r = Errno(EINTR);
   }
-  p.in_syscall = false;
-  p.sleep_deadline = 0;
-  int pid = p.pid;
-  if (p.state == Process::State::kZombie) {
-    if (config_.strace) fmt::print(stderr, "[{}] {} = ?\n", pid, call);
+  t.in_syscall = false;
+  t.sleep_deadline = 0;
+  int tid = t.tid;
+  if (t.dead() || p.zombie()) {
+    if (config_.strace) fmt::print(stderr, "[{}] {} = ?\n", tid, call);
     return;
   }
-  p.regs.rax = r.ok() ? *r : static_cast<uint64_t>(-static_cast<int64_t>(r.error().code));
+  t.regs.rax = r.ok() ? *r : static_cast<uint64_t>(-static_cast<int64_t>(r.error().code));
   if (config_.strace)
-    fmt::print(stderr, "[{}] {} {}\n", pid, call, syscalls::format_result(info, r));
+    fmt::print(stderr, "[{}] {} {}\n", tid, call, syscalls::format_result(info, r));
 }
 
-void Kernel::run_process(Process& p) {
+void Kernel::run_thread(Thread& t) {
   using Kind = platform::SwitchResult::Kind;
-  while (p.runnable() && !powered_off_) {
-    if (p.in_syscall && p.interrupted) finish_interrupted_syscall(p);
-    if (p.in_syscall) {
-      dispatch(p);
+  Process& p = *t.process;
+  uint64_t slice_end = now_ns() + kTimeSliceNs;
+  bool others = threads_.size() > 1;
+  while (t.runnable() && !powered_off_) {
+    if (t.in_syscall && t.interrupted) finish_interrupted_syscall(t);
+    if (t.in_syscall) {
+      dispatch(t);
       continue;
     }
+    if (t.yield) {
+      t.yield = false;
+      break;
+    }
+    if (others && now_ns() >= slice_end) break;
     if (p.alarm_deadline && p.alarm_deadline <= now_ns()) run_timers();
-    deliver_signals(p);
-    if (!p.runnable()) break;
-    auto ev = p.as->main_context().switch_to(p.regs);
+    deliver_signals(t);
+    if (!t.runnable()) break;
+    auto ev = t.context->switch_to(t.regs);
     if (!ev.ok()) {
-      spdlog::error("pid {}: lost its address space ({})", p.pid, std::strerror(ev.error().code));
+      spdlog::error("pid {} tid {}: lost its address space ({})", p.pid, t.tid,
+                    std::strerror(ev.error().code));
       exit_process(p, SIGKILL);
       break;
     }
     switch (ev->kind) {
       case Kind::kSyscall:
         if (!ev->native_abi) {
-          p.regs.rax = static_cast<uint64_t>(-ENOSYS);  // no 32-bit ABI
+          t.regs.rax = static_cast<uint64_t>(-ENOSYS);  // no 32-bit ABI
           break;
         }
-        p.in_syscall = true;
+        t.in_syscall = true;
         break;
       case Kind::kFault:
         if (!p.mm->handle_fault(ev->fault_addr, ev->signo == SIGBUS).ok()) {
-          spdlog::info("pid {} ({}): segfault at {:#x} ip {:#x}", p.pid, p.comm, ev->fault_addr,
-                       p.regs.rip);
+          spdlog::info("pid {} ({}): segfault at {:#x} ip {:#x}", t.tid, p.comm, ev->fault_addr,
+                       t.regs.rip);
           siginfo_t si = {};
           si.si_code = SEGV_MAPERR;
           si.si_addr = reinterpret_cast<void*>(ev->fault_addr);
-          force_signal(p, ev->signo ? ev->signo : SIGSEGV, si);
+          force_signal(t, ev->signo ? ev->signo : SIGSEGV, si);
         }
         break;
       case Kind::kSignal:
@@ -613,7 +830,7 @@ void Kernel::run_process(Process& p) {
             ev->signo == SIGABRT) {
           siginfo_t si = {};
           si.si_code = SI_KERNEL;
-          force_signal(p, ev->signo, si);
+          force_signal(t, ev->signo, si);
         }
         break;
       case Kind::kExit:
@@ -622,6 +839,7 @@ void Kernel::run_process(Process& p) {
         break;
     }
   }
+  current_ = nullptr;
 }
 
 base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string> argv,
@@ -641,25 +859,30 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
   if (auto s = console(config_.console_in, O_RDONLY); !s.ok()) return s.error();
   if (auto s = console(config_.console_out, O_WRONLY); !s.ok()) return s.error();
   if (auto s = console(config_.console_err, O_WRONLY); !s.ok()) return s.error();
-  if (auto r = load_program(p, init, std::move(argv), std::move(envp), 0); !r.ok())
-    return base::Error::from_errno("starting init " + init, r.error().code);
+  Thread& first = add_thread(p, p.pid);
   procs_.emplace(p.pid, std::move(*proc));
+  if (auto r = load_program(first, init, std::move(argv), std::move(envp), 0); !r.ok()) {
+    threads_.clear();
+    procs_.clear();
+    return base::Error::from_errno("starting init " + init, r.error().code);
+  }
 
   int last = 0;
   while (!powered_off_) {
+    free_dead_threads();
     Process* initp = find(1);
-    if (!initp || initp->state == Process::State::kZombie) break;
-    // Round robin over runnable processes, starting after the last one run.
-    Process* next = nullptr;
-    for (auto it = procs_.upper_bound(last); it != procs_.end() && !next; ++it)
-      if (it->second->runnable()) next = it->second.get();
-    for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
-      if (it->second->runnable()) next = it->second.get();
+    if (!initp || initp->zombie()) break;
+    // Round robin over runnable threads, starting after the last one run.
+    Thread* next = nullptr;
+    for (auto it = threads_.upper_bound(last); it != threads_.end() && !next; ++it)
+      if (it->second->runnable()) next = it->second;
+    for (auto it = threads_.begin(); it != threads_.end() && !next; ++it)
+      if (it->second->runnable()) next = it->second;
     uint64_t deadline = run_timers();
     poll_host_fds(0);
     if (!next) {
-      for (auto it = procs_.begin(); it != procs_.end() && !next; ++it)
-        if (it->second->runnable()) next = it->second.get();
+      for (auto it = threads_.begin(); it != threads_.end() && !next; ++it)
+        if (it->second->runnable()) next = it->second;
     }
     if (!next) {
       // Nothing runnable: wait for a host fd, up to the next timer.
@@ -669,10 +892,11 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
         timeout = deadline > now ? static_cast<int>((deadline - now) / 1000000 + 1) : 0;
       }
       if (poll_host_fds(timeout)) continue;
-      if (!deadline && std::none_of(procs_.begin(), procs_.end(), [](const auto& e) {
-            return e.second->state == Process::State::kBlocked &&
-                   e.second->waiting == Process::Wait::kHostFd;
+      if (!deadline && std::none_of(threads_.begin(), threads_.end(), [](const auto& e) {
+            return e.second->state == Thread::State::kBlocked &&
+                   e.second->waiting == Thread::Wait::kHostFd;
           })) {
+        threads_.clear();
         procs_.clear();
         return base::Error("every guest process is blocked: nothing can run", EDEADLK);
       }
@@ -684,11 +908,12 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
       }
       continue;
     }
-    last = next->pid;
-    run_process(*next);
+    last = next->tid;
+    run_thread(*next);
   }
   int status = 0;
   if (!powered_off_) status = exit_code_of(find(1)->wait_status);
+  threads_.clear();
   procs_.clear();
   return status;
 }

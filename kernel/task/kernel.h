@@ -1,9 +1,10 @@
 #pragma once
 // Kernel: the guest kernel instance. Owns the platform, the frame allocator,
 // the root filesystem and the process table, and runs the scheduler: one
-// host thread runs every guest process in turn (each until it blocks or
-// exits), which also satisfies ptrace's rule that all calls on a tracee come
-// from the thread that attached it.
+// host thread runs every guest thread in turn (each until it blocks, exits,
+// yields or spends its time slice at a syscall), which also satisfies
+// ptrace's rule that all calls on a tracee come from the thread that
+// attached it.
 //
 // Threads: one. Everything here runs on the thread that called run().
 
@@ -59,40 +60,60 @@ class Kernel {
   // Seconds since the guest booted (/proc/uptime).
   double uptime() const;
   Process* find(int pid);
+  // The live thread `tid` (any process), or null.
+  Thread* find_thread(int tid);
+  // The thread whose syscall is being dispatched.
+  Thread& current() { return *current_; }
   // The children of `pid` (zombies included); every process for -1.
   std::vector<Process*> children_of(int pid);
-  // Replaces p's program. On success p's registers are the new program's.
-  Result<void> execve(Process& p, const std::string& path, std::vector<std::string> argv,
+  // Replaces the program of t's process; the other threads end and t becomes
+  // the process's only thread (tid = pid). On success t's registers are the
+  // new program's.
+  Result<void> execve(Thread& t, const std::string& path, std::vector<std::string> argv,
                       std::vector<std::string> envp);
-  // fork/vfork/clone without threads: the child gets a copy of the memory.
-  Result<int> fork(Process& parent, uint64_t flags, uint64_t new_sp, uint64_t parent_tid,
-                   uint64_t child_tid, uint64_t tls);
-  // Ends p with `wait_status` (wait(2) encoding).
+  // fork/vfork/clone: with CLONE_THREAD a new thread of t's process, else a
+  // new process with a copy of the memory. Returns the new tid/pid.
+  Result<int> clone(Thread& t, uint64_t flags, uint64_t new_sp, uint64_t parent_tid,
+                    uint64_t child_tid, uint64_t tls);
+  // exit(2): ends thread t; the last thread's exit ends its process with
+  // `wait_status`.
+  void exit_thread(Thread& t, int wait_status);
+  // exit_group(2), fatal signals: ends p and all its threads with
+  // `wait_status` (wait(2) encoding).
   void exit_process(Process& p, int wait_status);
   // Removes a zombie from the table.
   void reap(int pid);
   void power_off();
-  // Blocks p until `q` is notified; the caller returns kRestart.
+  // Blocks the current thread (which belongs to p) until `q` is notified;
+  // the caller returns kRestart.
   void block_on(Process& p, fs::WaitQueue& q);
-  // Blocks p until host fd `fd` has `events` (POLLIN/POLLOUT); the caller
-  // returns kRestart. The scheduler polls these fds between runs.
+  // Blocks the current thread until host fd `fd` has `events`
+  // (POLLIN/POLLOUT); the caller returns kRestart. The scheduler polls these
+  // fds between runs.
   void block_on_host(Process& p, int fd, short events);
-  // Raises `sig` for p (`info`: its siginfo, si_signo filled in here). An
-  // ignored signal is dropped; a default action that terminates ends p now
-  // (unless blocked); a handler makes it pending and interrupts a blocking
-  // syscall. Stop signals stop p, SIGCONT continues it.
+  // Raises `sig` for process p (`info`: its siginfo, si_signo filled in
+  // here). An ignored signal is dropped; a default action that terminates
+  // ends p now (unless every thread blocks it); a handler makes it pending
+  // and interrupts a blocking syscall of a thread that does not block it.
+  // Stop signals stop p, SIGCONT continues it.
   void signal(Process& p, int sig, const siginfo_t* info = nullptr);
-  // Futexes, keyed by physical address (frame and offset). wait blocks p
+  // The same, directed at thread t (tgkill, faults): only t takes it.
+  void signal_thread(Thread& t, int sig, const siginfo_t* info = nullptr);
+  // Futexes, keyed by physical address (frame and offset). wait blocks t
   // (the caller returns kRestart) unless the word differs from `val`; wake
   // wakes up to `n` waiters whose bitset matches and returns how many.
-  Result<uint64_t> futex_wait(Process& p, uint64_t uaddr, uint32_t val, uint32_t bitset,
+  Result<uint64_t> futex_wait(Thread& t, uint64_t uaddr, uint32_t val, uint32_t bitset,
                               uint64_t deadline);
   Result<uint64_t> futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset);
-  void futex_forget(Process& p);
-  // Job control: stops t (SIGSTOP, SIGTSTP...) and tells its parent.
-  void stop_process(Process& t, int sig);
-  // A synchronous fault signal: cannot be blocked or ignored.
-  void force_signal(Process& p, int sig, const siginfo_t& info);
+  // FUTEX_REQUEUE/CMP_REQUEUE: wakes up to `n`, moves up to `n2` more
+  // waiters to `uaddr2`; with `check`, only if the word still is `val`.
+  Result<uint64_t> futex_requeue(Process& p, uint64_t uaddr, uint64_t uaddr2, uint32_t n,
+                                 uint32_t n2, bool check, uint32_t val);
+  void futex_forget(Thread& t);
+  // Job control: stops p (SIGSTOP, SIGTSTP...) and tells its parent.
+  void stop_process(Process& p, int sig);
+  // A synchronous fault signal for t: cannot be blocked or ignored.
+  void force_signal(Thread& t, int sig, const siginfo_t& info);
   // Resolves a guest path (relative to p's cwd unless absolute).
   std::string guest_path(const Process& p, const std::string& path) const;
 
@@ -105,17 +126,26 @@ class Kernel {
         frames_(frames),
         alloc_(store.frame_count()),
         platform_(std::move(platform)) {}
-  void run_process(Process& p);
+  void run_thread(Thread& t);
+  // Makes a Thread of p and enters it in the thread table.
+  Thread& add_thread(Process& p, int tid);
+  // Marks t dead and takes it out of the thread table (freed later).
+  void end_thread(Thread& t);
+  // Frees dead threads (between scheduler runs).
+  void free_dead_threads();
+  // Wakes one blocked thread of p that can take `sig` (a process signal).
+  void interrupt_for(Process& p, int sig);
+  void interrupt(Thread& t);
   // Fires due alarms and wakes sleepers; returns the next deadline (0: none).
   uint64_t run_timers();
   // Wakes processes whose host fds are ready; waits up to `timeout_ms`
   // (-1: forever) when nothing else can run. Returns true if one woke.
   bool poll_host_fds(int timeout_ms);
-  void deliver_signals(Process& p);
-  void finish_interrupted_syscall(Process& p);
-  void dispatch(Process& p);
+  void deliver_signals(Thread& t);
+  void finish_interrupted_syscall(Thread& t);
+  void dispatch(Thread& t);
   Result<std::unique_ptr<Process>> new_process();
-  Result<void> load_program(Process& p, const std::string& path, std::vector<std::string> argv,
+  Result<void> load_program(Thread& t, const std::string& path, std::vector<std::string> argv,
                             std::vector<std::string> envp, int depth);
 
   KernelConfig config_;
@@ -125,10 +155,13 @@ class Kernel {
   mm::FrameAllocator alloc_;
   std::unique_ptr<platform::Platform> platform_;
   std::map<int, std::unique_ptr<Process>> procs_;
+  std::map<int, Thread*> threads_;  // live threads by tid: the run queue
+  Thread* current_ = nullptr;
+  bool dead_threads_ = false;
   int next_pid_ = 1;
   bool powered_off_ = false;
   std::string hostname_;
-  std::multimap<uint64_t, std::pair<int, uint32_t>> futex_waiters_;  // key -> (pid, bitset)
+  std::multimap<uint64_t, std::pair<int, uint32_t>> futex_waiters_;  // key -> (tid, bitset)
   struct timespec boot_time_ = {};
 };
 

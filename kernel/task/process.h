@@ -1,7 +1,7 @@
 #pragma once
-// Process: one guest process with one thread (threads come later). It owns
-// its host address space (a stub), its memory, its fds and its saved
-// registers. Zombies keep only their wait status until reaped.
+// Process: one guest process (a thread group). It owns its host address
+// space (a stub), its memory, its fds and its threads (thread.h), which share
+// all of it. Zombies keep only their wait status until reaped.
 //
 // Threads: the kernel thread only.
 
@@ -17,6 +17,7 @@
 #include "kernel/fs/fd_table.h"
 #include "kernel/mm/memory_manager.h"
 #include "kernel/platform/platform.h"
+#include "kernel/task/thread.h"
 
 namespace kernel::task {
 
@@ -29,22 +30,21 @@ struct GuestSigaction {
 };
 
 struct Process {
-  enum class State { kRunnable, kBlocked, kZombie };
-  enum class Wait { kNone, kChild, kVforkChild, kIo, kSignal, kSleep, kFutex, kHostFd };
+  // kLive while any of its threads lives; a zombie keeps only its wait
+  // status until its parent reaps it.
+  enum class State { kLive, kZombie };
 
-  int pid = 0;
+  int pid = 0;  // also the thread group id and its first thread's tid
   int ppid = 0;
   int pgid = 0;
   int sid = 0;
-  State state = State::kRunnable;
-  Wait waiting = Wait::kNone;
-  // A syscall stopped at entry that must be (re)dispatched before guest code
-  // runs again: set at the stop, cleared when it completes.
-  bool in_syscall = false;
+  State state = State::kLive;
+
+  // Threads, the first one first; dead ones until the scheduler frees them.
+  std::vector<std::unique_ptr<Thread>> threads;
 
   std::unique_ptr<platform::AddressSpace> as;
   std::unique_ptr<mm::MemoryManager> mm;
-  platform::Registers regs{};
   fs::FdTable fds;
   std::string cwd = "/";
   std::string exe;  // guest path of the running program
@@ -53,46 +53,33 @@ struct Process {
   mode_t umask = 022;
 
   std::array<GuestSigaction, 65> sigactions{};
-  uint64_t sigmask = 0;
-  uint64_t pending = 0;  // signals raised, not yet delivered
+  // Process-directed signals (kill), taken by whichever thread does not
+  // block them; thread-directed ones are in Thread::pending.
+  uint64_t pending = 0;
   std::array<siginfo_t, 65> pending_info{};
-  // sigsuspend's mask is temporary: the frame saves the one to go back to.
-  uint64_t saved_sigmask = 0;
-  bool has_saved_sigmask = false;
-  // A blocking syscall was cut short by a signal with a handler: finish it
-  // with EINTR (or restart it for SA_RESTART) before the handler runs.
-  bool interrupted = false;
-  // CLOCK_MONOTONIC deadlines in ns (0: none). A blocked process whose
-  // sleep deadline passes is woken (nanosleep, poll timeouts); the alarm
-  // raises SIGALRM and re-arms with the interval (alarm, setitimer).
-  uint64_t sleep_deadline = 0;
+  // CLOCK_MONOTONIC deadlines in ns (0: none): the alarm raises SIGALRM and
+  // re-arms with the interval (alarm, setitimer).
   uint64_t alarm_deadline = 0;
   uint64_t alarm_interval = 0;
-  // FUTEX_WAIT in progress: the futex's key (frame * 4096 + offset, so
-  // processes sharing a MAP_SHARED page share it) and whether a wake came.
-  uint64_t futex_key = 0;
-  // Waiting for a (non-blocking) host fd to become ready: a host socket.
-  int wait_host_fd = -1;
-  short wait_host_events = 0;
-  bool connect_pending = false;
-  // Job control: a stopped process is skipped by the scheduler whatever its
-  // state; its parent's wait4(WUNTRACED) reports the stop once.
+  // Job control: a stopped process's threads are skipped by the scheduler
+  // whatever their state; its parent's wait4(WUNTRACED) reports the stop once.
   bool stopped = false;
   int stop_signal = 0;
   bool stop_reported = true;
-  bool runnable() const {
-    return state == State::kRunnable && !stopped;
-  }  // a blocking connect() is waiting for the host
-  bool futex_woken = false;
-  struct {
-    uint64_t ss_sp = 0;
-    int ss_flags = SS_DISABLE;
-    uint64_t ss_size = 0;
-  } altstack;
-  uint64_t clear_child_tid = 0;
   int vfork_parent = 0;  // pid of a parent blocked in vfork until we exec or exit
 
   int wait_status = 0;  // for zombies, in wait(2) encoding
+
+  bool zombie() const { return state == State::kZombie; }
+  // The live threads, in creation order.
+  std::vector<Thread*> live_threads() const {
+    std::vector<Thread*> out;
+    for (auto& t : threads)
+      if (!t->dead()) out.push_back(t.get());
+    return out;
+  }
 };
+
+inline bool Thread::runnable() const { return state == State::kRunnable && !process->stopped; }
 
 }  // namespace kernel::task

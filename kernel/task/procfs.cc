@@ -48,15 +48,11 @@ bool parse_int(const std::string& s, int& v) {
 }
 
 char state_letter(const Process& t) {
-  switch (t.state) {
-    case Process::State::kRunnable:
-      return 'R';
-    case Process::State::kBlocked:
-      return 'S';
-    case Process::State::kZombie:
-      return 'Z';
-  }
-  return '?';
+  if (t.zombie()) return 'Z';
+  if (t.stopped) return 'T';
+  for (Thread* th : t.live_threads())
+    if (th->state == Thread::State::kRunnable) return 'R';
+  return 'S';
 }
 
 std::string host_file(const char* path) {
@@ -93,12 +89,16 @@ std::string stat_of(Kernel& k, const Process& t) {
       t.pid, t.comm, state_letter(t), t.ppid, t.pgid, t.sid, vsize, rss);
 }
 
-std::string status_of(const Process& t) {
+// `th`: the thread shown (/proc/PID/task/TID/status), else the first live one.
+std::string status_of(const Process& t, const Thread* th = nullptr) {
   uint64_t rss = t.mm ? t.mm->resident_pages() * 4 : 0;
+  auto threads = t.live_threads();
+  if (!th && !threads.empty()) th = threads.front();
   return fmt::format(
       "Name:\t{}\nState:\t{}\nTgid:\t{}\nPid:\t{}\nPPid:\t{}\nUid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\n"
-      "VmRSS:\t{} kB\nThreads:\t1\nSigPnd:\t{:016x}\nSigBlk:\t{:016x}\n",
-      t.comm, state_letter(t), t.pid, t.pid, t.ppid, rss, t.pending, t.sigmask);
+      "VmRSS:\t{} kB\nThreads:\t{}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\n",
+      t.comm, state_letter(t), t.pid, th ? th->tid : t.pid, t.ppid, rss, threads.size(),
+      th ? th->pending : 0, t.pending, th ? th->sigmask : 0);
 }
 
 Result<Node> resolve(Kernel& k, Process& p, const std::vector<std::string>& parts, bool follow) {
@@ -160,7 +160,7 @@ Result<Node> resolve(Kernel& k, Process& p, const std::vector<std::string>& part
   if (!t) return Errno(ENOENT);
   if (parts.size() == 1) {
     n.kind = Kind::kDir;
-    n.entries = {{".", DT_DIR, 1}, {"..", DT_DIR, 1}, {"fd", DT_DIR, 4}};
+    n.entries = {{".", DT_DIR, 1}, {"..", DT_DIR, 1}, {"fd", DT_DIR, 4}, {"task", DT_DIR, 8}};
     for (const char* f : {"cmdline", "comm", "stat", "status", "maps"})
       n.entries.push_back({f, DT_REG, 5});
     n.entries.push_back({"exe", DT_LNK, 6});
@@ -168,6 +168,35 @@ Result<Node> resolve(Kernel& k, Process& p, const std::vector<std::string>& part
     return n;
   }
   const std::string& what = parts[1];
+  if (what == "task") {
+    // One directory per live thread, with its comm, stat and status.
+    n.kind = Kind::kDir;
+    if (parts.size() == 2) {
+      n.entries = {{".", DT_DIR, 1}, {"..", DT_DIR, 1}};
+      for (Thread* th : t->live_threads())
+        n.entries.push_back({std::to_string(th->tid), DT_DIR, uint64_t(100 + th->tid)});
+      return n;
+    }
+    int tid;
+    Thread* th = parse_int(parts[2], tid) ? k.find_thread(tid) : nullptr;
+    if (!th || th->process != t) return Errno(ENOENT);
+    if (parts.size() == 3) {
+      n.entries = {{".", DT_DIR, 1}, {"..", DT_DIR, 1}};
+      for (const char* f : {"comm", "stat", "status"}) n.entries.push_back({f, DT_REG, 5});
+      return n;
+    }
+    if (parts.size() != 4) return Errno(ENOENT);
+    n.kind = Kind::kFile;
+    if (parts[3] == "comm")
+      n.text = t->comm + "\n";
+    else if (parts[3] == "stat")
+      n.text = stat_of(k, *t);
+    else if (parts[3] == "status")
+      n.text = status_of(*t, th);
+    else
+      return Errno(ENOENT);
+    return n;
+  }
   if (parts.size() == 2) {
     n.kind = Kind::kFile;
     if (what == "cmdline") {

@@ -9,7 +9,7 @@ constexpr uint64_t kRedZone = 128;
 constexpr uint64_t kSaRestorer = 0x04000000;  // SA_RESTORER (not in libc headers)
 constexpr uint64_t kUcFlags = 0x2 | 0x4;      // UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
 
-bool on_altstack(const Process& p, uint64_t sp) {
+bool on_altstack(const Thread& p, uint64_t sp) {
   return p.altstack.ss_size && sp > p.altstack.ss_sp && sp <= p.altstack.ss_sp + p.altstack.ss_size;
 }
 
@@ -44,8 +44,9 @@ DefaultAction default_action(int sig) {
   }
 }
 
-base::Result<void> setup_frame(Process& p, int sig, const siginfo_t& info) {
-  const GuestSigaction& act = p.sigactions[sig];
+base::Result<void> setup_frame(Thread& p, int sig, const siginfo_t& info) {
+  Process& proc = *p.process;
+  GuestSigaction& act = proc.sigactions[sig];
   if (!(act.flags & kSaRestorer) || !act.restorer) return base::Errno(EFAULT);
   platform::Registers& r = p.regs;
   uint64_t sp = r.rsp - kRedZone;
@@ -55,12 +56,12 @@ base::Result<void> setup_frame(Process& p, int sig, const siginfo_t& info) {
 
   // The FP state, 64-byte aligned, below the frame.
   platform::FpRegisters fp;
-  bool have_fp = p.as->main_context().get_fpregs(fp).ok();
+  bool have_fp = p.context->get_fpregs(fp).ok();
   uint64_t fpstate = 0;
   if (have_fp) {
     sp = (sp - sizeof(fp)) & ~uint64_t{63};
     fpstate = sp;
-    TRY(p.mm->copy_out(fpstate, &fp, sizeof(fp)));
+    TRY(proc.mm->copy_out(fpstate, &fp, sizeof(fp)));
   }
   // As after a call: (frame + 8) is 16-byte aligned at handler entry.
   uint64_t frame_addr = ((sp - sizeof(KRtSigframe)) & ~uint64_t{15}) - 8;
@@ -87,7 +88,7 @@ base::Result<void> setup_frame(Process& p, int sig, const siginfo_t& info) {
   f.uc.uc_sigmask = p.has_saved_sigmask ? p.saved_sigmask : p.sigmask;
   p.has_saved_sigmask = false;
   f.info = info;
-  TRY(p.mm->copy_out(frame_addr, &f, sizeof(f)));
+  TRY(proc.mm->copy_out(frame_addr, &f, sizeof(f)));
 
   r.rip = act.handler;
   r.rsp = frame_addr;
@@ -99,15 +100,16 @@ base::Result<void> setup_frame(Process& p, int sig, const siginfo_t& info) {
   p.sigmask |= act.mask;
   if (!(act.flags & SA_NODEFER)) p.sigmask |= sigbit(sig);
   p.sigmask &= ~(sigbit(SIGKILL) | sigbit(SIGSTOP));
-  if (act.flags & SA_RESETHAND) p.sigactions[sig] = GuestSigaction{};
+  if (act.flags & SA_RESETHAND) act = GuestSigaction{};
   return {};
 }
 
-base::Result<void> restore_frame(Process& p) {
+base::Result<void> restore_frame(Thread& p) {
+  Process& proc = *p.process;
   // The handler's `ret` popped pretcode: the frame starts 8 bytes below.
   uint64_t frame_addr = p.regs.rsp - 8;
   KRtSigframe f;
-  TRY(p.mm->copy_in(frame_addr, &f, sizeof(f)));
+  TRY(proc.mm->copy_in(frame_addr, &f, sizeof(f)));
   const KSigcontext& c = f.uc.uc_mcontext;
   platform::Registers& r = p.regs;
   r.r8 = c.r8, r.r9 = c.r9, r.r10 = c.r10, r.r11 = c.r11;
@@ -124,11 +126,11 @@ base::Result<void> restore_frame(Process& p) {
   p.sigmask = f.uc.uc_sigmask & ~(sigbit(SIGKILL) | sigbit(SIGSTOP));
   if (c.fpstate) {
     platform::FpRegisters fp;
-    TRY(p.mm->copy_in(c.fpstate, &fp, sizeof(fp)));
+    TRY(proc.mm->copy_in(c.fpstate, &fp, sizeof(fp)));
     // A guest-chosen MXCSR with reserved bits set would make the host refuse
     // the whole state; keep only the defined bits.
     fp.mxcsr &= 0xffff;
-    (void)p.as->main_context().set_fpregs(fp);
+    (void)p.context->set_fpregs(fp);
   }
   return {};
 }

@@ -53,12 +53,12 @@ inline uint64_t sigbit(int sig) { return 1ull << (sig - 1); }
 enum class DefaultAction { kTerminate, kCore, kIgnore, kStop, kContinue };
 DefaultAction default_action(int sig);
 
-// Builds the frame for `sig` (with `info`) and points p's registers at the
-// handler. EFAULT when the frame cannot be written (the caller then kills p
+// Builds the frame for `sig` (with `info`) and points t's registers at the
+// handler. EFAULT when the frame cannot be written (the caller then kills t's process
 // with SIGSEGV, as Linux does).
-base::Result<void> setup_frame(Process& p, int sig, const siginfo_t& info);
+base::Result<void> setup_frame(Thread& t, int sig, const siginfo_t& info);
 // rt_sigreturn: restores registers, mask and FP state from the frame at the
 // guest's stack pointer.
-base::Result<void> restore_frame(Process& p);
+base::Result<void> restore_frame(Thread& t);
 
 }  // namespace kernel::task
