@@ -260,7 +260,22 @@ class FaultEngine final : public FrameStore {
   void dispatch_ready();  // on a handler thread
   void kick_evictor();
   void evictor_loop();
-  bool evict_one();
+  // A frame the evictor took (its request marked evicting).
+  struct Victim {
+    uint64_t frame = 0;
+    bool dirty = false;
+    std::vector<std::byte> data;  // when dirty
+    base::Status written;         // the provider's answer to evict()
+  };
+  static constexpr size_t kEvictGroup = 16;
+  // Takes the clock's next victim; false when none can be had now.
+  bool pick_victim(Victim* v);
+  // Evicts up to `want` frames (written back first, then punched a range
+  // of consecutive frames at a time); returns how many left.
+  size_t evict_some(size_t want);
+  // Punches and settles a group of consecutive victims under their stripe
+  // locks (ascending stripe index). Returns the frames dropped.
+  size_t finish_evictions(std::span<Victim> group);
 
   const FaultEngineOptions options_;
   PageProvider* const provider_;

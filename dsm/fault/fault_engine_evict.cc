@@ -15,8 +15,10 @@
 // the hand passes them (write_sampling) and spared once, so a frame written
 // since re-faults locally, sets the bit, and survives.
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <vector>
@@ -92,8 +94,14 @@ void FaultEngine::evictor_loop() {
     if (stop_) break;
     lock.unlock();
     bool stuck = false;
-    while (resident_.load() > low_ || room_waiting_.load() != 0) {
-      if (!evict_one()) {
+    for (;;) {
+      const uint64_t r = resident_.load();
+      if (r <= low_ && room_waiting_.load() == 0) break;
+      // Victims in groups: a scan's frames leave in install order, so a
+      // group is mostly consecutive frames and is punched with one call
+      // (one TLB shoot-down instead of one per page).
+      const size_t want = r > low_ ? std::min<uint64_t>(r - low_, kEvictGroup) : 1;
+      if (evict_some(want) == 0) {
         stuck = true;
         break;
       }
@@ -105,7 +113,7 @@ void FaultEngine::evictor_loop() {
   }
 }
 
-bool FaultEngine::evict_one() {
+bool FaultEngine::pick_victim(Victim* v) {
   constexpr uint64_t kPage = base::kPageSize;
   size_t budget;
   {
@@ -125,86 +133,158 @@ bool FaultEngine::evict_one() {
       clock_.push_back(frame);
     };
     Stripe& s = stripe(frame);
-    bool dirty = false;
-    std::vector<std::byte> data;
-    {
-      std::lock_guard lock(s.mu);
-      Frame& f = frames_[frame];
-      if (f.state == State::kAbsent && !f.staged) {
-        f.in_clock = false;
-        continue;
-      }
-      if (s.requests.count(frame) != 0) {  // busy: an upgrade or install under way
-        requeue();
-        continue;
-      }
-      const bool unsampled = options_.write_sampling && f.state == State::kWritable && !f.soft_wp;
-      if (!f.staged && (f.referenced || unsampled)) {
-        // Second chance. A Writable frame's writes do not fault, so protect
-        // it first and let its next write (a local re-fault) say it is used.
-        f.referenced = false;
-        if (unsampled) f.soft_wp = protect_everywhere(frame, true);
-        requeue();
-        continue;
-      }
-      Request& r = s.requests[frame];
-      r.evicting = true;
-      r.dispatched = true;
-      // Stop writers before reading the data out; threads that fault now
-      // wait on the request and retry once the frame is gone.
-      if (f.state == State::kWritable && !f.soft_wp && !protect_everywhere(frame, true)) {
-        s.requests.erase(frame);  // cannot stop writers: not a victim now
-        requeue();
-        continue;
-      }
-      dirty = f.dirty;
-      if (dirty) {
-        data.resize(kPage);
-        if (::pread(memfd_.get(), data.data(), kPage, static_cast<off_t>(frame * kPage)) !=
-            static_cast<ssize_t>(kPage)) {
-          dirty = false;  // cannot happen for a present page; do not write back garbage
-        }
+    std::lock_guard lock(s.mu);
+    Frame& f = frames_[frame];
+    if (f.state == State::kAbsent && !f.staged) {
+      f.in_clock = false;
+      continue;
+    }
+    if (s.requests.count(frame) != 0) {  // busy: an upgrade or install under way
+      requeue();
+      continue;
+    }
+    const bool unsampled = options_.write_sampling && f.state == State::kWritable && !f.soft_wp;
+    if (!f.staged && (f.referenced || unsampled)) {
+      // Second chance. A Writable frame's writes do not fault, so protect
+      // it first and let its next write (a local re-fault) say it is used.
+      f.referenced = false;
+      if (unsampled) f.soft_wp = protect_everywhere(frame, true);
+      requeue();
+      continue;
+    }
+    Request& r = s.requests[frame];
+    r.evicting = true;
+    r.dispatched = true;
+    // Stop writers before reading the data out; threads that fault now
+    // wait on the request and retry once the frame is gone.
+    if (f.state == State::kWritable && !f.soft_wp && !protect_everywhere(frame, true)) {
+      s.requests.erase(frame);  // cannot stop writers: not a victim now
+      requeue();
+      continue;
+    }
+    v->frame = frame;
+    v->dirty = f.dirty;
+    v->data.clear();
+    if (v->dirty) {
+      v->data.resize(kPage);
+      if (::pread(memfd_.get(), v->data.data(), kPage, static_cast<off_t>(frame * kPage)) !=
+          static_cast<ssize_t>(kPage)) {
+        v->dirty = false;  // cannot happen for a present page; do not write back garbage
       }
     }
-    std::promise<base::Status> written;
-    provider_->evict(frame, dirty ? data.data() : nullptr,
-                     [&written](base::Status st) { written.set_value(std::move(st)); });
-    base::Status st = written.get_future().get();
-    bool dropped = false;
-    {
-      std::lock_guard lock(s.mu);
-      auto it = s.requests.find(frame);
-      Request r = std::move(it->second);
-      s.requests.erase(it);
-      Frame& f = frames_[frame];
-      if (f.staged) {
-        drop_staged(s, frame, f);  // read ahead, never used: not in the memfd
-        f = Frame{};
-        dropped = true;
-        FaultStats::bump(stats_.evictions);
-      } else if (f.state == State::kAbsent) {
-        // Invalidated while written back: already punched, slot already given
-        // back. Popped from the clock, so it must be pushed when it returns.
-        f.in_clock = false;
-      } else if (st.ok() && punch(frame).ok()) {
-        f = Frame{};
-        dropped = true;
-        FaultStats::bump(stats_.evictions);
-        if (dirty) FaultStats::bump(stats_.write_backs);
-      } else {
-        if (f.state == State::kWritable) f.soft_wp = true;  // protected above
-        requeue();
-      }
-      // Threads that faulted meanwhile fault again and start a fresh fetch.
-      wake_waiters(r.waiters, false, false);
-      finish(s, r, {});
-    }
-    if (dropped) {
-      release_slot();
-      return true;
-    }
+    return true;
   }
   return false;
+}
+
+size_t FaultEngine::evict_some(size_t want) {
+  std::vector<Victim> victims;
+  victims.reserve(want);
+  while (victims.size() < want) {
+    Victim v;
+    if (!pick_victim(&v)) break;
+    victims.push_back(std::move(v));
+  }
+  if (victims.empty()) return 0;
+  // Write-backs (or notices) first, all of them, then the punches.
+  std::vector<std::promise<base::Status>> written(victims.size());
+  for (size_t i = 0; i < victims.size(); ++i) {
+    Victim& v = victims[i];
+    provider_->evict(v.frame, v.dirty ? v.data.data() : nullptr,
+                     [p = &written[i]](base::Status st) { p->set_value(std::move(st)); });
+  }
+  for (size_t i = 0; i < victims.size(); ++i) victims[i].written = written[i].get_future().get();
+  std::sort(victims.begin(), victims.end(),
+            [](const Victim& a, const Victim& b) { return a.frame < b.frame; });
+  size_t dropped = 0;
+  for (size_t i = 0; i < victims.size();) {
+    // A group of consecutive frames (distinct stripes: at most kStripes).
+    size_t j = i + 1;
+    while (j < victims.size() && j - i < kStripes && victims[j].frame == victims[j - 1].frame + 1)
+      ++j;
+    dropped += finish_evictions(std::span<Victim>(victims.data() + i, j - i));
+    i = j;
+  }
+  return dropped;
+}
+
+size_t FaultEngine::finish_evictions(std::span<Victim> group) {
+  constexpr uint64_t kPage = base::kPageSize;
+  // Lock the group's stripes in ascending stripe index (the lock order).
+  std::vector<size_t> order(group.size());
+  for (size_t k = 0; k < group.size(); ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return group[a].frame % kStripes < group[b].frame % kStripes;
+  });
+  std::vector<std::unique_lock<std::mutex>> locks;
+  locks.reserve(group.size());
+  for (size_t k : order) locks.emplace_back(stripe(group[k].frame).mu);
+
+  // Which frames go: written back (or clean) and still present here. Staged
+  // and invalidated frames have no page in the memfd: punching them again
+  // is harmless, so they do not split a range.
+  std::vector<bool> punch_it(group.size(), false), ok(group.size(), false);
+  for (size_t k = 0; k < group.size(); ++k) {
+    const Frame& f = frames_[group[k].frame];
+    ok[k] = f.staged || f.state == State::kAbsent || group[k].written.ok();
+    punch_it[k] = ok[k];
+  }
+  for (size_t k = 0; k < group.size();) {
+    if (!punch_it[k]) {
+      ++k;
+      continue;
+    }
+    size_t e = k + 1;
+    while (e < group.size() && punch_it[e]) ++e;
+    if (::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                    static_cast<off_t>(group[k].frame * kPage),
+                    static_cast<off_t>((e - k) * kPage)) != 0) {
+      for (size_t m = k; m < e; ++m)
+        ok[m] = frames_[group[m].frame].staged || frames_[group[m].frame].state == State::kAbsent;
+    } else {
+      FaultStats::bump(stats_.punches);
+    }
+    k = e;
+  }
+  size_t dropped = 0;
+  std::vector<bool> release(group.size(), false);
+  for (size_t k = 0; k < group.size(); ++k) {
+    const uint64_t frame = group[k].frame;
+    Stripe& s = stripe(frame);
+    auto it = s.requests.find(frame);
+    Request r = std::move(it->second);
+    s.requests.erase(it);
+    Frame& f = frames_[frame];
+    if (f.staged) {
+      drop_staged(s, frame, f);  // read ahead, never used: not in the memfd
+      f = Frame{};
+      release[k] = true;
+      FaultStats::bump(stats_.evictions);
+    } else if (f.state == State::kAbsent) {
+      // Invalidated while written back: already punched, slot already given
+      // back. Popped from the clock, so it must be pushed when it returns.
+      f.in_clock = false;
+    } else if (ok[k]) {
+      f = Frame{};
+      release[k] = true;
+      FaultStats::bump(stats_.evictions);
+      if (group[k].dirty) FaultStats::bump(stats_.write_backs);
+    } else {
+      if (f.state == State::kWritable) f.soft_wp = true;  // protected above
+      std::lock_guard lock(clock_mu_);
+      clock_.push_back(frame);
+    }
+    // Threads that faulted meanwhile fault again and start a fresh fetch.
+    wake_waiters(r.waiters, false, false);
+    finish(s, r, {});
+  }
+  locks.clear();
+  for (size_t k = 0; k < group.size(); ++k) {
+    if (!release[k]) continue;
+    release_slot();
+    ++dropped;
+  }
+  return dropped;
 }
 
 }  // namespace dsm

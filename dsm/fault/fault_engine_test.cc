@@ -686,3 +686,28 @@ TEST(FaultEngine, ZeroFillProviderGivesZeros) {
 
 }  // namespace
 }  // namespace dsm
+
+namespace dsm {
+namespace {
+
+// The evictor takes victims in groups and punches consecutive ones with one
+// fallocate: a read scan under a budget leaves in ranges, not page by page.
+TEST(FaultEngine, EvictorPunchesConsecutiveVictimsAsRanges) {
+  PatternProvider provider;
+  FaultEngineOptions o = small(512);
+  o.budget_frames = 64;
+  auto engine = make_engine(&provider, o);
+  std::thread([&] {
+    for (uint64_t f = 0; f < 512; ++f) EXPECT_TRUE(frame_has_pattern(engine->base(), f));
+    // Evicted frames come back intact.
+    for (uint64_t f = 0; f < 64; ++f) EXPECT_TRUE(frame_has_pattern(engine->base(), f));
+  }).join();
+  auto st = engine->stats();
+  EXPECT_LE(st.resident_max, 64u);
+  EXPECT_GE(st.evictions, 512u - 64u);
+  EXPECT_GT(st.punches, 0u);
+  EXPECT_LT(st.punches * 2, st.evictions);  // most punches took several frames
+}
+
+}  // namespace
+}  // namespace dsm
