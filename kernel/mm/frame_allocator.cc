@@ -1,11 +1,19 @@
 #include "kernel/mm/frame_allocator.h"
 
+#include "kernel/mm/shared_object.h"
+
 namespace kernel::mm {
 
-base::Result<uint64_t> FrameAllocator::allocate() {
+FrameAllocator::FrameAllocator(uint64_t frame_count) : refs_(frame_count, 0) {}
+
+FrameAllocator::~FrameAllocator() = default;
+
+base::Result<uint64_t> FrameAllocator::allocate(bool* zeroed) {
   uint64_t f;
+  bool fresh = false;
   if (next_fresh_ < refs_.size()) {
     f = next_fresh_++;
+    fresh = true;
   } else if (!free_.empty()) {
     f = free_.back();
     free_.pop_back();
@@ -14,6 +22,7 @@ base::Result<uint64_t> FrameAllocator::allocate() {
   }
   refs_[f] = 1;
   ++used_;
+  if (zeroed) *zeroed = fresh;
   return f;
 }
 
@@ -23,6 +32,11 @@ void FrameAllocator::unref(uint64_t frame) {
     free_.push_back(frame);
     --used_;
   }
+}
+
+SharedFileTable& FrameAllocator::shared_files() {
+  if (!files_) files_ = std::make_unique<SharedFileTable>();
+  return *files_;
 }
 
 }  // namespace kernel::mm

@@ -1,36 +1,50 @@
 #pragma once
 // FrameAllocator: hands out frame numbers of the FrameStore, with a reference
 // count per frame (a MAP_SHARED page survives fork as one frame with two
-// users). Fresh frames come in ascending order, so memory touched in order
-// lands in contiguous frames and maps with few host mmaps.
+// users; a private page after fork is one copy-on-write frame with two).
+// Fresh frames come in ascending order, so memory touched in order lands in
+// contiguous frames and maps with few host mmaps; a fresh frame has never
+// been written, so it reads as zeros and needs no clearing.
+//
+// It also carries the kernel-wide table of shared file objects
+// (shared_object.h), since it is the one object every MemoryManager shares.
 //
 // Threads: the kernel thread only (not locked).
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "base/result.h"
 
 namespace kernel::mm {
 
+class SharedFileTable;
+
 class FrameAllocator {
  public:
-  explicit FrameAllocator(uint64_t frame_count) : refs_(frame_count, 0) {}
+  explicit FrameAllocator(uint64_t frame_count);
+  ~FrameAllocator();
 
-  // A frame with one reference, or ENOMEM.
-  base::Result<uint64_t> allocate();
+  // A frame with one reference, or ENOMEM. `*zeroed` (when given) tells
+  // whether the frame is known to hold zeros (never used before).
+  base::Result<uint64_t> allocate(bool* zeroed = nullptr);
   void ref(uint64_t frame) { ++refs_[frame]; }
   // Drops a reference; the frame is free again at zero.
   void unref(uint64_t frame);
+  uint32_t refs(uint64_t frame) const { return refs_[frame]; }
 
   uint64_t frame_count() const { return refs_.size(); }
   uint64_t used() const { return used_; }
+
+  SharedFileTable& shared_files();
 
  private:
   std::vector<uint32_t> refs_;
   std::vector<uint64_t> free_;  // frames given back, reused first
   uint64_t next_fresh_ = 0;
   uint64_t used_ = 0;
+  std::unique_ptr<SharedFileTable> files_;
 };
 
 }  // namespace kernel::mm

@@ -19,15 +19,31 @@ using base::page_round_down;
 using base::page_round_up;
 
 // How many pages a guest fault maps at once (fault-around), so sequential
-// touches cost one injected mmap per window, not per page.
-constexpr uint64_t kFaultAround = 16;
+// touches cost one injected mmap per window, not per page. Anonymous memory
+// takes a wider window: its fresh frames need no filling (they read as
+// zeros), and the host gives a page its memory only when the guest touches
+// it, at the cost of a native page fault. File pages are read one by one.
+constexpr uint64_t kFaultAroundFile = 16;
+constexpr uint64_t kFaultAroundAnon = 64;
 
 int host_prot(int prot) { return prot & (PROT_READ | PROT_WRITE | PROT_EXEC); }
 
 }  // namespace
 
 MemoryManager::~MemoryManager() {
+  write_back_range(0, platform::kGuestTop);
   for (auto& [vpn, pte] : pages_) alloc_.unref(pte.frame);
+}
+
+void MemoryManager::write_back_range(uint64_t start, uint64_t end) {
+  for (auto& [s, v] : vmas_) {
+    if (v.end <= start || s >= end) continue;
+    if (!v.object || !v.object->is_file() || !v.ever_writable) continue;
+    uint64_t lo = std::max(start, v.start), hi = std::min(end, v.end);
+    uint64_t first = v.object_pgoff + (lo - v.start) / kPageSize;
+    uint64_t last = v.object_pgoff + (hi - v.start + kPageSize - 1) / kPageSize;
+    (void)v.object->write_back(first, last);
+  }
 }
 
 Vma* MemoryManager::find_vma(uint64_t addr) {
@@ -67,12 +83,14 @@ void MemoryManager::split_at(uint64_t at) {
   Vma hi = *v;
   hi.start = at;
   if (hi.file) hi.file_offset += at - v->start;
+  if (hi.object) hi.object_pgoff += (at - v->start) / kPageSize;
   if (hi.file) hi.file_size = hi.file_size > at - v->start ? hi.file_size - (at - v->start) : 0;
   v->end = at;
   vmas_.emplace(at, std::move(hi));
 }
 
 void MemoryManager::remove_range(uint64_t start, uint64_t end) {
+  write_back_range(start, end);
   split_at(start);
   split_at(end);
   for (auto it = vmas_.lower_bound(start); it != vmas_.end() && it->first < end;)
@@ -116,12 +134,19 @@ Result<uint64_t> MemoryManager::mmap(uint64_t addr, uint64_t len, int prot, int 
   v.end = addr + rlen;
   v.prot = prot;
   v.shared = type != MAP_PRIVATE;
+  v.ever_writable = prot & PROT_WRITE;
   if (file) {
     struct stat st;
     if (::fstat(file->get(), &st) < 0) return Errno::last();
+    if (v.shared) {
+      v.object = TRY(alloc_.shared_files().get(alloc_, store_, frames_, file));
+      v.object_pgoff = offset / kPageSize;
+    }
     v.file = std::move(file);
     v.file_offset = offset;
     v.file_size = static_cast<uint64_t>(st.st_size) > offset ? st.st_size - offset : 0;
+  } else if (v.shared) {
+    v.object = std::make_shared<SharedObject>(alloc_, store_, frames_, nullptr);
   }
   vmas_.emplace(addr, std::move(v));
   return addr;
@@ -148,19 +173,35 @@ Result<void> MemoryManager::mprotect(uint64_t addr, uint64_t len, int prot) {
   }
   split_at(addr);
   split_at(end);
-  for (auto it = vmas_.lower_bound(addr); it != vmas_.end() && it->first < end; ++it)
+  for (auto it = vmas_.lower_bound(addr); it != vmas_.end() && it->first < end; ++it) {
     it->second.prot = prot;
+    it->second.ever_writable |= (prot & PROT_WRITE) != 0;
+  }
   // Drop host mappings; the next touch maps again with the new protection.
   bool any_host = false;
   for (auto it = pages_.lower_bound(addr / kPageSize);
        it != pages_.end() && it->first < end / kPageSize; ++it) {
     any_host |= it->second.host_mapped;
     it->second.host_mapped = false;
+    it->second.host_ro = false;
   }
   if (any_host && as_) {
     if (uffd_.valid()) store_.detach(uffd_.get(), addr, end - addr);
     TRY(as_->unmap(addr, end - addr));
   }
+  return {};
+}
+
+Result<void> MemoryManager::msync(uint64_t addr, uint64_t len) {
+  if (addr % kPageSize) return Errno(EINVAL);
+  uint64_t end = page_round_up(addr + len);
+  if (end < addr) return Errno(ENOMEM);
+  for (uint64_t a = addr; a < end;) {
+    Vma* v = find_vma(a);
+    if (!v) return Errno(ENOMEM);
+    a = v->end;
+  }
+  write_back_range(addr, end);
   return {};
 }
 
@@ -203,13 +244,14 @@ Result<uint64_t> MemoryManager::mremap(uint64_t old_addr, uint64_t old_len, uint
   Vma moved = *find_vma(old_addr);
   moved.start = new_addr;
   moved.end = new_addr + nlen;
+
   std::vector<std::pair<uint64_t, Pte>> pages;
   bool any_host = false;
   for (auto it = pages_.lower_bound(old_addr / kPageSize);
        it != pages_.end() && it->first < (old_addr + std::min(old_len, nlen)) / kPageSize;) {
     any_host |= it->second.host_mapped;
     pages.emplace_back(it->first - old_addr / kPageSize + new_addr / kPageSize,
-                       Pte{it->second.frame, false});
+                       Pte{it->second.frame, false, it->second.cow, false});
     it = pages_.erase(it);
   }
   if (any_host && as_) {
@@ -248,13 +290,21 @@ Result<uint64_t> MemoryManager::brk(uint64_t new_brk) {
 Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma) {
   auto it = pages_.find(vpn);
   if (it != pages_.end()) return &it->second;
-  uint64_t frame = TRY(alloc_.allocate());
+  if (vma.object) {
+    uint64_t frame = TRY(vma.object->frame_at(vma.object_pgoff + vpn - vma.start / kPageSize));
+    alloc_.ref(frame);
+    return &pages_.emplace(vpn, Pte{frame}).first->second;
+  }
+  bool zeroed = false;
+  uint64_t frame = TRY(alloc_.allocate(&zeroed));
   if (!store_.make_present(frame, 1, dsm::Access::kWrite).ok()) {
     alloc_.unref(frame);
     return Errno(EFAULT);
   }
   uint8_t* page = frames_ + frame * kPageSize;
-  std::memset(page, 0, kPageSize);
+  // A fresh frame reads as zeros already: leaving it alone also leaves its
+  // memory to be allocated by the host at the guest's own first touch.
+  if (!zeroed) std::memset(page, 0, kPageSize);
   if (vma.file) {
     uint64_t into = vpn * kPageSize - vma.start;
     if (into < vma.file_size) {
@@ -263,7 +313,33 @@ Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma) {
       (void)got;  // short reads leave zeros, as reading past EOF does
     }
   }
-  return &pages_.emplace(vpn, Pte{frame, false}).first->second;
+  return &pages_.emplace(vpn, Pte{frame}).first->second;
+}
+
+Result<bool> MemoryManager::break_cow(Pte& pte) {
+  if (!pte.cow) return false;
+  if (alloc_.refs(pte.frame) <= 1) {
+    pte.cow = false;  // the other users are gone: the frame is ours
+    return false;
+  }
+  uint64_t f = TRY(alloc_.allocate());
+  if (!store_.make_present(pte.frame, 1, dsm::Access::kRead).ok() ||
+      !store_.make_present(f, 1, dsm::Access::kWrite).ok()) {
+    alloc_.unref(f);
+    return Errno(EFAULT);
+  }
+  std::memcpy(frames_ + f * kPageSize, frames_ + pte.frame * kPageSize, kPageSize);
+  alloc_.unref(pte.frame);
+  pte.frame = f;
+  pte.cow = false;
+  return true;
+}
+
+Result<void> MemoryManager::host_map(uint64_t vpn, uint64_t n, uint64_t frame, int prot) {
+  TRY(as_->map(vpn * kPageSize, n * kPageSize, prot, frame * kPageSize));
+  if (uffd_.valid() && !store_.attach(uffd_.get(), vpn * kPageSize, frame, n).ok())
+    return Errno(EFAULT);
+  return {};
 }
 
 void MemoryManager::ensure_uffd() {
@@ -304,41 +380,66 @@ Result<void> MemoryManager::handle_fault(uint64_t addr, bool missing_frame) {
       return Errno(EFAULT);
     return {};
   }
-  // Mapped already with the VMA's protection: the access itself is refused.
-  if (it != pages_.end() && it->second.host_mapped) return Errno(EFAULT);
+  bool writable = v->prot & PROT_WRITE;
+  if (it != pages_.end() && it->second.host_mapped) {
+    // Mapped already with the VMA's protection: the access itself is
+    // refused. Mapped read-only on a writable VMA: a write to a cow page.
+    if (!writable || !(it->second.cow || it->second.host_ro) || !as_) return Errno(EFAULT);
+    Pte& pte = it->second;
+    bool moved = TRY(break_cow(pte));
+    if (moved && uffd_.valid()) store_.detach(uffd_.get(), vpn * kPageSize, kPageSize);
+    if (moved)
+      TRY(host_map(vpn, 1, pte.frame, host_prot(v->prot)));
+    else
+      TRY(as_->protect(vpn * kPageSize, kPageSize, host_prot(v->prot)));
+    pte.host_ro = false;
+    return {};
+  }
   if (!as_) return Errno(EFAULT);
   ensure_uffd();
-  uint64_t lo = std::max(v->start / kPageSize, vpn & ~(kFaultAround - 1));
-  uint64_t hi = std::min(v->end / kPageSize, (vpn | (kFaultAround - 1)) + 1);
-  // Map runs of pages whose frames are consecutive, one injection per run.
+  bool anon = !v->file && !v->object;
+  uint64_t around = anon ? kFaultAroundAnon : kFaultAroundFile;
+  uint64_t lo = std::max(v->start / kPageSize, vpn & ~(around - 1));
+  uint64_t hi = std::min(v->end / kPageSize, (vpn | (around - 1)) + 1);
+  // The faulting page of a cow frame gets its own copy now: the access is
+  // most likely a write (a read costs a 4 KiB copy; guessing wrong the other
+  // way would cost a second fault). Pages around it stay shared, read-only.
+  if (writable) {
+    Pte* pte = TRY(ensure_page(vpn, *v));
+    TRY(break_cow(*pte));
+  }
+  // Map runs of pages whose frames are consecutive and whose host protection
+  // is the same, one injection per run.
+  int prot = host_prot(v->prot);
   uint64_t run_start = 0, run_frame = 0, run_len = 0;
+  bool run_ro = false;
   auto flush = [&]() -> Result<void> {
     if (run_len == 0) return {};
-    TRY(as_->map(run_start * kPageSize, run_len * kPageSize, host_prot(v->prot),
-                 run_frame * kPageSize));
-    if (uffd_.valid() &&
-        !store_.attach(uffd_.get(), run_start * kPageSize, run_frame, run_len).ok())
-      return Errno(EFAULT);
-    for (uint64_t i = 0; i < run_len; ++i) pages_[run_start + i].host_mapped = true;
+    TRY(host_map(run_start, run_len, run_frame, run_ro ? prot & ~PROT_WRITE : prot));
+    for (uint64_t i = 0; i < run_len; ++i) {
+      Pte& p = pages_[run_start + i];
+      p.host_mapped = true;
+      p.host_ro = run_ro;
+    }
     run_len = 0;
     return {};
   };
   for (uint64_t p = lo; p < hi; ++p) {
     auto existing = pages_.find(p);
-    // Around the faulting page, only map pages that already have frames or are
-    // anonymous (cheap to zero-fill); the faulting page always.
     if (existing != pages_.end() && existing->second.host_mapped) {
       TRY(flush());
       continue;
     }
     Pte* pte = TRY(ensure_page(p, *v));
-    if (run_len && pte->frame == run_frame + run_len && p == run_start + run_len) {
+    bool ro = writable && pte->cow;
+    if (run_len && pte->frame == run_frame + run_len && p == run_start + run_len && ro == run_ro) {
       ++run_len;
     } else {
       TRY(flush());
       run_start = p;
       run_frame = pte->frame;
       run_len = 1;
+      run_ro = ro;
     }
   }
   TRY(flush());
@@ -349,7 +450,19 @@ Result<uint8_t*> MemoryManager::kernel_page(uint64_t addr, bool write, bool forc
   Vma* v = find_vma(addr);
   if (!v) return Errno(EFAULT);
   if (!force && !(v->prot & (write ? PROT_WRITE : PROT_READ))) return Errno(EFAULT);
-  Pte* pte = TRY(ensure_page(addr / kPageSize, *v));
+  uint64_t vpn = addr / kPageSize;
+  Pte* pte = TRY(ensure_page(vpn, *v));
+  if (write && pte->cow) {
+    bool moved = TRY(break_cow(*pte));
+    if (moved && pte->host_mapped && as_) {
+      // The guest must see the copy: map it in place of the shared frame
+      // (read-only when the VMA is: the loader writes with force).
+      if (uffd_.valid()) store_.detach(uffd_.get(), vpn * kPageSize, kPageSize);
+      int prot = host_prot(v->prot);
+      TRY(host_map(vpn, 1, pte->frame, prot));
+      pte->host_ro = false;
+    }
+  }
   if (!store_.make_present(pte->frame, 1, write ? dsm::Access::kWrite : dsm::Access::kRead).ok())
     return Errno(EFAULT);
   return frames_ + pte->frame * kPageSize + addr % kPageSize;
@@ -421,23 +534,43 @@ Result<uint64_t> MemoryManager::frame_of(uint64_t vaddr) const {
 
 Result<std::unique_ptr<MemoryManager>> MemoryManager::fork(platform::AddressSpace* as) {
   auto child = std::make_unique<MemoryManager>(store_, alloc_, frames_, as);
-  child->vmas_ = vmas_;
+  child->vmas_ = vmas_;  // shared VMAs keep their SharedObject
   child->brk_start_ = brk_start_;
   child->brk_end_ = brk_end_;
+  // Our host mappings of private writable pages turn read-only, one
+  // mprotect per run of consecutive mapped pages of one VMA.
+  uint64_t run_start = 0, run_len = 0;
+  int run_prot = 0;
+  auto flush = [&]() -> Result<void> {
+    if (run_len && as_) TRY(as_->protect(run_start * kPageSize, run_len * kPageSize, run_prot));
+    run_len = 0;
+    return {};
+  };
+  const Vma* v = nullptr;
   for (auto& [vpn, pte] : pages_) {
-    Vma* v = find_vma(vpn * kPageSize);
-    if (v && v->shared) {
-      alloc_.ref(pte.frame);
-      child->pages_.emplace(vpn, Pte{pte.frame, false});
+    uint64_t addr = vpn * kPageSize;
+    if (!v || addr < v->start || addr >= v->end) v = find_vma(addr);
+    alloc_.ref(pte.frame);
+    bool priv = !v || !v->object;
+    child->pages_.emplace(vpn, Pte{pte.frame, false, priv, false});
+    if (!priv) continue;
+    pte.cow = true;
+    if (!pte.host_mapped || pte.host_ro || !v || !(v->prot & PROT_WRITE)) {
+      TRY(flush());
       continue;
     }
-    uint64_t f = TRY(alloc_.allocate());
-    child->pages_.emplace(vpn, Pte{f, false});
-    if (!store_.make_present(pte.frame, 1, dsm::Access::kRead).ok() ||
-        !store_.make_present(f, 1, dsm::Access::kWrite).ok())
-      return Errno(EFAULT);
-    std::memcpy(frames_ + f * kPageSize, frames_ + pte.frame * kPageSize, kPageSize);
+    pte.host_ro = true;
+    int prot = host_prot(v->prot) & ~PROT_WRITE;
+    if (run_len && vpn == run_start + run_len && prot == run_prot && addr != v->start) {
+      ++run_len;
+    } else {
+      TRY(flush());
+      run_start = vpn;
+      run_len = 1;
+      run_prot = prot;
+    }
   }
+  TRY(flush());
   return child;
 }
 

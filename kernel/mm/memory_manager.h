@@ -4,10 +4,17 @@
 //
 // Pages get frames on first touch: by the guest (a fault, handle_fault) or by
 // the kernel (copy_in/copy_out). The host mapping of a page is made only when
-// the guest faults on it; munmap/mprotect drop host mappings so the next touch
-// maps again with the new protection. File-backed mappings are filled by
-// copying file data into the frame (MAP_SHARED of a file is a private copy
-// for now: partial).
+// the guest faults on it, for a window of pages around it (fault-around);
+// munmap/mprotect drop host mappings so the next touch maps again with the
+// new protection. Private file mappings are filled by copying file data into
+// the frame; MAP_SHARED mappings (file or anonymous) take their frames from a
+// SharedObject (shared_object.h) shared by every mapping of the same memory.
+//
+// fork() is copy-on-write: private pages keep their frame in both address
+// spaces, marked `cow` and mapped read-only in the host; the first write (a
+// guest fault, or the kernel's copy_out) copies the frame if another page
+// table still uses it, or just makes it writable if not. Invariant: a page
+// is host-mapped writable only if its VMA is writable and it is not cow.
 //
 // The kernel touches guest memory only through copy_in/copy_out (and
 // host_iovecs for zero-copy I/O), via its own MAP_SHARED mapping of the frame
@@ -27,6 +34,7 @@
 #include "base/unique_fd.h"
 #include "dsm/frame_store.h"
 #include "kernel/mm/frame_allocator.h"
+#include "kernel/mm/shared_object.h"
 #include "kernel/mm/user_ptr.h"
 #include "kernel/platform/platform.h"
 
@@ -43,6 +51,11 @@ struct Vma {
   std::shared_ptr<base::UniqueFd> file;  // null: anonymous
   uint64_t file_offset = 0;              // of `start`
   uint64_t file_size = 0;                // bytes of file data available at file_offset
+  // MAP_SHARED: where the pages live, and the object page of `start`.
+  std::shared_ptr<SharedObject> object;
+  uint64_t object_pgoff = 0;
+  // Was ever writable (a shared file mapping then needs write-back).
+  bool ever_writable = false;
 };
 
 // Where new mappings go when the guest does not ask for an address.
@@ -61,8 +74,9 @@ class MemoryManager {
   MemoryManager(const MemoryManager&) = delete;
   MemoryManager& operator=(const MemoryManager&) = delete;
 
-  // A copy for fork(): private pages copied into new frames, shared pages
-  // shared. The copy mirrors into `as`.
+  // A copy for fork(): private pages become copy-on-write in both (this
+  // address space's host mappings of them turn read-only), shared pages
+  // stay shared. The copy mirrors into `as`.
   Result<std::unique_ptr<MemoryManager>> fork(platform::AddressSpace* as);
 
   // mmap(2) semantics on flags MAP_PRIVATE/SHARED/FIXED/FIXED_NOREPLACE/ANONYMOUS.
@@ -71,6 +85,8 @@ class MemoryManager {
                         std::shared_ptr<base::UniqueFd> file, uint64_t offset);
   Result<void> munmap(uint64_t addr, uint64_t len);
   Result<void> mprotect(uint64_t addr, uint64_t len, int prot);
+  // msync(2): writes shared file pages of the range back to their files.
+  Result<void> msync(uint64_t addr, uint64_t len);
   // mremap(2): shrink, grow in place, or move (MREMAP_MAYMOVE/FIXED); moved
   // pages keep their frames (no copy).
   Result<uint64_t> mremap(uint64_t old_addr, uint64_t old_len, uint64_t new_len, int flags,
@@ -113,7 +129,9 @@ class MemoryManager {
  private:
   struct Pte {
     uint64_t frame;
-    bool host_mapped;
+    bool host_mapped = false;
+    bool cow = false;      // private frame shared with another page table since fork
+    bool host_ro = false;  // host-mapped without write although the VMA has it
   };
   Vma* find_vma(uint64_t addr);
   bool range_free(uint64_t start, uint64_t end) const;
@@ -126,6 +144,14 @@ class MemoryManager {
   Result<Pte*> ensure_page(uint64_t vpn, Vma& vma);
   // Kernel access to one page range within a page; checks prot unless force.
   Result<uint8_t*> kernel_page(uint64_t addr, bool write, bool force);
+  // Gives a cow page a frame of its own (a copy, unless no other page table
+  // uses the frame any more). Returns true when the frame changed.
+  Result<bool> break_cow(Pte& pte);
+  // Maps pages [vpn, vpn+n) (consecutive frames from `frame`) into the host
+  // with `prot`, and hands the range to the frame store.
+  Result<void> host_map(uint64_t vpn, uint64_t n, uint64_t frame, int prot);
+  // Writes back shared file pages of [start, end) in VMAs that were writable.
+  void write_back_range(uint64_t start, uint64_t end);
 
   // The address space's userfaultfd (SIGBUS mode), made on the first host
   // mapping and handed to the frame store with attach(); invalid when the

@@ -3,7 +3,13 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "kernel/mm/test_memory.h"
 
@@ -145,6 +151,133 @@ TEST(MemoryManager, ForkCopiesPrivateAndSharesShared) {
   child->reset();
   mm.reset();
   EXPECT_EQ(t.alloc().used(), 0u);
+}
+
+TEST(MemoryManager, ForkIsCopyOnWrite) {
+  TestMemory t;
+  auto mm = t.new_mm();
+  ASSERT_TRUE(mm->mmap(0x500000, 4 * 4096, kRW, kAnon | MAP_FIXED, nullptr, 0).ok());
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(mm->copy_out(0x500000 + i * 4096, &i, sizeof(i)).ok());
+  uint64_t before = t.alloc().used();
+  auto child = mm->fork(nullptr);
+  ASSERT_TRUE(child.ok());
+  EXPECT_EQ(t.alloc().used(), before);  // nothing copied at fork
+  EXPECT_EQ(*(*child)->frame_of(0x501000), *mm->frame_of(0x501000));
+  int v = 100;
+  ASSERT_TRUE((*child)->copy_out(0x501000, &v, sizeof(v)).ok());
+  EXPECT_EQ(t.alloc().used(), before + 1);  // the written page only
+  EXPECT_NE(*(*child)->frame_of(0x501000), *mm->frame_of(0x501000));
+  int back = 0;
+  ASSERT_TRUE(mm->copy_in(0x501000, &back, sizeof(back)).ok());
+  EXPECT_EQ(back, 1);
+  ASSERT_TRUE((*child)->copy_in(0x502000, &back, sizeof(back)).ok());
+  EXPECT_EQ(back, 2);  // unwritten pages read the parent's data
+  // Once the child is gone, the parent's write keeps its frame (no copy).
+  uint64_t frame = *mm->frame_of(0x502000);
+  child->reset();
+  v = 7;
+  ASSERT_TRUE(mm->copy_out(0x502000, &v, sizeof(v)).ok());
+  EXPECT_EQ(*mm->frame_of(0x502000), frame);
+  mm.reset();
+  EXPECT_EQ(t.alloc().used(), 0u);
+}
+
+TEST(MemoryManager, ManyForksKeepEveryCopyApart) {
+  TestMemory t;
+  auto mm = t.new_mm();
+  ASSERT_TRUE(mm->mmap(0x500000, 4096, kRW, kAnon | MAP_FIXED, nullptr, 0).ok());
+  int v = -1;
+  ASSERT_TRUE(mm->copy_out(0x500000, &v, sizeof(v)).ok());
+  std::vector<std::unique_ptr<MemoryManager>> kids;
+  for (int i = 0; i < 20; ++i) {
+    auto c = (i % 2 ? kids.back() : mm)->fork(nullptr);  // forks of forks too
+    ASSERT_TRUE(c.ok());
+    ASSERT_TRUE((*c)->copy_out(0x500000, &i, sizeof(i)).ok());
+    kids.push_back(std::move(*c));
+  }
+  for (int i = 0; i < 20; ++i) {
+    int back = 0;
+    ASSERT_TRUE(kids[i]->copy_in(0x500000, &back, sizeof(back)).ok());
+    EXPECT_EQ(back, i);
+  }
+  int back = 0;
+  ASSERT_TRUE(mm->copy_in(0x500000, &back, sizeof(back)).ok());
+  EXPECT_EQ(back, -1);
+  kids.clear();
+  mm.reset();
+  EXPECT_EQ(t.alloc().used(), 0u);
+}
+
+TEST(MemoryManager, SharedAnonymousPagesUntouchedBeforeForkAreShared) {
+  TestMemory t;
+  auto mm = t.new_mm();
+  ASSERT_TRUE(
+      mm->mmap(0x500000, 2 * 4096, kRW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, nullptr, 0).ok());
+  auto child = mm->fork(nullptr);
+  ASSERT_TRUE(child.ok());
+  int v = 5;
+  ASSERT_TRUE((*child)->copy_out(0x501000, &v, sizeof(v)).ok());
+  int back = 0;
+  ASSERT_TRUE(mm->copy_in(0x501000, &back, sizeof(back)).ok());
+  EXPECT_EQ(back, 5);
+}
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& data) {
+    char tmpl[] = "/tmp/pangaea-mm-test-XXXXXX";
+    fd_ = ::mkstemp(tmpl);
+    path_ = tmpl;
+    EXPECT_EQ(::write(fd_, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  }
+  ~TempFile() {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  std::shared_ptr<base::UniqueFd> open() const {
+    return std::make_shared<base::UniqueFd>(::open(path_.c_str(), O_RDWR | O_CLOEXEC));
+  }
+  std::string read_back(size_t n) const {
+    std::string s(n, '\0');
+    EXPECT_EQ(::pread(fd_, s.data(), n, 0), static_cast<ssize_t>(n));
+    return s;
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+TEST(MemoryManager, SharedFileMappingsShareFramesAndWriteBack) {
+  TestMemory t;
+  TempFile f(std::string(6000, 'a'));
+  auto a = t.new_mm();
+  auto b = t.new_mm();
+  constexpr int kShared = MAP_SHARED | MAP_FIXED;
+  ASSERT_TRUE(a->mmap(0x500000, 8192, kRW, kShared, f.open(), 0).ok());
+  ASSERT_TRUE(b->mmap(0x700000, 4096, kRW, kShared, f.open(), 4096).ok());  // second page
+  char c = 0;
+  ASSERT_TRUE(b->copy_in(0x700000, &c, 1).ok());
+  EXPECT_EQ(c, 'a');
+  ASSERT_TRUE(a->copy_out(0x501000 + 10, "XY", 2).ok());
+  char two[2];
+  ASSERT_TRUE(b->copy_in(0x700000 + 10, two, 2).ok());  // seen at once, no write-back
+  EXPECT_EQ(std::string(two, 2), "XY");
+  EXPECT_EQ(*a->frame_of(0x501000), *b->frame_of(0x700000));
+  EXPECT_EQ(f.read_back(6000).substr(4096 + 10, 2), "aa");  // not written back yet
+  ASSERT_TRUE(a->msync(0x500000, 8192).ok());
+  EXPECT_EQ(f.read_back(6000).substr(4096 + 10, 2), "XY");
+  // munmap writes back too; the file does not grow past its size.
+  ASSERT_TRUE(b->copy_out(0x700000 + 1000, "Z", 1).ok());
+  ASSERT_TRUE(b->munmap(0x700000, 4096).ok());
+  EXPECT_EQ(f.read_back(6000)[4096 + 1000], 'Z');
+  struct stat st;
+  ASSERT_TRUE(::fstat(a->vmas().begin()->second.file->get(), &st) == 0);
+  EXPECT_EQ(st.st_size, 6000);
+  a.reset();
+  b.reset();
+  EXPECT_EQ(t.alloc().used(), 0u);
+  EXPECT_EQ(t.alloc().shared_files().size(), 0u);
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Memory syscalls: mmap, munmap, mprotect, brk, madvise.
+// Memory syscalls: mmap, munmap, mprotect, mremap, msync, brk, madvise.
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -21,6 +21,11 @@ PANGAEA_SYSCALL(mmap) {
   if (!(flags & MAP_ANONYMOUS)) {
     auto f = TRY(p.fds.get(fd));
     if ((f->flags() & O_ACCMODE) == O_WRONLY) return Errno(EACCES);
+    // A writable shared mapping writes to the file: it needs an fd open for
+    // writing, as Linux's.
+    if ((flags & MAP_TYPE) != MAP_PRIVATE && (prot & PROT_WRITE) &&
+        (f->flags() & O_ACCMODE) != O_RDWR)
+      return Errno(EACCES);
     if (f->path() == "/dev/zero") {
       flags |= MAP_ANONYMOUS;  // mapping /dev/zero is anonymous memory
     } else {
@@ -58,9 +63,13 @@ PANGAEA_SYSCALL(mlock) {
 }
 
 PANGAEA_SYSCALL(msync) {
-  (void)k, (void)p;
-  if (a.a[0] % 4096) return Errno(EINVAL);
-  return 0;  // MAP_SHARED file mappings are private copies for now
+  (void)k;
+  constexpr int kKnown = MS_ASYNC | MS_SYNC | MS_INVALIDATE;
+  int flags = arg_int(a.a[2]);
+  if ((flags & ~kKnown) || ((flags & MS_ASYNC) && (flags & MS_SYNC))) return Errno(EINVAL);
+  // MS_ASYNC writes back at once too: there is no later flusher.
+  TRY(p.mm->msync(a.a[0], a.a[1]));
+  return 0;
 }
 
 PANGAEA_SYSCALL(brk) {
