@@ -36,7 +36,9 @@ inline constexpr uint64_t kGuestMin = 0x10000;
 inline constexpr uint64_t kGuestTop = 0x7f0000000000;
 
 struct SwitchResult {
-  enum class Kind { kSyscall, kFault, kSignal, kExit };
+  // kPreempted: the time slice (Platform::set_time_slice) ran out; the
+  // registers are those of the interrupted guest code, to resume as they are.
+  enum class Kind { kSyscall, kFault, kSignal, kExit, kPreempted };
   Kind kind;
   // kFault: the faulting address. kSignal: the signal number. kExit: the
   // host wait status of the stub (it died, e.g. killed by the host).
@@ -87,6 +89,10 @@ class Platform {
  public:
   virtual ~Platform() = default;
   virtual Result<std::unique_ptr<AddressSpace>> new_address_space() = 0;
+  // Guest code that runs longer than `ns` between two events is stopped and
+  // reported as kPreempted (0, the default: never). The kernel sets a slice
+  // while other guest threads wait to run.
+  virtual void set_time_slice(uint64_t ns) { (void)ns; }
 };
 
 }  // namespace kernel::platform

@@ -64,9 +64,9 @@ void wake_child_waiters(Process& p) {
     }
 }
 
-// A time slice: a thread that has run this long is sent back to the
-// scheduler at its next syscall or fault, so the other threads get a turn
-// (there is no preemption of guest code between syscalls yet).
+// A time slice: with other threads runnable, a thread that has run this long
+// is sent back to the scheduler at its next syscall or fault, or stopped by
+// the platform's preemption if it makes none.
 constexpr uint64_t kTimeSliceNs = 10'000'000;
 
 }  // namespace
@@ -783,11 +783,20 @@ void Kernel::run_thread(Thread& t) {
   using Kind = platform::SwitchResult::Kind;
   Process& p = *t.process;
   uint64_t slice_end = now_ns() + kTimeSliceNs;
-  bool others = threads_.size() > 1;
+  // With other threads waiting to run, guest code gets a time slice (even
+  // between syscalls, through the platform) and so do syscall-heavy runs.
+  auto others_runnable = [this, &t] {
+    return std::any_of(threads_.begin(), threads_.end(),
+                       [&t](const auto& e) { return e.second != &t && e.second->runnable(); });
+  };
+  bool others = others_runnable();
+  platform_->set_time_slice(others ? kTimeSliceNs : 0);
   while (t.runnable() && !powered_off_) {
     if (t.in_syscall && t.interrupted) finish_interrupted_syscall(t);
     if (t.in_syscall) {
       dispatch(t);
+      // A syscall (clone, a wake-up) may have given t competition.
+      if (!others && (others = others_runnable())) platform_->set_time_slice(kTimeSliceNs);
       continue;
     }
     if (t.yield) {
@@ -836,6 +845,9 @@ void Kernel::run_thread(Thread& t) {
       case Kind::kExit:
         spdlog::error("pid {}: its stub died (host status {:#x})", p.pid, ev->wait_status);
         exit_process(p, SIGKILL);
+        break;
+      case Kind::kPreempted:
+        t.yield = true;  // the registers are as interrupted: resume them later
         break;
     }
   }

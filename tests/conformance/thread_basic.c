@@ -108,6 +108,17 @@ static void* outlive_main(void* arg) {
   return NULL;  // the last thread: the process exits with status 0
 }
 
+static volatile int spin_flag;
+static void* spin_setter(void* arg) {
+  (void)arg;
+  for (int round = 1; round <= 3; ++round) {
+    while (spin_flag != 2 * round - 1) {
+    }  // no syscall: only a time slice lets the other thread run
+    spin_flag = 2 * round;
+  }
+  return NULL;
+}
+
 static int count_tasks(void) {
   DIR* d = opendir("/proc/self/task");
   if (!d) return -1;
@@ -163,6 +174,15 @@ int main(void) {
   abs.tv_nsec += 10000000;
   if (abs.tv_nsec >= 1000000000) abs.tv_sec++, abs.tv_nsec -= 1000000000;
   CHECK(futex(&word, FUTEX_WAIT_BITSET_PRIVATE, 1, &abs, 0xff) == -1 && errno == ETIMEDOUT);
+
+  // two threads spinning (no syscalls) on flags the other one sets
+  CHECK(pthread_create(&t, NULL, spin_setter, NULL) == 0);
+  for (int round = 1; round <= 3; ++round) {
+    spin_flag = 2 * round - 1;
+    while (spin_flag != 2 * round) {
+    }
+  }
+  CHECK(pthread_join(t, NULL) == 0);
 
   // /proc/self/task lists the live threads
   int flag = 0;

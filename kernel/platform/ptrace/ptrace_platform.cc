@@ -43,6 +43,8 @@ struct Stub {
   // Stops of a thread seen while waiting for another one (a new thread's
   // first SIGSTOP arrives while the clone is still being injected).
   std::map<pid_t, int> early_stops;
+  // The platform's preempter, once made (it outlives every stub).
+  const std::unique_ptr<Preempter>* preempter = nullptr;
 };
 
 // Waits for the next ptrace event of stub thread `tid`. Exits of the stub's
@@ -186,6 +188,7 @@ class PtraceAddressSpace : public AddressSpace {
   }
 
   pid_t pid() const { return stub_->pid; }
+  void set_preempter(const std::unique_ptr<Preempter>* p) { stub_->preempter = p; }
 
  private:
   std::shared_ptr<Stub> stub_;
@@ -211,8 +214,14 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   pid_t pid = tid();
   if (pid <= 0) return Errno(ESRCH);
   if (xptrace(PTRACE_SETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
-  if (xptrace(request, pid, 0, 0) < 0) return Errno::last();
+  Preempter* preempter = stub_->preempter ? stub_->preempter->get() : nullptr;
+  if (preempter) preempter->begin_run(stub_->pid, pid);
+  if (xptrace(request, pid, 0, 0) < 0) {
+    if (preempter) preempter->end_run();
+    return Errno::last();
+  }
   auto waited = wait_thread(*stub_, pid);
+  if (preempter) preempter->end_run();
   SwitchResult out{};
   if (!waited.ok() || WIFEXITED(*waited) || WIFSIGNALED(*waited)) {
     if (pid == stub_->pid) stub_->pid = -1;
@@ -232,6 +241,12 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
     // rcx/r11 before int $0x80 only gets its call read with 64-bit numbers:
     // still emulated by us, never the host's.
     out.native_abi = regs.rcx == regs.rip && regs.r11 == regs.eflags;
+    return out;
+  }
+  if (sig == Preempter::kSignal) {
+    // The preempter's kick (no one else sends the stub signals); resuming
+    // with signal 0 drops it.
+    out.kind = SwitchResult::Kind::kPreempted;
     return out;
   }
   if (sig == SIGSEGV || sig == SIGBUS) {
@@ -339,7 +354,15 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     errno = EEXIST;
     return fail("has host mappings below kGuestTop");
   }
-  return std::unique_ptr<AddressSpace>(new PtraceAddressSpace(pid, regs.rip));
+  auto as = std::make_unique<PtraceAddressSpace>(pid, regs.rip);
+  as->set_preempter(&preempter_);
+  return std::unique_ptr<AddressSpace>(std::move(as));
+}
+
+void PtracePlatform::set_time_slice(uint64_t ns) {
+  if (!preempter_ && ns == 0) return;
+  if (!preempter_) preempter_ = std::make_unique<Preempter>();
+  preempter_->set_slice(ns);
 }
 
 // Guest threads (CLONE_THREAD): a host thread made by an injected clone in

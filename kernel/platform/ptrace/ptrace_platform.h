@@ -4,12 +4,14 @@
 // memory changes are syscalls injected at the stub's one allowed site.
 // See STUB.md for the stub's life cycle and seccomp filter.
 //
-// Threads: all calls from the thread that called create() (ptrace rule).
+// Threads: all calls from the thread that called create() (ptrace rule);
+// time slices add one helper thread (preempt.h).
 
 #include <memory>
 
 #include "base/unique_fd.h"
 #include "kernel/platform/platform.h"
+#include "kernel/platform/ptrace/preempt.h"
 
 namespace kernel::platform {
 
@@ -20,12 +22,16 @@ class PtracePlatform : public Platform {
   static Result<std::unique_ptr<PtracePlatform>> create(int frames_fd);
 
   Result<std::unique_ptr<AddressSpace>> new_address_space() override;
+  // Made on first use: the helper thread exists only once a guest has
+  // threads that compete for the kernel.
+  void set_time_slice(uint64_t ns) override;
 
  private:
   PtracePlatform(int frames_fd, base::UniqueFd stub_exe)
       : frames_fd_(frames_fd), stub_exe_(std::move(stub_exe)) {}
   int frames_fd_;
   base::UniqueFd stub_exe_;  // a sealed memfd holding the stub ELF
+  std::unique_ptr<Preempter> preempter_;
 };
 
 // For tests: inject an arbitrary host syscall into an address space's stub.
