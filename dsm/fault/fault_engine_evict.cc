@@ -226,7 +226,9 @@ size_t FaultEngine::finish_evictions(std::span<Victim> group) {
   std::vector<bool> punch_it(group.size(), false), ok(group.size(), false);
   for (size_t k = 0; k < group.size(); ++k) {
     const Frame& f = frames_[group[k].frame];
-    ok[k] = f.staged || f.state == State::kAbsent || group[k].written.ok();
+    // A staged page the provider keeps (refused: it may hold the only
+    // current bytes) stays, like any other refused victim.
+    ok[k] = group[k].written.ok() || (f.state == State::kAbsent && !f.staged);
     punch_it[k] = ok[k];
   }
   for (size_t k = 0; k < group.size();) {
@@ -240,7 +242,8 @@ size_t FaultEngine::finish_evictions(std::span<Victim> group) {
                     static_cast<off_t>(group[k].frame * kPage),
                     static_cast<off_t>((e - k) * kPage)) != 0) {
       for (size_t m = k; m < e; ++m)
-        ok[m] = frames_[group[m].frame].staged || frames_[group[m].frame].state == State::kAbsent;
+        ok[m] = frames_[group[m].frame].staged ? group[m].written.ok()
+                                               : frames_[group[m].frame].state == State::kAbsent;
     } else {
       FaultStats::bump(stats_.punches);
     }
@@ -255,7 +258,10 @@ size_t FaultEngine::finish_evictions(std::span<Victim> group) {
     Request r = std::move(it->second);
     s.requests.erase(it);
     Frame& f = frames_[frame];
-    if (f.staged) {
+    if (f.staged && !ok[k]) {
+      std::lock_guard lock(clock_mu_);
+      clock_.push_back(frame);
+    } else if (f.staged) {
       drop_staged(s, frame, f);  // read ahead, never used: not in the memfd
       f = Frame{};
       release[k] = true;
