@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <rdma/fi_endpoint.h>
@@ -275,6 +276,14 @@ base::Status make_regions(Pair& p, const FaultBenchOptions& o, uint64_t frames, 
   return {};
 }
 
+// CPU time of this process (every thread, user + system), in seconds.
+double process_cpu_s() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return s(u.ru_utime) + s(u.ru_stime);
+}
+
 template <class Touch>
 Latency time_faults(const std::vector<uint64_t>& frames, Touch touch) {
   std::vector<double> samples;
@@ -367,10 +376,12 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   (void)mem[(frames - 1) * kPage];  // handshake outside the timed part
   // (c) right before and right after the scan, under the load it saw.
   append(big_samples, TRY(bare_round_trips(*bare_a, *bare_b, 64, bytes, 100)));
+  const double cpu0 = process_cpu_s();
   auto t0 = Clock::now();
   uint64_t sum = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) sum += static_cast<uint8_t>(mem[f * kPage]);
   const double us = micros(Clock::now() - t0);
+  r.scan_cpu_s = process_cpu_s() - cpu0;
   uint64_t want = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) want += f & 0xff;
   if (sum != want) return base::Error("scan read other bytes than the home holds", EIO);
@@ -431,13 +442,14 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
       R"("scan_engine":{{"run_copies":{},"run_copy_pages":{},"punches":{},"evictions":{}}},)"
+      R"("scan_cpu_s":{:.3f},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
       r.provider, r.protocol, lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
       lat(r.write_sequential), lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s,
       r.raw_mb_s, r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio,
       r.scan_read_ahead, r.scan_run_copies, r.scan_run_copy_pages, r.scan_punches, r.scan_evictions,
-      r.region_stats_json.empty() ? "null" : r.region_stats_json,
+      r.scan_cpu_s, r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }
 

@@ -57,6 +57,8 @@ struct FaultBenchReport {
   std::string scan_stats_json;  // node 0's region after the scan
   // Node 0's engine during the scan: UFFDIO_COPYs of page runs and the pages
   // they installed, evictor punches (ranges) and evictions.
+  // CPU time of the whole process (both nodes) during the scan, seconds.
+  double scan_cpu_s = 0;
   uint64_t scan_run_copies = 0, scan_run_copy_pages = 0, scan_punches = 0, scan_evictions = 0;
   double read_fault_p50_ratio = 0;
   double scan_bandwidth_ratio = 0;
