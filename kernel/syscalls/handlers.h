@@ -149,6 +149,7 @@ PANGAEA_SYSCALL(sigaltstack);
 PANGAEA_SYSCALL(rt_sigsuspend);
 PANGAEA_SYSCALL(pause);
 PANGAEA_SYSCALL(rt_sigpending);
+PANGAEA_SYSCALL(rt_sigtimedwait);
 PANGAEA_SYSCALL(prctl);
 
 // sys_info.cc

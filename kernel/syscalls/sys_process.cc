@@ -452,6 +452,46 @@ PANGAEA_SYSCALL(pause) {
   return Errno(kRestart);
 }
 
+PANGAEA_SYSCALL(rt_sigtimedwait) {
+  (void)k;
+  if (a.a[3] != 8) return Errno(EINVAL);
+  uint64_t set = TRY(p.mm->copy_in(mm::UserPtr<uint64_t>(a.a[0])));
+  set &= ~(task::sigbit(SIGKILL) | task::sigbit(SIGSTOP));
+  // Thread-directed signals first, then the process's; the lowest number.
+  uint64_t own = t.pending & set, shared = p.pending & set;
+  if (own | shared) {
+    int sig = __builtin_ctzll(own ? own : shared) + 1;
+    siginfo_t si;
+    if (own) {
+      t.pending &= ~task::sigbit(sig);
+      si = t.pending_info[sig];
+    } else {
+      p.pending &= ~task::sigbit(sig);
+      si = p.pending_info[sig];
+    }
+    t.sigwait_set = 0;
+    if (a.a[1]) TRY(p.mm->copy_out(mm::UserPtr<siginfo_t>(a.a[1]), si));
+    return static_cast<uint64_t>(sig);
+  }
+  if (a.a[2] && !t.sleep_deadline) {  // the first dispatch: the relative timeout
+    struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[2])));
+    if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
+    uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+    if (ns == 0) return Errno(EAGAIN);
+    t.sleep_deadline = task::Kernel::now_ns() + ns;
+  }
+  if (t.sleep_deadline && task::Kernel::now_ns() >= t.sleep_deadline) {
+    t.sigwait_set = 0;
+    return Errno(EAGAIN);
+  }
+  // Woken by a signal of the set (the call runs again and takes it), by a
+  // handled signal (EINTR) or by the timeout.
+  t.sigwait_set = set;
+  t.state = task::Thread::State::kBlocked;
+  t.waiting = task::Thread::Wait::kSignal;
+  return Errno(kRestart);
+}
+
 PANGAEA_SYSCALL(rt_sigpending) {
   (void)k;
   if (a.a[1] != 8) return Errno(EINVAL);

@@ -185,6 +185,7 @@ const Entry kEntries[] = {
     {"rt_sigsuspend", sys_rt_sigsuspend, S, "", "xd"},
     {"pause", sys_pause, S, "", ""},
     {"rt_sigpending", sys_rt_sigpending, S, "", "xd"},
+    {"rt_sigtimedwait", sys_rt_sigtimedwait, S, "", "xxxd"},
     {"clone", sys_clone, P,
      "CLONE_THREAD threads share memory, fds, cwd and signal actions (CLONE_FS/FILES are "
      "implied for them); a process child gets a copy of the memory, even with CLONE_VM; no "

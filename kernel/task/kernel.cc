@@ -128,7 +128,7 @@ uint64_t Kernel::run_timers() {
   for (auto& [tid, t] : threads_) {
     if (t->sleep_deadline && t->sleep_deadline <= now && t->state == Thread::State::kBlocked &&
         (t->waiting == Thread::Wait::kSleep || t->waiting == Thread::Wait::kIo ||
-         t->waiting == Thread::Wait::kFutex)) {
+         t->waiting == Thread::Wait::kFutex || t->waiting == Thread::Wait::kSignal)) {
       t->state = Thread::State::kRunnable;
       t->waiting = Thread::Wait::kNone;
     }
@@ -576,7 +576,20 @@ void Kernel::interrupt(Thread& t) {
   }
 }
 
+// A thread in rt_sigtimedwait for `sig` is woken to take it (not
+// interrupted: its call runs again and finds the signal).
+static bool wake_sigwaiter(Thread& t, int sig) {
+  if (!(t.sigwait_set & sigbit(sig)) || t.state != Thread::State::kBlocked ||
+      t.waiting != Thread::Wait::kSignal)
+    return false;
+  t.state = Thread::State::kRunnable;
+  t.waiting = Thread::Wait::kNone;
+  return true;
+}
+
 void Kernel::interrupt_for(Process& p, int sig) {
+  for (Thread* t : p.live_threads())
+    if (wake_sigwaiter(*t, sig)) return;
   // A thread already able to take it will (at its next run); else wake one
   // blocked thread that does not block it.
   Thread* blocked = nullptr;
@@ -652,7 +665,7 @@ void Kernel::signal_thread(Thread& t, int sig, const siginfo_t* info) {
   if (info) si = *info;
   si.si_signo = sig;
   t.pending_info[sig] = si;
-  if (!(t.sigmask & sigbit(sig))) interrupt(t);
+  if (!wake_sigwaiter(t, sig) && !(t.sigmask & sigbit(sig))) interrupt(t);
 }
 
 void Kernel::stop_process(Process& t, int sig) {
@@ -696,6 +709,7 @@ int next_signal(const Thread& t) {
 
 void Kernel::finish_interrupted_syscall(Thread& t) {
   futex_forget(t);
+  t.sigwait_set = 0;
   t.connect_pending = false;
   t.wait_host_fd = -1;
   t.interrupted = false;

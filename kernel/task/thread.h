@@ -58,6 +58,9 @@ struct Thread {
     int ss_flags = SS_DISABLE;
     uint64_t ss_size = 0;
   } altstack;
+  // rt_sigtimedwait in progress: the signals it waits for (0: none). A
+  // signal in this set wakes the thread even while it blocks it.
+  uint64_t sigwait_set = 0;
   // CLONE_CHILD_CLEARTID / set_tid_address: zeroed and futex-woken at exit.
   uint64_t clear_child_tid = 0;
 

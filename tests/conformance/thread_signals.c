@@ -62,6 +62,13 @@ static void* worker(void* arg) {
   return (void*)pending_here;
 }
 
+static void* sigwaiter(void* arg) {
+  sigset_t* set = arg;
+  int sig = 0;
+  if (sigwait(set, &sig) != 0) return (void*)-1;
+  return (void*)(long)sig;
+}
+
 static void* exiter(void* arg) {
   (void)arg;
   exit(3);  // exit_group: the whole process ends, the main thread too
@@ -113,6 +120,23 @@ int main(void) {
   CHECK(ret == (void*)1);
   CHECK(syscall(SYS_tgkill, getpid(), worker_tid, 0) == -1 && errno == ESRCH);
   CHECK(syscall(SYS_tgkill, getpid() + 100000, syscall(SYS_gettid), 0) == -1 && errno == ESRCH);
+
+  // A thread waits in sigwait for a signal every thread blocks; a signal to
+  // the process wakes it. sigtimedwait times out with EAGAIN.
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, NULL);
+  CHECK(pthread_create(&t, NULL, sigwaiter, &hup) == 0);
+  struct timespec short_wait = {0, 20000000};
+  nanosleep(&short_wait, NULL);  // let it block (the result is the same if not)
+  CHECK(kill(getpid(), SIGHUP) == 0);
+  CHECK(pthread_join(t, &ret) == 0);
+  CHECK(ret == (void*)SIGHUP);
+  siginfo_t info;
+  CHECK(sigtimedwait(&hup, &info, &short_wait) == -1 && errno == EAGAIN);
+  CHECK(raise(SIGHUP) == 0);
+  CHECK(sigtimedwait(&hup, &info, &short_wait) == SIGHUP && info.si_signo == SIGHUP);
 
   // A thread calling exit(): the whole process exits with its status.
   fflush(stdout);
