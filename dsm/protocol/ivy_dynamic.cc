@@ -116,8 +116,8 @@ void IvyDynamic::send_request(FrameId f) {
 
 void IvyDynamic::owner_access(FrameId f) {
   IvyEntry& e = table_[f];
-  if (e.state == LocalState::kInvalid) {  // the zero page, never touched
-    install(f, Access::kRead, PageSource::kZero);
+  if (e.state == LocalState::kInvalid) {  // the home copy (at first the zero page)
+    install(f, Access::kRead, data_source(f));
     e.state = LocalState::kShared;
   }
   if (e.want != Access::kWrite) {
@@ -148,7 +148,7 @@ void IvyDynamic::owner_write(FrameId f) {
 
 void IvyDynamic::finish_write(FrameId f) {
   IvyEntry& e = table_[f];
-  install(f, Access::kWrite, data_source(e));
+  install(f, Access::kWrite, data_source(f));
   e.state = LocalState::kModified;
   e.copyset = 0;
   e.pending = e.want = Access::kNone;
@@ -169,8 +169,19 @@ base::Status IvyDynamic::evict(FrameId f) {
     }
     return {};
   }
-  if (e.state == LocalState::kInvalid) return {};  // the untouched zero page
-  if (home_of(f) == self()) return base::Error("evict: the home keeps the frames it owns", EPERM);
+  if (e.state == LocalState::kInvalid) return {};  // the bytes are in the home copy
+  if (home_of(f) == self()) {
+    // The owner of last resort: its home copy takes the bytes, ownership
+    // and the copyset stay.
+    if (e.state == LocalState::kModified) {
+      write_protect(f);
+      store(f, PageSource::kCache);
+    }
+    drop(f);
+    e.state = LocalState::kInvalid;
+    ++stats_.evictions;
+    return {};
+  }
   // Hand ownership back to the home; keep the bytes read-only until it has them.
   if (e.state == LocalState::kModified) {
     write_protect(f);
@@ -266,11 +277,12 @@ void IvyDynamic::serve(const Message& m) {
   IvyEntry& e = table_[f];
   if (e.state == LocalState::kModified) {
     write_protect(f);
+    if (home_of(f) == self()) store(f, PageSource::kCache);  // see data_source()
     e.state = LocalState::kShared;
   }
   if (m.type == MsgType::kReadReq) {
     e.copyset |= node_bit(m.requester);
-    send(make(MsgType::kReadGrant, f, m.requester, e.version, m.req), data_source(e));
+    send(make(MsgType::kReadGrant, f, m.requester, e.version, m.req), data_source(f));
     return;
   }
   // Write: ownership and the copyset move to the requester, which
@@ -293,7 +305,7 @@ void IvyDynamic::serve(const Message& m) {
 void IvyDynamic::send_grant(FrameId f, const Busy& b) {
   Message g = make(MsgType::kWriteGrant, f, b.to, b.version, b.req);
   g.copyset = b.copyset;
-  send(g, b.page ? data_source(table_[f]) : PageSource::kNone);
+  send(g, b.page ? data_source(f) : PageSource::kNone);
 }
 
 base::Status IvyDynamic::handle(const Message& m) {

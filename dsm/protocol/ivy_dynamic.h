@@ -18,8 +18,10 @@
 //    granter takes ownership back;
 //  - an evicted owner hands ownership (page and copyset) back to the frame's
 //    home, keeping its copy read-only until the home acknowledges. The home
-//    (placement) is the first owner of each frame and cannot evict a frame
-//    it owns.
+//    (placement) is the first owner of each frame, the owner of last resort:
+//    it keeps the bytes of the frames it owns in its home copy (like
+//    msi-home's home), so it can evict its cached copies like anyone and
+//    never depends on a cached page to serve them.
 //  - Shared copies are evicted silently (the owner's copyset is a superset).
 //
 // Threads: none (see protocol.h).
@@ -84,7 +86,17 @@ class IvyDynamic final : public ProtocolBase {
     std::deque<Message> queue;  // requests that arrived meanwhile
   };
 
-  PageSource data_source(const IvyEntry& e) const {
+  // Where this node's current bytes of `f` are. The home keeps the bytes of
+  // every frame it owns in its home copy (Store) whenever its own copy is
+  // not Modified, so it serves them from there: its cached copy may be gone
+  // (evicted) or not readable yet (a read-ahead page the engine holds
+  // staged, which read_page cannot see). Elsewhere an owner's bytes are its
+  // cached copy; an untouched frame is the zero page.
+  PageSource data_source(FrameId f) const {
+    const IvyEntry& e = table_[f];
+    if (home_of(f) == self()) {
+      return e.state == LocalState::kModified ? PageSource::kCache : PageSource::kHome;
+    }
     return e.state == LocalState::kInvalid ? PageSource::kZero : PageSource::kCache;
   }
   Busy& set_busy(FrameId f, Busy::Kind kind);

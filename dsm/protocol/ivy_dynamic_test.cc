@@ -26,7 +26,8 @@ TEST(IvyDynamic, HomeStartsAsOwnerOfTheZeroPage) {
   EXPECT_EQ(entry(*r).prob_owner, 0);
   Actions a = fault(*h, kF, Access::kRead);
   EXPECT_TRUE(sent(a).empty());
-  EXPECT_EQ(find(a, ActionType::kInstall)->page, PageSource::kZero);
+  // The home copy, zero until a write reaches it.
+  EXPECT_EQ(find(a, ActionType::kInstall)->page, PageSource::kHome);
   EXPECT_EQ(find(a, ActionType::kComplete)->access, Access::kRead);
 }
 
@@ -58,7 +59,10 @@ TEST(IvyDynamic, OwnerServesReadAndDowngrades) {
   EXPECT_EQ(g.type, MsgType::kReadGrant);
   EXPECT_EQ(g.to, 1);
   EXPECT_EQ(g.req, 7u);
-  EXPECT_EQ(page_of_send(a, MsgType::kReadGrant), PageSource::kCache);
+  // The home's bytes go to its home copy as its copy stops being writable,
+  // and are served from there.
+  EXPECT_EQ(find(a, ActionType::kStore)->page, PageSource::kCache);
+  EXPECT_EQ(page_of_send(a, MsgType::kReadGrant), PageSource::kHome);
   EXPECT_EQ(h->view(kF).state, LocalState::kShared);
   EXPECT_EQ(entry(*h).copyset, node_bit(1));
   EXPECT_TRUE(entry(*h).owner());
@@ -67,7 +71,7 @@ TEST(IvyDynamic, OwnerServesReadAndDowngrades) {
 TEST(IvyDynamic, UntouchedOwnerServesTheZeroPage) {
   auto h = make("ivy-dynamic", 0);
   Actions a = deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 7));
-  EXPECT_EQ(page_of_send(a, MsgType::kReadGrant), PageSource::kZero);
+  EXPECT_EQ(page_of_send(a, MsgType::kReadGrant), PageSource::kHome);
 }
 
 TEST(IvyDynamic, ReadGrantInstallsAndLearnsTheOwner) {
@@ -326,7 +330,9 @@ TEST(IvyDynamic, EvictedOwnerHandsBackToTheHome) {
   deliver(*h, msg(MsgType::kInval, 1, 0, kF, 1));
   ASSERT_FALSE(entry(*h).owner());
   Actions ha = deliver(*h, hb);
-  EXPECT_EQ(find(ha, ActionType::kInstall)->page, PageSource::kIncoming);
+  // Into the home copy: no budget slot, no cached page to depend on.
+  EXPECT_FALSE(find(ha, ActionType::kInstall));
+  EXPECT_EQ(find(ha, ActionType::kStore)->page, PageSource::kIncoming);
   EXPECT_EQ(only_sent(ha).type, MsgType::kHandbackAck);
   EXPECT_TRUE(entry(*h).owner());
   EXPECT_EQ(entry(*h).copyset, node_bit(1));
@@ -341,14 +347,72 @@ TEST(IvyDynamic, EvictedOwnerHandsBackToTheHome) {
   EXPECT_EQ(entry(*r).prob_owner, 0);
 }
 
-TEST(IvyDynamic, HomeKeepsTheFramesItOwns) {
+TEST(IvyDynamic, HomeEvictsItsOwnFramesIntoItsHomeCopy) {
   auto h = make("ivy-dynamic", 0);
   fault(*h, kF, Access::kWrite);
+  deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 7));  // copyset {1}
+  fault(*h, kF, Access::kWrite);
+  deliver(*h, msg(MsgType::kInvalAck, 1, 0, kF, entry(*h).version));
+  ASSERT_EQ(h->view(kF).state, LocalState::kModified);
   Actions a;
-  base::Status st = h->on_evict(kF, &a);
-  ASSERT_FALSE(st.ok());
-  EXPECT_EQ(st.error().code(), EPERM);
-  EXPECT_TRUE(a.empty());
+  ASSERT_TRUE(h->on_evict(kF, &a).ok());
+  // Write-protect, the bytes into the home copy, then the cached copy goes;
+  // ownership stays and nothing is sent.
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].type, ActionType::kWriteProtect);
+  EXPECT_EQ(a[1].type, ActionType::kStore);
+  EXPECT_EQ(a[1].page, PageSource::kCache);
+  EXPECT_EQ(a[2].type, ActionType::kDrop);
+  EXPECT_EQ(h->view(kF).state, LocalState::kInvalid);
+  EXPECT_TRUE(entry(*h).owner());
+  // Served from the home copy afterwards, locally and remotely.
+  Actions r = fault(*h, kF, Access::kRead);
+  EXPECT_EQ(find(r, ActionType::kInstall)->page, PageSource::kHome);
+  Actions g = deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 8));
+  EXPECT_EQ(page_of_send(g, MsgType::kReadGrant), PageSource::kHome);
+}
+
+// Regression (Nets/RegionTest.SurvivesEvictions/FabricIvyDynamic spun for
+// minutes): the home's read-ahead fetch of a frame was answered by a
+// Handback arriving meanwhile, the home became the owner with its only
+// bytes in a staged read-ahead page, and the engine dropped that page on
+// eviction; every later fault on the frame found nothing (EIO) and faulted
+// again. Now the hand-back goes into the home copy: the fetch is answered
+// from there, the cached page is a copy that may go at any time, and grants
+// are served from the home copy too (a staged page cannot be read back).
+TEST(IvyDynamic, HandbackAnsweringAReadAheadLeavesTheHomeCopyAuthoritative) {
+  auto h = make("ivy-dynamic", 0);
+  auto r = make("ivy-dynamic", 1);
+  // r takes the frame and writes it; h keeps nothing.
+  Message wreq = only_sent(fault(*r, kF, Access::kWrite));
+  Actions g = deliver(*h, wreq);
+  Message inval = only_sent(deliver(*r, only_sent(g), true));
+  deliver(*r, only_sent(deliver(*h, inval)));
+  ASSERT_EQ(r->view(kF).state, LocalState::kModified);
+  ASSERT_EQ(h->view(kF).state, LocalState::kInvalid);
+  // h's read-ahead asks r; r evicts before the request arrives.
+  Message rreq = only_sent(fault(*h, kF, Access::kRead));
+  EXPECT_EQ(rreq.to, 1);
+  Actions ev;
+  ASSERT_TRUE(r->on_evict(kF, &ev).ok());
+  Message hb = only_sent(ev);
+  Actions ha = deliver(*h, hb);
+  EXPECT_EQ(find(ha, ActionType::kStore)->page, PageSource::kIncoming);
+  auto answer = find(ha, ActionType::kInstall);
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->page, PageSource::kHome);
+  EXPECT_EQ(find(ha, ActionType::kComplete)->access, Access::kRead);
+  ASSERT_TRUE(entry(*h).owner());
+  // The engine drops the unused read-ahead page: the protocol lets it.
+  Actions drop;
+  ASSERT_TRUE(h->on_evict(kF, &drop).ok());
+  EXPECT_TRUE(find(drop, ActionType::kDrop));
+  EXPECT_FALSE(find(drop, ActionType::kStore));  // the home copy has the bytes
+  // r's request, still queued at r, and anyone else's are served from it.
+  Actions rr = deliver(*h, request(MsgType::kReadReq, 2, 0, kF, 9));
+  EXPECT_EQ(page_of_send(rr, MsgType::kReadGrant), PageSource::kHome);
+  Actions wr = deliver(*h, request(MsgType::kWriteReq, 2, 0, kF, 10));
+  EXPECT_EQ(page_of_send(wr, MsgType::kWriteGrant), PageSource::kHome);
 }
 
 TEST(IvyDynamic, EvictWithRequestInFlightIsRefused) {

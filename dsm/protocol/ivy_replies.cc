@@ -63,6 +63,11 @@ base::Status IvyDynamic::on_write_grant(const Message& m) {
     e.state = LocalState::kShared;
     complete(f, Access::kRead);
   }
+  if (home_of(f) == self()) {
+    // The home owns the frame again: its home copy takes the bytes (see
+    // data_source()); an upgrade's are those of our read-only copy.
+    store(f, m.has_page ? PageSource::kIncoming : PageSource::kCache);
+  }
   e.flags |= kIvyOwner;
   e.flags &= ~kIvySent;
   e.prob_owner = self();
@@ -164,8 +169,15 @@ base::Status IvyDynamic::on_handback(const Message& m) {
     send(make(MsgType::kHandbackAck, f, m.from, m.version));
     return {};
   }
-  install(f, Access::kRead, PageSource::kIncoming);
-  e.state = LocalState::kShared;
+  // Into the home copy, not the cache: no budget slot is needed, and a
+  // read-ahead fetch of ours in flight is answered from it (send_deferred)
+  // with a copy the engine may drop again at will. A cached copy of an
+  // older epoch (its Inval still on the way) goes.
+  store(f, PageSource::kIncoming);
+  if (e.state == LocalState::kShared && newer(m.version, e.version)) {
+    drop(f);
+    e.state = LocalState::kInvalid;
+  }
   e.version = m.version;
   e.flags |= kIvyOwner;
   e.flags &= ~kIvySent;  // a request of ours in flight is answered by this

@@ -132,6 +132,13 @@ base::Status Simulator::apply(NodeId n, const Actions& actions, const InFlight* 
         if (a.access == Access::kNone) return fail("install without access");
         uint64_t v = node.cache[f];
         TRY(value_of(a.page, f, &v));
+        // Checked here, not only between steps: a write fault installs and
+        // writes in one step, and the write would hide stale bytes that a
+        // real page keeps (the bytes the write does not touch).
+        if (v != latest_[f]) {
+          return fail(fmt::format("n{} installs f{} = {} ({}), last write was {}", n, f, v,
+                                  to_string(a.access), latest_[f]));
+        }
         node.cache[f] = v;
         node.map[f] = a.access;
         trace(fmt::format("n{} install f{} {} val={}", n, f, to_string(a.access), v));

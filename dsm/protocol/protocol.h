@@ -88,8 +88,8 @@ class Protocol {
   // `out`; may complete at once (kComplete) when the copy already suffices.
   virtual void on_fault(FrameId frame, Access access, Actions* out) = 0;
   // The driver wants to release its cached copy of `frame`. Errors
-  // (EBUSY: a request or hand-over for the frame is in flight; EPERM: the
-  // node must keep it) leave everything unchanged; retry later.
+  // (EBUSY: a request or hand-over for the frame is in flight) leave
+  // everything unchanged; retry later.
   // Success may still keep the copy until a write-back is acknowledged.
   virtual base::Status on_evict(FrameId frame, Actions* out) = 0;
   virtual base::Status on_message(const Message& msg, Actions* out) = 0;
