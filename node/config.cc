@@ -340,6 +340,18 @@ Status Parser::parse_nodes(const toml::table& root, ClusterConfig& c) const {
     if (!hp.ok()) return error(address_line, prefix + ".address", hp.error().message());
     node.host = hp->host;
     node.port = hp->port;
+    // shm: every node on one host, named after its address (rpc/PROTOCOL.md,
+    // "Addresses"); the host is compared as written.
+    if (c.provider == Provider::kShm && i > 0 && node.host != c.nodes[0].host) {
+      return error(address_line, prefix + ".address",
+                   fmt::format("provider \"shm\" joins nodes on one host only, but host \"{}\" "
+                               "differs from node[0]'s \"{}\" (use provider \"tcp\" across hosts)",
+                               node.host, c.nodes[0].host));
+    }
+    if (c.provider == Provider::kShm && node.host.find('/') != std::string::npos) {
+      return error(address_line, prefix + ".address",
+                   fmt::format("host \"{}\" cannot be part of an shm name (no '/')", node.host));
+    }
     node.memory = TRY(require_size(t, prefix, "memory"));
     if (const toml::node* p = t.get("primary")) {
       if (!p->is_boolean()) {

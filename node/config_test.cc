@@ -183,6 +183,20 @@ TEST(Config, DuplicateAddress) {
                "cluster.toml:10: node[1].address: h:2 is already node[0]'s control address");
 }
 
+// shm joins nodes of one host only (rpc/PROTOCOL.md, "Addresses").
+TEST(Config, ShmNeedsOneHost) {
+  const std::string shm = "[cluster]\nname = \"x\"\nsecret = \"s\"\nprovider = \"shm\"\n";
+  expect_error(shm +
+                   "[[node]]\nname=\"a\"\naddress=\"h:1\"\nmemory=\"4KiB\"\n"
+                   "[[node]]\nname=\"b\"\naddress=\"g:5\"\nmemory=\"4KiB\"\n",
+               "cluster.toml:11: node[1].address: provider \"shm\" joins nodes on one host only");
+  auto c = parse_config(shm +
+                            "[[node]]\nname=\"a\"\naddress=\"h:1\"\nmemory=\"4KiB\"\n"
+                            "[[node]]\nname=\"b\"\naddress=\"h:5\"\nmemory=\"4KiB\"\n",
+                        "cluster.toml");
+  EXPECT_TRUE(c.ok()) << c.error().message();
+}
+
 TEST(Config, TwoPrimaries) {
   expect_error(
       with_cluster("[[node]]\nname=\"a\"\naddress=\"h:1\"\nmemory=\"4KiB\"\nprimary=true\n"
