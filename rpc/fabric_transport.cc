@@ -96,7 +96,7 @@ base::Status FabricTransport::start() {
 FabricTransport::~FabricTransport() {
   if (thread_.joinable()) {
     stop_ = true;
-    fi_cq_signal(endpoint_->cq());
+    endpoint_->signal();
     thread_.join();
   }
   close();
@@ -208,13 +208,12 @@ base::Status FabricTransport::post_locked(Deferred d, Op& op) {
     deferred_count_++;
     return base::ok_status();
   }
-  ssize_t ret =
-      fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(d.to), &op.ctx);
+  ssize_t ret = send_now(d, op);
   if (ret == 0) expect_completions();
   if (ret == -FI_EAGAIN) {
     queue.push_back(d);
     deferred_count_++;
-    fi_cq_signal(endpoint_->cq());
+    endpoint_->signal();
     return base::ok_status();
   }
   if (ret != 0) {
@@ -223,6 +222,12 @@ base::Status FabricTransport::post_locked(Deferred d, Op& op) {
     return base::Error(fabric_error("fi_sendv", static_cast<int>(ret)), EIO);
   }
   return base::ok_status();
+}
+
+ssize_t FabricTransport::send_now(const Deferred& d, Op& op) {
+  fi_addr_t addr = endpoint_->fi_addr(d.to);
+  if (addr == FI_ADDR_NOTAVAIL) return -FI_EAGAIN;  // an shm peer not there yet
+  return fi_sendv(endpoint_->ep(), d.iov, const_cast<void**>(d.desc), d.count, addr, &op.ctx);
 }
 
 void FabricTransport::free_slot_locked(size_t slot) {
@@ -241,8 +246,7 @@ void FabricTransport::retry_deferred() {
         Op& op = send_ops_[d.slot];
         ssize_t ret = -FI_EAGAIN;
         if (now - d.since < kDeferredMax) {
-          ret =
-              fi_sendv(endpoint_->ep(), d.iov, d.desc, d.count, endpoint_->fi_addr(d.to), &op.ctx);
+          ret = send_now(d, op);
           if (ret == -FI_EAGAIN) break;  // this peer is not ready; the others may be
         }
         if (ret != 0) {  // an error, or refused for too long
@@ -299,6 +303,13 @@ void FabricTransport::complete_error() {
   post_receive(op.slot);
 }
 
+void FabricTransport::refresh_shm_peers() {
+  std::lock_guard lock(send_mu_);  // no send to a peer while it is remapped
+  for (NodeId i = 0; i < size(); ++i) {
+    if (i != self()) (void)endpoint_->refresh_peer(i);
+  }
+}
+
 int64_t FabricTransport::now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -309,12 +320,13 @@ void FabricTransport::expect_completions() {
   spin_until_ns_.store(now_ns() + kSpin.count(), std::memory_order_seq_cst);
   // Woken now, the progress thread spins while the message is on the wire,
   // so the answer finds it awake: its wake-up is off the critical path.
-  if (sleeping_.load(std::memory_order_seq_cst)) fi_cq_signal(endpoint_->cq());
+  if (sleeping_.load(std::memory_order_seq_cst)) endpoint_->signal();
 }
 
 void FabricTransport::run() {
   fi_cq_msg_entry entries[16];
   auto last_tick = std::chrono::steady_clock::now();
+  auto last_refresh = last_tick;
   while (!stop_.load(std::memory_order_relaxed)) {
     bool has_deferred;
     {
@@ -329,7 +341,7 @@ void FabricTransport::run() {
     sleeping_.store(true, std::memory_order_seq_cst);
     const bool spin = now_ns() < spin_until_ns_.load(std::memory_order_seq_cst);
     if (spin) sleeping_.store(false, std::memory_order_relaxed);
-    ssize_t n = endpoint_->read_cq(entries, 16, spin ? 0 : has_deferred ? 1 : kWaitMs);
+    ssize_t n = endpoint_->wait_cq(entries, 16, spin ? 0 : has_deferred ? 1 : kWaitMs);
     sleeping_.store(false, std::memory_order_relaxed);
     if (n > 0) {
       for (ssize_t i = 0; i < n; ++i) complete(entries[i]);
@@ -341,9 +353,6 @@ void FabricTransport::run() {
       complete_error();
     } else if (n != -FI_EAGAIN && n != 0) {
       SPDLOG_DEBUG("fi_cq_read: {}", fi_strerror(static_cast<int>(-n)));
-    } else if (!endpoint_->can_wait() && !has_deferred) {
-      // A provider without a CQ wait object: poll, but do not spin a core.
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     if (has_deferred) retry_deferred();
     if (!unposted_.empty()) {
@@ -355,6 +364,10 @@ void FabricTransport::run() {
     if (now - last_tick >= std::chrono::milliseconds(1)) {
       last_tick = now;
       tick();
+    }
+    if (endpoint_->is_shm() && now - last_refresh >= kShmRefresh) {
+      last_refresh = now;
+      refresh_shm_peers();
     }
   }
 }

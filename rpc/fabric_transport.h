@@ -22,7 +22,8 @@
 // (yielding the core between polls), so an answer due within a round trip
 // does not pay for waking a sleeping thread; a send from another thread
 // while it sleeps signals the CQ to start that spin (expect_completions).
-// Lock order: TransportBase's mutex, then send_mu_.
+// Lock order: TransportBase's mutex, then send_mu_, then the endpoint's
+// av_mu_ (shm peers are mapped lazily, under send_mu_).
 
 #include <atomic>
 #include <chrono>
@@ -63,6 +64,8 @@ class FabricTransport final : public TransportBase {
   static constexpr std::chrono::milliseconds kDeferredMax{1000};
   // How long the progress thread polls without sleeping after activity.
   static constexpr std::chrono::nanoseconds kSpin{200'000};
+  // How often an shm transport looks for peers that appeared or restarted.
+  static constexpr std::chrono::milliseconds kShmRefresh{100};
 
  private:
   struct Op {
@@ -98,12 +101,16 @@ class FabricTransport final : public TransportBase {
   // Posts `d` (or queues it behind earlier frames to the same peer, or on
   // EAGAIN); on a hard error frees its slot and fails.
   base::Status post_locked(Deferred d, Op& op) REQUIRES(send_mu_);
+  // fi_sendv to d.to; -FI_EAGAIN while its address is not available (shm).
+  ssize_t send_now(const Deferred& d, Op& op) REQUIRES(send_mu_);
   const Region* find_region_locked(const std::byte* page) const REQUIRES(send_mu_);
   void post_receive(size_t slot);
   void run();
   void complete(const fi_cq_msg_entry& entry);
   void complete_error();
   void retry_deferred();
+  // shm: maps peers whose segment appeared or was recreated (restarted).
+  void refresh_shm_peers();
   void release_send(Op& op);
   static int64_t now_ns();
   // A send went out: its answer (if any) is due within a round trip.
