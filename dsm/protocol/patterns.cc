@@ -4,8 +4,48 @@
 
 namespace dsm::protocol::sim {
 
-base::StatusOr<PatternResult> run_pattern(const PatternOptions& o) {
+base::StatusOr<std::vector<PatternOp>> pattern_ops(const PatternOptions& o) {
   if (o.nodes < 2) return base::Error("pattern: needs at least 2 nodes", EINVAL);
+  std::vector<PatternOp> ops;
+  auto op = [&](NodeId n, Access a) { ops.push_back({n, a}); };
+  // Frame 0's home is node 0: the sharers below are the other nodes where a
+  // pattern allows it, so every transfer crosses the network.
+  NodeId first = 1, second = o.nodes > 2 ? 2 : 0;
+  if (o.pattern == "ping-pong") {
+    for (uint64_t i = 0; i < o.rounds; ++i) {
+      op(first, Access::kWrite);
+      op(second, Access::kWrite);
+    }
+  } else if (o.pattern == "false-sharing") {
+    for (uint64_t i = 0; i < o.rounds; ++i) {
+      for (NodeId n = 0; n < o.nodes; ++n) {
+        op(n, Access::kRead);
+        op(n, Access::kWrite);
+      }
+    }
+  } else if (o.pattern == "read-mostly") {
+    uint64_t every = o.write_every ? o.write_every : 1;
+    for (uint64_t i = 0; i < o.rounds; ++i) {
+      if (i % every == 0) op(first, Access::kWrite);
+      for (NodeId n = 0; n < o.nodes; ++n) {
+        if (n != first) op(n, Access::kRead);
+      }
+    }
+  } else if (o.pattern == "producer-consumer") {
+    for (uint64_t i = 0; i < o.rounds; ++i) {
+      op(first, Access::kWrite);
+      op(second, Access::kRead);
+    }
+  } else {
+    return base::Error("unknown pattern \"" + o.pattern +
+                           "\" (known: ping-pong, false-sharing, read-mostly, producer-consumer)",
+                       EINVAL);
+  }
+  return ops;
+}
+
+base::StatusOr<PatternResult> run_pattern(const PatternOptions& o) {
+  const std::vector<PatternOp> ops = TRY(pattern_ops(o));
   SimOptions so;
   so.protocol = o.protocol;
   so.nodes = o.nodes;
@@ -14,44 +54,10 @@ base::StatusOr<PatternResult> run_pattern(const PatternOptions& o) {
   so.p_in_order = 1;
   auto sim = TRY(Simulator::Create(so));
   PatternResult r;
-  // Frame 0's home is node 0: the sharers below are the other nodes where a
-  // pattern allows it, so every transfer crosses the network.
-  auto op = [&](NodeId n, Access a) -> base::Status {
+  for (const PatternOp& op : ops) {
     ++r.operations;
-    TRY(sim->access(n, 0, a));
+    TRY(sim->access(op.node, 0, op.access));
     TRY(sim->drain());
-    return {};
-  };
-  NodeId first = 1, second = o.nodes > 2 ? 2 : 0;
-  if (o.pattern == "ping-pong") {
-    for (uint64_t i = 0; i < o.rounds; ++i) {
-      TRY(op(first, Access::kWrite));
-      TRY(op(second, Access::kWrite));
-    }
-  } else if (o.pattern == "false-sharing") {
-    for (uint64_t i = 0; i < o.rounds; ++i) {
-      for (NodeId n = 0; n < o.nodes; ++n) {
-        TRY(op(n, Access::kRead));
-        TRY(op(n, Access::kWrite));
-      }
-    }
-  } else if (o.pattern == "read-mostly") {
-    uint64_t every = o.write_every ? o.write_every : 1;
-    for (uint64_t i = 0; i < o.rounds; ++i) {
-      if (i % every == 0) TRY(op(first, Access::kWrite));
-      for (NodeId n = 0; n < o.nodes; ++n) {
-        if (n != first) TRY(op(n, Access::kRead));
-      }
-    }
-  } else if (o.pattern == "producer-consumer") {
-    for (uint64_t i = 0; i < o.rounds; ++i) {
-      TRY(op(first, Access::kWrite));
-      TRY(op(second, Access::kRead));
-    }
-  } else {
-    return base::Error("unknown pattern \"" + o.pattern +
-                           "\" (known: ping-pong, false-sharing, read-mostly, producer-consumer)",
-                       EINVAL);
   }
   ProtocolStats s = sim->total_stats();
   r.faults = s.faults;

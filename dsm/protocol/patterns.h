@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "dsm/protocol/protocol.h"
@@ -39,6 +40,17 @@ struct PatternResult {
   uint64_t forwards = 0;
   double messages_per_op() const { return operations ? double(messages) / operations : 0; }
 };
+
+// One step of a pattern: `node` reads or writes frame 0 (a write touches the
+// node's own bytes in false-sharing, the shared word otherwise).
+struct PatternOp {
+  NodeId node = 0;
+  Access access = Access::kRead;
+};
+
+// The steps of a pattern, in order; shared by the simulator below and the
+// live benchmark (dsm/region/coherence_bench.h).
+base::StatusOr<std::vector<PatternOp>> pattern_ops(const PatternOptions& options);
 
 // Known patterns, for --help and errors.
 inline constexpr std::string_view kPatterns[] = {"ping-pong", "false-sharing", "read-mostly",
