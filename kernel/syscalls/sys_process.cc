@@ -336,7 +336,7 @@ PANGAEA_SYSCALL(futex) {
     case kWaitBitset: {
       uint32_t bitset = cmd == kWait ? ~0u : static_cast<uint32_t>(a.a[5]);
       uint64_t deadline = 0;
-      if (a.a[3] && !t.futex_key) {
+      if (a.a[3] && !t.futex_key.second) {
         struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[3])));
         if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
         int64_t ns = ts.tv_sec * 1000000000ll + ts.tv_nsec;
@@ -352,16 +352,17 @@ PANGAEA_SYSCALL(futex) {
         }
         if (!deadline) deadline = 1;
       }
-      return k.futex_wait(t, a.a[0], val, bitset, deadline);
+      return k.futex_wait(t, a.a[0], val, bitset, deadline, op & kPrivate);
     }
     case kWake:
     case kWakeBitset:
-      return k.futex_wake(p, a.a[0], val, cmd == kWake ? ~0u : static_cast<uint32_t>(a.a[5]));
+      return k.futex_wake(p, a.a[0], val, cmd == kWake ? ~0u : static_cast<uint32_t>(a.a[5]),
+                          op & kPrivate);
     case kRequeue:
     case kCmpRequeue:
       // The timeout argument slot carries the count to requeue.
       return k.futex_requeue(p, a.a[0], a.a[4], val, static_cast<uint32_t>(a.a[3]),
-                             cmd == kCmpRequeue, static_cast<uint32_t>(a.a[5]));
+                             cmd == kCmpRequeue, static_cast<uint32_t>(a.a[5]), op & kPrivate);
     default:
       return Errno(ENOSYS);
   }

@@ -338,6 +338,8 @@ Result<int> Kernel::clone(Thread& t, uint64_t flags, uint64_t new_sp, uint64_t p
   ct.altstack = t.altstack;
   ct.regs = t.regs;
   ct.regs.rax = 0;
+  // The FP/SSE registers too: code after the syscall may hold values there.
+  if (platform::FpRegisters fp; t.context->get_fpregs(fp).ok()) (void)ct.context->set_fpregs(fp);
   if (new_sp) ct.regs.rsp = new_sp;
   if (flags & CLONE_SETTLS) ct.regs.fs_base = tls;
   if (flags & CLONE_CHILD_SETTID) (void)child.mm->copy_out(mm::UserPtr<int>(child_tid), pid);
@@ -358,7 +360,7 @@ static void clear_child_tid_of(Kernel& k, Thread& t) {
   if (!t.clear_child_tid || !p.mm) return;
   uint64_t addr = t.clear_child_tid;
   t.clear_child_tid = 0;
-  if (p.mm->copy_out(mm::UserPtr<int>(addr), 0).ok()) (void)k.futex_wake(p, addr, 1, ~0u);
+  if (p.mm->copy_out(mm::UserPtr<int>(addr), 0).ok()) (void)k.futex_wake(p, addr, 1, ~0u, false);
 }
 
 void Kernel::exit_thread(Thread& t, int wait_status) {
@@ -422,21 +424,28 @@ void Kernel::exit_process(Process& p, int wait_status) {
 void Kernel::reap(int pid) { procs_.erase(pid); }
 
 namespace {
-Result<uint64_t> futex_key(Process& p, uint64_t uaddr) {
+Result<FutexKey> futex_key(Process& p, uint64_t uaddr, bool priv) {
   if (uaddr % 4) return Errno(EINVAL);
   uint32_t word;
   TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));  // makes the page (and frame) exist
-  uint64_t frame = TRY(p.mm->frame_of(uaddr));
-  return frame * base::kPageSize + uaddr % base::kPageSize + 1;  // never 0
+  if (!priv) {
+    const auto& vmas = p.mm->vmas();
+    auto it = vmas.upper_bound(uaddr);
+    if (it != vmas.begin() && uaddr < std::prev(it)->second.end && std::prev(it)->second.shared) {
+      uint64_t frame = TRY(p.mm->frame_of(uaddr));
+      return FutexKey{0, frame * base::kPageSize + uaddr % base::kPageSize + 1};
+    }
+  }
+  return FutexKey{reinterpret_cast<uintptr_t>(p.mm.get()), uaddr + 1};  // never {0, 0}
 }
 }  // namespace
 
 Result<uint64_t> Kernel::futex_wait(Thread& t, uint64_t uaddr, uint32_t val, uint32_t bitset,
-                                    uint64_t deadline) {
+                                    uint64_t deadline, bool priv) {
   Process& p = *t.process;
-  if (t.futex_key) {  // dispatched again: woken, timed out, or spurious
+  if (t.futex_key.second) {  // dispatched again: woken, timed out, or spurious
     if (t.futex_woken) {
-      t.futex_key = 0;
+      t.futex_key = {0, 0};
       t.futex_woken = false;
       return 0;
     }
@@ -449,7 +458,7 @@ Result<uint64_t> Kernel::futex_wait(Thread& t, uint64_t uaddr, uint32_t val, uin
     return Errno(syscalls::kRestart);
   }
   if (bitset == 0) return Errno(EINVAL);
-  uint64_t key = TRY(futex_key(p, uaddr));
+  FutexKey key = TRY(futex_key(p, uaddr, priv));
   uint32_t word;
   TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));
   if (word != val) return Errno(EAGAIN);
@@ -463,9 +472,10 @@ Result<uint64_t> Kernel::futex_wait(Thread& t, uint64_t uaddr, uint32_t val, uin
   return Errno(syscalls::kRestart);
 }
 
-Result<uint64_t> Kernel::futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset) {
+Result<uint64_t> Kernel::futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset,
+                                    bool priv) {
   if (bitset == 0) return Errno(EINVAL);
-  uint64_t key = TRY(futex_key(p, uaddr));
+  FutexKey key = TRY(futex_key(p, uaddr, priv));
   uint64_t woken = 0;
   auto [lo, hi] = futex_waiters_.equal_range(key);
   for (auto it = lo; it != hi && woken < n;) {
@@ -487,15 +497,15 @@ Result<uint64_t> Kernel::futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint
 }
 
 Result<uint64_t> Kernel::futex_requeue(Process& p, uint64_t uaddr, uint64_t uaddr2, uint32_t n,
-                                       uint32_t n2, bool check, uint32_t val) {
-  uint64_t key = TRY(futex_key(p, uaddr));
-  uint64_t key2 = TRY(futex_key(p, uaddr2));
+                                       uint32_t n2, bool check, uint32_t val, bool priv) {
+  FutexKey key = TRY(futex_key(p, uaddr, priv));
+  FutexKey key2 = TRY(futex_key(p, uaddr2, priv));
   if (check) {
     uint32_t word;
     TRY(p.mm->copy_in(uaddr, &word, sizeof(word)));
     if (word != val) return Errno(EAGAIN);
   }
-  uint64_t done = TRY(futex_wake(p, uaddr, n, ~0u));
+  uint64_t done = TRY(futex_wake(p, uaddr, n, ~0u, priv));
   // Move the next n2 waiters to the second word: they now wait there.
   auto [lo, hi] = futex_waiters_.equal_range(key);
   std::vector<std::pair<int, uint32_t>> moved;
@@ -511,11 +521,11 @@ Result<uint64_t> Kernel::futex_requeue(Process& p, uint64_t uaddr, uint64_t uadd
 }
 
 void Kernel::futex_forget(Thread& t) {
-  if (!t.futex_key) return;
+  if (!t.futex_key.second) return;
   auto [lo, hi] = futex_waiters_.equal_range(t.futex_key);
   for (auto it = lo; it != hi;)
     it = it->second.first == t.tid ? futex_waiters_.erase(it) : std::next(it);
-  t.futex_key = 0;
+  t.futex_key = {0, 0};
   t.futex_woken = false;
 }
 

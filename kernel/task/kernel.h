@@ -102,13 +102,15 @@ class Kernel {
   // Futexes, keyed by physical address (frame and offset). wait blocks t
   // (the caller returns kRestart) unless the word differs from `val`; wake
   // wakes up to `n` waiters whose bitset matches and returns how many.
+  // `priv`: FUTEX_PRIVATE_FLAG (the key is the address space's even on a
+  // shared page).
   Result<uint64_t> futex_wait(Thread& t, uint64_t uaddr, uint32_t val, uint32_t bitset,
-                              uint64_t deadline);
-  Result<uint64_t> futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset);
+                              uint64_t deadline, bool priv);
+  Result<uint64_t> futex_wake(Process& p, uint64_t uaddr, uint32_t n, uint32_t bitset, bool priv);
   // FUTEX_REQUEUE/CMP_REQUEUE: wakes up to `n`, moves up to `n2` more
   // waiters to `uaddr2`; with `check`, only if the word still is `val`.
   Result<uint64_t> futex_requeue(Process& p, uint64_t uaddr, uint64_t uaddr2, uint32_t n,
-                                 uint32_t n2, bool check, uint32_t val);
+                                 uint32_t n2, bool check, uint32_t val, bool priv);
   void futex_forget(Thread& t);
   // Job control: stops p (SIGSTOP, SIGTSTP...) and tells its parent.
   void stop_process(Process& p, int sig);
@@ -161,7 +163,7 @@ class Kernel {
   int next_pid_ = 1;
   bool powered_off_ = false;
   std::string hostname_;
-  std::multimap<uint64_t, std::pair<int, uint32_t>> futex_waiters_;  // key -> (tid, bitset)
+  std::multimap<FutexKey, std::pair<int, uint32_t>> futex_waiters_;  // key -> (tid, bitset)
   struct timespec boot_time_ = {};
 };
 

@@ -17,12 +17,19 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "kernel/platform/platform.h"
 
 namespace kernel::task {
 
 struct Process;
+
+// A futex's identity, as Linux's: {address space, address + 1} for private
+// memory (and every FUTEX_PRIVATE_FLAG call), {0, frame * 4096 + offset + 1}
+// for a MAP_SHARED page, so processes sharing the page share the futex. A
+// private page's frame is no key: copy-on-write moves it to another frame.
+using FutexKey = std::pair<uint64_t, uint64_t>;
 
 struct Thread {
   enum class State { kRunnable, kBlocked, kDead };
@@ -67,9 +74,9 @@ struct Thread {
   // CLOCK_MONOTONIC deadline in ns (0: none): a blocked thread whose sleep
   // deadline passes is woken (nanosleep, poll and futex timeouts).
   uint64_t sleep_deadline = 0;
-  // FUTEX_WAIT in progress: the futex's key (frame * 4096 + offset + 1, so
-  // threads and processes sharing the page share it) and whether a wake came.
-  uint64_t futex_key = 0;
+  // FUTEX_WAIT in progress: the futex's key (FutexKey; {0, 0}: none) and
+  // whether a wake came.
+  FutexKey futex_key{0, 0};
   bool futex_woken = false;
   // Waiting for a (non-blocking) host fd to become ready: a host socket.
   int wait_host_fd = -1;

@@ -119,6 +119,22 @@ static void* spin_setter(void* arg) {
   return NULL;
 }
 
+// fork from a second thread, with a value live in an SSE register across the
+// raw syscall: the child must see the value, as the parent does.
+static void* fork_keeps_sse(void* arg) {
+  (void)arg;
+  uint64_t val = 0x1234567890abcdefull, out = 0;
+  long ret;
+  __asm__ volatile("movq %2, %%xmm7\n\tsyscall\n\tmovq %%xmm7, %1"
+                   : "=a"(ret), "=r"(out)
+                   : "r"(val), "a"((long)SYS_fork)
+                   : "rcx", "r11", "xmm7", "memory");
+  if (ret == 0) _exit(out == val ? 0 : 1);
+  int status = -1;
+  waitpid((pid_t)ret, &status, 0);
+  return (void*)(long)(out == val && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static int count_tasks(void) {
   DIR* d = opendir("/proc/self/task");
   if (!d) return -1;
@@ -203,6 +219,12 @@ int main(void) {
   while (!detached_ran) pthread_cond_wait(&dcond, &dlock);
   pthread_mutex_unlock(&dlock);
   CHECK(detached_ran == 1);
+
+  // fork from a thread
+  fflush(stdout);
+  CHECK(pthread_create(&t, NULL, fork_keeps_sse, NULL) == 0);
+  CHECK(pthread_join(t, &ret) == 0);
+  CHECK(ret == (void*)1);
 
   // the first thread exits; the process ends with its last thread
   CHECK(pipe(pipefd) == 0);
