@@ -202,5 +202,21 @@ TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
   EXPECT_FALSE((*second)->switch_to(dead).ok());
 }
 
+// Time slices: guest code that never makes a syscall (jmp .) is stopped and
+// reported as kPreempted once a slice is set, and runs on from where it was.
+TEST_F(PtracePlatformTest, SpinningGuestCodeIsPreempted) {
+  load_code({0xeb, 0xfe});  // jmp .
+  platform_->set_time_slice(1'000'000);
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->kind, SwitchResult::Kind::kPreempted);
+  EXPECT_EQ(regs.rip, kCode);
+  ev = as_->main_context().switch_to(regs);  // resumes, and is stopped again
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->kind, SwitchResult::Kind::kPreempted);
+  platform_->set_time_slice(0);
+}
+
 }  // namespace
 }  // namespace kernel::platform
