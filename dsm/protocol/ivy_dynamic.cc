@@ -73,18 +73,13 @@ void IvyDynamic::clear_busy(FrameId f) {
 // ---------------------------------------------------------------------------
 // Local events.
 
+void IvyDynamic::coalesce(FrameId f, Access a) {
+  IvyEntry& e = table_[f];
+  e.want = std::max(e.want, a);
+}
+
 void IvyDynamic::fault(FrameId f, Access a) {
   IvyEntry& e = table_[f];
-  if ((a == Access::kRead && e.state != LocalState::kInvalid) || e.state == LocalState::kModified) {
-    complete(f, e.state == LocalState::kModified ? Access::kWrite : Access::kRead);
-    return;
-  }
-  ++stats_.faults;
-  if (e.pending != Access::kNone) {
-    e.want = std::max(e.want, a);
-    ++stats_.coalesced;
-    return;
-  }
   e.pending = e.want = a;
   e.req = next_req_++;
   e.flags &= ~kIvySent;

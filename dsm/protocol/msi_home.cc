@@ -50,20 +50,11 @@ std::string MsiHome::describe(FrameId f) const {
 // ---------------------------------------------------------------------------
 // Requester side: this node's cached copy.
 
-void MsiHome::fault(FrameId f, Access a) {
+void MsiHome::fault(FrameId f, Access a) { start_request(f, a); }
+
+void MsiHome::coalesce(FrameId f, Access a) {
   LocalEntry& e = local_[f];
-  if ((a == Access::kRead && e.state != LocalState::kInvalid) || e.state == LocalState::kModified) {
-    // Already enough (another thread's fault resolved it first).
-    complete(f, e.state == LocalState::kModified ? Access::kWrite : Access::kRead);
-    return;
-  }
-  ++stats_.faults;
-  if (e.pending != Access::kNone) {
-    e.want = std::max(e.want, a);
-    ++stats_.coalesced;
-    return;
-  }
-  start_request(f, a);
+  e.want = std::max(e.want, a);
 }
 
 void MsiHome::start_request(FrameId f, Access a) {

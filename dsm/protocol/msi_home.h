@@ -44,6 +44,7 @@ class MsiHome final : public ProtocolBase {
 
  protected:
   void fault(FrameId frame, Access access) override;
+  void coalesce(FrameId frame, Access access) override;
   base::Status evict(FrameId frame) override;
   base::Status handle(const Message& msg) override;
   void timeout(FrameId frame) override;

@@ -6,7 +6,22 @@ namespace dsm::protocol {
 
 void ProtocolBase::on_fault(FrameId frame, Access access, Actions* out) {
   out_ = out;
-  if (frame < cfg_.frame_count && access != Access::kNone) fault(frame, access);
+  if (frame < cfg_.frame_count && access != Access::kNone) {
+    const FrameView v = view(frame);
+    if (v.state == LocalState::kModified ||
+        (access == Access::kRead && v.state != LocalState::kInvalid)) {
+      // Already enough (another thread's fault resolved it first).
+      complete(frame, v.state == LocalState::kModified ? Access::kWrite : Access::kRead);
+    } else {
+      ++stats_.faults;
+      if (v.pending != Access::kNone) {
+        ++stats_.coalesced;
+        coalesce(frame, access);
+      } else {
+        fault(frame, access);
+      }
+    }
+  }
   drain_self();
   out_ = nullptr;
 }

@@ -25,7 +25,11 @@ class ProtocolBase : public Protocol {
 
  protected:
   // Implemented by each protocol; `out_` is valid during the call.
+  // on_fault has already answered a fault the local copy satisfies and
+  // counted the rest: fault() starts a request (none is pending), coalesce()
+  // joins the pending one (remember the strongest access wanted).
   virtual void fault(FrameId frame, Access access) = 0;
+  virtual void coalesce(FrameId frame, Access access) = 0;
   virtual base::Status evict(FrameId frame) = 0;
   // REQUIRES: check_message(msg) passed. An error must leave state unchanged.
   virtual base::Status handle(const Message& msg) = 0;
