@@ -140,6 +140,7 @@ PANGAEA_SYSCALL(set_tid_address) {
 PANGAEA_SYSCALL(set_robust_list) {
   (void)k, (void)p;
   if (a.a[1] != 24) return Errno(EINVAL);
+  t.robust_list = a.a[0];  // walked when the thread exits or execs
   return 0;
 }
 
@@ -147,8 +148,8 @@ PANGAEA_SYSCALL(get_robust_list) {
   (void)k;
   int tid = arg_int(a.a[0]);
   if (tid != 0 && tid != t.tid && !k.find_thread(tid)) return Errno(ESRCH);
-  // No list is kept (set_robust_list is accepted, not walked at exit).
-  TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[1]), uint64_t{0}));
+  task::Thread* target = tid == 0 ? &t : k.find_thread(tid);
+  TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[1]), target->robust_list));
   TRY(p.mm->copy_out(mm::UserPtr<uint64_t>(a.a[2]), uint64_t{24}));
   return 0;
 }

@@ -191,6 +191,8 @@ Result<std::unique_ptr<Process>> Kernel::new_process() {
   return p;
 }
 
+static void release_robust_list(Kernel& k, Thread& t);
+
 Result<void> Kernel::load_program(Thread& t, const std::string& path, std::vector<std::string> argv,
                                   std::vector<std::string> envp, int depth) {
   Process& p = *t.process;
@@ -241,6 +243,7 @@ Result<void> Kernel::load_program(Thread& t, const std::string& path, std::vecto
 
   // Point of no return: the old program is gone, and with it every other
   // thread; t goes on as the process's only thread, with the pid as tid.
+  release_robust_list(*this, t);
   for (Thread* other : p.live_threads())
     if (other != &t) end_thread(*other);
   if (t.tid != p.pid) {
@@ -355,8 +358,45 @@ Result<int> Kernel::clone(Thread& t, uint64_t flags, uint64_t new_sp, uint64_t p
 
 // The clear-child-tid protocol (pthread_join waits on it): zero the word and
 // wake one waiter, if the memory is still there.
+// The robust futex list (set_robust_list) of a thread that exits or execs:
+// every lock word still owned by the thread gets FUTEX_OWNER_DIED and one
+// waiter is woken, as Linux's exit_robust_list. The list is guest memory:
+// any fault ends the walk, and the walk is bounded.
+static void release_robust_list(Kernel& k, Thread& t) {
+  struct Head {
+    uint64_t next;
+    int64_t futex_offset;
+    uint64_t list_op_pending;
+  };
+  constexpr uint32_t kWaiters = 0x80000000, kOwnerDied = 0x40000000, kTidMask = 0x3fffffff;
+  constexpr int kMaxEntries = 2048;  // Linux's ROBUST_LIST_LIMIT
+  Process& p = *t.process;
+  uint64_t head_addr = t.robust_list;
+  t.robust_list = 0;
+  if (!head_addr || !p.mm) return;
+  auto head = p.mm->copy_in(mm::UserPtr<Head>(head_addr));
+  if (!head.ok()) return;
+  auto handle = [&](uint64_t entry) {
+    uint64_t uaddr = (entry & ~uint64_t{1}) + head->futex_offset;
+    auto word = p.mm->copy_in(mm::UserPtr<uint32_t>(uaddr));
+    if (!word.ok() || (*word & kTidMask) != static_cast<uint32_t>(t.tid)) return;
+    uint32_t died = (*word & kWaiters) | kOwnerDied;
+    if (!p.mm->copy_out(mm::UserPtr<uint32_t>(uaddr), died).ok()) return;
+    if (*word & kWaiters) (void)k.futex_wake(p, uaddr, 1, ~0u, false);
+  };
+  uint64_t entry = head->next;
+  for (int i = 0; i < kMaxEntries && entry && entry != head_addr; ++i) {
+    auto next = p.mm->copy_in(mm::UserPtr<uint64_t>(entry & ~uint64_t{1}));
+    if (!next.ok()) break;
+    if (entry != head->list_op_pending) handle(entry);
+    entry = *next;
+  }
+  if (head->list_op_pending) handle(head->list_op_pending);
+}
+
 static void clear_child_tid_of(Kernel& k, Thread& t) {
   Process& p = *t.process;
+  release_robust_list(k, t);
   if (!t.clear_child_tid || !p.mm) return;
   uint64_t addr = t.clear_child_tid;
   t.clear_child_tid = 0;

@@ -68,6 +68,9 @@ struct Thread {
   // rt_sigtimedwait in progress: the signals it waits for (0: none). A
   // signal in this set wakes the thread even while it blocks it.
   uint64_t sigwait_set = 0;
+  // set_robust_list: the guest address of the list head (0: none), walked
+  // when the thread exits or execs (robust mutexes of a dead owner).
+  uint64_t robust_list = 0;
   // CLONE_CHILD_CLEARTID / set_tid_address: zeroed and futex-woken at exit.
   uint64_t clear_child_tid = 0;
 

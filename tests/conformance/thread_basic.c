@@ -135,6 +135,14 @@ static void* fork_keeps_sse(void* arg) {
   return (void*)(long)(out == val && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+// A robust mutex whose owner thread exits: the next locker gets EOWNERDEAD.
+static pthread_mutex_t robust;
+static void* lock_and_exit(void* arg) {
+  (void)arg;
+  pthread_mutex_lock(&robust);
+  return NULL;  // exits holding it
+}
+
 static int count_tasks(void) {
   DIR* d = opendir("/proc/self/task");
   if (!d) return -1;
@@ -219,6 +227,17 @@ int main(void) {
   while (!detached_ran) pthread_cond_wait(&dcond, &dlock);
   pthread_mutex_unlock(&dlock);
   CHECK(detached_ran == 1);
+
+  // robust mutex of a thread that died holding it
+  pthread_mutexattr_t ma;
+  pthread_mutexattr_init(&ma);
+  pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&robust, &ma);
+  CHECK(pthread_create(&t, NULL, lock_and_exit, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(pthread_mutex_lock(&robust) == EOWNERDEAD);
+  CHECK(pthread_mutex_consistent(&robust) == 0);
+  CHECK(pthread_mutex_unlock(&robust) == 0);
 
   // fork from a thread
   fflush(stdout);
