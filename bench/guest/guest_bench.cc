@@ -416,7 +416,7 @@ std::string format_guest_table(const GuestBenchReport& r) {
                      value(GuestEnv::kUml, i), value(GuestEnv::kGvisor, i),
                      rat(GuestEnv::kNative, i), rat(GuestEnv::kUml, i), rat(GuestEnv::kGvisor, i));
   }
-  s += fmt::format("\nraw PTRACE_SYSEMU round trip: {}  (with GETREGS+SETREGS: {})\n",
+  s += fmt::format("\nraw PTRACE_SYSEMU round trip: {}  (with GETREGS+POKEUSER rax: {})\n",
                    format_ns(r.sysemu.raw_ns), format_ns(r.sysemu.regs_ns));
   const auto& gp = cell(r, GuestEnv::kPangaea, 0);
   if (gp && r.sysemu.raw_ns > 0) {

@@ -61,7 +61,7 @@ struct EnvResult {
 
 struct SysemuResult {
   double raw_ns = 0;   // PTRACE_SYSEMU + waitpid, the tracee's next syscall stop
-  double regs_ns = 0;  // the same with PTRACE_GETREGS + PTRACE_SETREGS in between
+  double regs_ns = 0;  // the same with PTRACE_GETREGS + PTRACE_POKEUSER(rax) in between
 };
 
 struct GuestBenchReport {

@@ -526,7 +526,14 @@ Result<std::vector<iovec>> MemoryManager::host_iovecs(uint64_t addr, size_t len,
   return iov;
 }
 
-Result<uint64_t> MemoryManager::frame_of(uint64_t vaddr) const {
+Result<uint64_t> MemoryManager::frame_of(uint64_t vaddr) {
+  auto it = pages_.find(vaddr / kPageSize);
+  if (it == pages_.end()) return Errno(EFAULT);
+  if (it->second.cow) TRY(kernel_page(vaddr, true, true));  // breaks it (and remaps)
+  return it->second.frame;
+}
+
+Result<uint64_t> MemoryManager::peek_frame(uint64_t vaddr) const {
   auto it = pages_.find(vaddr / kPageSize);
   if (it == pages_.end()) return Errno(EFAULT);
   return it->second.frame;

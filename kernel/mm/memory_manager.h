@@ -123,8 +123,12 @@ class MemoryManager {
 
   const std::map<uint64_t, Vma>& vmas() const { return vmas_; }
   uint64_t resident_pages() const { return pages_.size(); }
-  // The frame backing guest page `vaddr`, if any (tests, /proc).
-  Result<uint64_t> frame_of(uint64_t vaddr) const;
+  // The frame backing guest page `vaddr`, if any (futex keys, tests). A
+  // copy-on-write page gets a frame of its own first: a frame shared since
+  // fork must not make two processes' private futexes one.
+  Result<uint64_t> frame_of(uint64_t vaddr);
+  // The same without breaking copy-on-write (tests).
+  Result<uint64_t> peek_frame(uint64_t vaddr) const;
 
  private:
   struct Pte {

@@ -162,11 +162,14 @@ TEST(MemoryManager, ForkIsCopyOnWrite) {
   auto child = mm->fork(nullptr);
   ASSERT_TRUE(child.ok());
   EXPECT_EQ(t.alloc().used(), before);  // nothing copied at fork
-  EXPECT_EQ(*(*child)->frame_of(0x501000), *mm->frame_of(0x501000));
+  EXPECT_EQ(*(*child)->peek_frame(0x501000), *mm->peek_frame(0x501000));
   int v = 100;
   ASSERT_TRUE((*child)->copy_out(0x501000, &v, sizeof(v)).ok());
   EXPECT_EQ(t.alloc().used(), before + 1);  // the written page only
-  EXPECT_NE(*(*child)->frame_of(0x501000), *mm->frame_of(0x501000));
+  EXPECT_NE(*(*child)->peek_frame(0x501000), *mm->peek_frame(0x501000));
+  // Asking for a cow page's frame (a futex key) gives it its own.
+  EXPECT_EQ(*(*child)->peek_frame(0x503000), *mm->peek_frame(0x503000));
+  EXPECT_NE(*(*child)->frame_of(0x503000), *mm->peek_frame(0x503000));
   int back = 0;
   ASSERT_TRUE(mm->copy_in(0x501000, &back, sizeof(back)).ok());
   EXPECT_EQ(back, 1);

@@ -20,6 +20,9 @@
 #include <map>
 #include <vector>
 
+#include "kernel/platform/ptrace/register_cache.h"
+#include "kernel/platform/ptrace/stub_pool.h"
+
 // The stub ELF, embedded by stub_blob.S (.incbin).
 extern "C" const char pangaea_stub_blob_start[];
 extern "C" const char pangaea_stub_blob_end[];
@@ -88,6 +91,8 @@ class PtraceContext : public Context {
   Result<SwitchResult> run(Registers& regs, int request);
   Result<void> get_fpregs(FpRegisters& fp) override;
   Result<void> set_fpregs(const FpRegisters& fp) override;
+  // Someone else wrote the thread's registers (an injection).
+  void forget_registers() { regs_.forget(); }
 
  private:
   pid_t tid() const { return stub_->pid > 0 ? tid_ : -1; }
@@ -98,13 +103,16 @@ class PtraceContext : public Context {
 
   std::shared_ptr<Stub> stub_;
   pid_t tid_;
+  RegisterCache regs_;
 };
 
 class PtraceAddressSpace : public AddressSpace {
  public:
   PtraceAddressSpace(pid_t pid, uint64_t site)
       : stub_(std::make_shared<Stub>(Stub{pid, site})), context_(stub_, pid) {}
-  ~PtraceAddressSpace() override { kill(); }
+  ~PtraceAddressSpace() override {
+    if (!park()) kill();
+  }
 
   Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) override {
     int64_t r =
@@ -153,6 +161,7 @@ class PtraceAddressSpace : public AddressSpace {
                          long a5 = 0) {
     pid_t pid_ = pid();
     if (pid_ <= 0) return Errno(ESRCH);
+    context_.forget_registers();
     Registers saved;
     if (xptrace(PTRACE_GETREGS, pid_, 0, reinterpret_cast<uint64_t>(&saved)) < 0)
       return Errno::last();
@@ -194,10 +203,26 @@ class PtraceAddressSpace : public AddressSpace {
 
   pid_t pid() const { return stub_->pid; }
   void set_preempter(const std::unique_ptr<Preempter>* p) { stub_->preempter = p; }
+  void set_pool(std::shared_ptr<StubPool> pool) { pool_ = std::move(pool); }
+
+  // Cleans the stub and parks it in the pool (stub_pool.h) instead of
+  // killing it: only a whole stub (alive, no other thread, no context left
+  // but the main one). False: the caller kills it.
+  bool park() {
+    if (!pool_ || pid() <= 0 || stub_.use_count() > 2 || !stub_->early_stops.empty() ||
+        host_thread_count(pid()) != 1)
+      return false;
+    auto r = inject(SYS_munmap, kGuestMin, kGuestTop - kGuestMin);
+    if (!r.ok() || *r != 0 || !pool_->reset_xstate(pid())) return false;
+    if (!pool_->park(ParkedStub{pid(), stub_->site})) return false;
+    stub_->pid = -1;  // the pool's now
+    return true;
+  }
 
  private:
   std::shared_ptr<Stub> stub_;
   PtraceContext context_;
+  std::shared_ptr<StubPool> pool_;
   pid_t last_clone_ = 0;  // the thread of the last injected clone (PTRACE_EVENT_CLONE)
 };
 
@@ -218,7 +243,7 @@ Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs
 Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   pid_t pid = tid();
   if (pid <= 0) return Errno(ESRCH);
-  if (xptrace(PTRACE_SETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
+  TRY(regs_.store(pid, regs));
   Preempter* preempter = stub_->preempter ? stub_->preempter->get() : nullptr;
   if (preempter) preempter->begin_run(stub_->pid, pid);
   if (xptrace(request, pid, 0, 0) < 0) {
@@ -236,7 +261,7 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
     return out;
   }
   int status = *waited;
-  if (xptrace(PTRACE_GETREGS, pid, 0, reinterpret_cast<uint64_t>(&regs)) < 0) return Errno::last();
+  TRY(regs_.load(pid, regs));
   int sig = WSTOPSIG(status);
   if (sig == (SIGTRAP | 0x80)) {
     out.kind = SwitchResult::Kind::kSyscall;
@@ -312,6 +337,12 @@ Result<std::unique_ptr<PtracePlatform>> PtracePlatform::create(int frames_fd) {
 }
 
 Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
+  if (auto parked = pool_->take()) {
+    auto as = std::make_unique<PtraceAddressSpace>(parked->pid, parked->site);
+    as->set_preempter(&preempter_);
+    as->set_pool(pool_);
+    return std::unique_ptr<AddressSpace>(std::move(as));
+  }
   pid_t pid = ::fork();
   if (pid < 0) return Errno::last();
   if (pid == 0) {
@@ -359,8 +390,18 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     errno = EEXIST;
     return fail("has host mappings below kGuestTop");
   }
+  pool_->save_fresh_xstate(pid);
   auto as = std::make_unique<PtraceAddressSpace>(pid, regs.rip);
   as->set_preempter(&preempter_);
+  // Leave the stub nothing writable of its own (its stack, vdso, vvar): a
+  // guest could otherwise leave data there for the next user of a parked
+  // stub. Its loop needs only its text.
+  auto text = host_mapping_of(pid, regs.rip);
+  constexpr uint64_t kHostTop = 0x7ffffffff000;
+  if (!text || TRY(as->inject(SYS_munmap, kGuestTop, text->first - kGuestTop)) != 0 ||
+      TRY(as->inject(SYS_munmap, text->second, kHostTop - text->second)) != 0)
+    return Errno(EIO);
+  as->set_pool(pool_);
   return std::unique_ptr<AddressSpace>(std::move(as));
 }
 

@@ -12,6 +12,7 @@
 #include "base/unique_fd.h"
 #include "kernel/platform/platform.h"
 #include "kernel/platform/ptrace/preempt.h"
+#include "kernel/platform/ptrace/stub_pool.h"
 
 namespace kernel::platform {
 
@@ -32,6 +33,8 @@ class PtracePlatform : public Platform {
   int frames_fd_;
   base::UniqueFd stub_exe_;  // a sealed memfd holding the stub ELF
   std::unique_ptr<Preempter> preempter_;
+  // Parked stubs for reuse; address spaces hold it too, to park theirs.
+  std::shared_ptr<StubPool> pool_ = std::make_shared<StubPool>();
 };
 
 // For tests: inject an arbitrary host syscall into an address space's stub.

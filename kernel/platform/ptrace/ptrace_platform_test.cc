@@ -9,6 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/unique_fd.h"
@@ -200,6 +202,52 @@ TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
   as_.reset();
   Registers dead = regs_at(kCode);
   EXPECT_FALSE((*second)->switch_to(dead).ok());
+}
+
+// Stub reuse (stub_pool.h): an ended address space's stub comes back for the
+// next one with no guest mapping, nothing writable of its own, a fresh FP
+// state, and runs guest code as a new stub does.
+TEST_F(PtracePlatformTest, StubIsReusedCleanAfterItsAddressSpaceEnds) {
+  load_code(kGetpidThenTrap);
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096).ok());
+  FpRegisters fp;
+  ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
+  fp.xmm_space[0] = 0xdeadbeef;  // what a guest would leave in %xmm0
+  fp.mxcsr = 0x1f80 | 0x6000;    // and its rounding mode
+  ASSERT_TRUE(as_->main_context().set_fpregs(fp).ok());
+  auto first = ptrace_inject_for_test(*as_, SYS_getpid);
+  ASSERT_TRUE(first.ok());
+  as_.reset();
+  auto as = platform_->new_address_space();
+  ASSERT_TRUE(as.ok());
+  as_ = std::move(*as);
+  auto again = ptrace_inject_for_test(*as_, SYS_getpid);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *first);  // the same host process
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/maps", static_cast<int>(*again));
+  FILE* f = fopen(path, "re");
+  ASSERT_NE(f, nullptr);
+  char line[512];
+  int lines = 0;
+  while (fgets(line, sizeof(line), f)) {
+    unsigned long long lo = strtoull(line, nullptr, 16);
+    const char* perms = strchr(line, ' ') + 1;
+    EXPECT_GE(lo, kGuestTop) << line;  // no guest mapping left
+    EXPECT_NE(perms[1], 'w') << line;  // nothing writable to leave data in
+    ++lines;
+  }
+  fclose(f);
+  EXPECT_GE(lines, 1);
+  ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
+  EXPECT_EQ(fp.xmm_space[0], 0u);
+  EXPECT_EQ(fp.mxcsr, 0x1f80u);
+  load_code(kGetpidThenTrap);
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  EXPECT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  EXPECT_EQ(regs.orig_rax, 39u);
 }
 
 // Time slices: guest code that never makes a syscall (jmp .) is stopped and
