@@ -595,7 +595,9 @@ void FaultEngine::read_ahead_after(uint64_t frame) {
   if (d.hits != 0) FaultStats::bump(stats_.read_ahead_hits, d.hits);
   // The window's first page is its trigger: reaching it starts the next one,
   // a whole window ahead of the reader. The window goes to the provider in
-  // one call, so it can ask for it in a few messages (runs).
+  // one call, so it can ask for it in a few messages (runs). (A trigger in
+  // the middle was tried: it split each run's copy in two and showed no
+  // gain in docs/PERFORMANCE.md's runs.)
   std::vector<uint64_t> issued;
   issued.reserve(d.count);
   for (uint64_t f = d.first; f < d.first + d.count; ++f) {
