@@ -356,8 +356,6 @@ Result<int> Kernel::clone(Thread& t, uint64_t flags, uint64_t new_sp, uint64_t p
   return pid;
 }
 
-// The clear-child-tid protocol (pthread_join waits on it): zero the word and
-// wake one waiter, if the memory is still there.
 // The robust futex list (set_robust_list) of a thread that exits or execs:
 // every lock word still owned by the thread gets FUTEX_OWNER_DIED and one
 // waiter is woken, as Linux's exit_robust_list. The list is guest memory:
@@ -394,6 +392,9 @@ static void release_robust_list(Kernel& k, Thread& t) {
   if (head->list_op_pending) handle(head->list_op_pending);
 }
 
+// What a thread that ends leaves in its memory: its robust futexes marked
+// dead, then the clear-child-tid word zeroed and one waiter woken
+// (pthread_join waits on it), if the memory is still there.
 static void clear_child_tid_of(Kernel& k, Thread& t) {
   Process& p = *t.process;
   release_robust_list(k, t);
@@ -412,8 +413,9 @@ void Kernel::exit_thread(Thread& t, int wait_status) {
   }
   clear_child_tid_of(*this, t);
   end_thread(t);
-  // The host thread ends now; a process's first thread stays parked in its
-  // address space (every injection runs there) until the process ends.
+  // Its host thread leaves the platform's hands now (ended or kept for the
+  // next thread); a process's first one stays in its address space (every
+  // injection runs there) until the process ends.
   t.own_context.reset();
   t.context = nullptr;
 }
