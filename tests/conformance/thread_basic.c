@@ -86,6 +86,18 @@ static void* futex_waker(void* arg) {
   return NULL;
 }
 
+// FUTEX_CMP_REQUEUE: a waiter on word_a is moved to word_b, then woken there.
+static uint32_t word_a, word_b;
+static void* requeued_waiter(void* arg) {
+  (void)arg;
+  long r = futex(&word_a, FUTEX_WAIT_PRIVATE, 0, NULL, 0);
+  return (void*)r;
+}
+
+static long requeue(uint32_t* from, uint32_t* to, int wake, int move, uint32_t cmp) {
+  return syscall(SYS_futex, from, FUTEX_CMP_REQUEUE_PRIVATE, wake, (void*)(long)move, to, cmp);
+}
+
 static int detached_ran;
 static pthread_mutex_t dlock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t dcond = PTHREAD_COND_INITIALIZER;
@@ -207,6 +219,17 @@ int main(void) {
     }
   }
   CHECK(pthread_join(t, NULL) == 0);
+
+  // requeue: retried until the waiter is blocked on word_a
+  CHECK(pthread_create(&t, NULL, requeued_waiter, NULL) == 0);
+  CHECK(requeue(&word_a, &word_b, 0, 1, 1) == -1 && errno == EAGAIN);  // word_a is 0, not 1
+  long moved = 0;
+  while ((moved = requeue(&word_a, &word_b, 0, 1, 0)) == 0) sched_yield();
+  CHECK(moved == 1);
+  CHECK(futex(&word_a, FUTEX_WAKE_PRIVATE, 1, NULL, 0) == 0);  // no longer there
+  CHECK(futex(&word_b, FUTEX_WAKE_PRIVATE, 1, NULL, 0) == 1);
+  CHECK(pthread_join(t, &ret) == 0);
+  CHECK(ret == (void*)0);
 
   // /proc/self/task lists the live threads
   int flag = 0;
