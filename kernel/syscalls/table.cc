@@ -148,7 +148,7 @@ const Entry kEntries[] = {
     {"pipe", sys_pipe, S, "", "x"},
     {"pipe2", sys_pipe2, S, "", "xx"},
 
-    {"mmap", sys_mmap, P, "MAP_SHARED file mappings are private copies", "xdxxdx"},
+    {"mmap", sys_mmap, P, "shared file pages reach read(2) at msync/munmap/exit", "xdxxdx"},
     {"munmap", sys_munmap, S, "", "xd"},
     {"mprotect", sys_mprotect, S, "", "xdx"},
     {"brk", sys_brk, S, "", "x"},
@@ -157,7 +157,7 @@ const Entry kEntries[] = {
     {"munlock", sys_mlock, S, "", "xD"},
     {"mlockall", sys_mlock, S, "", "x"},
     {"munlockall", sys_mlock, S, "", ""},
-    {"msync", sys_msync, P, "MAP_SHARED file mappings are private copies: nothing to write", "xDx"},
+    {"msync", sys_msync, P, "writes back at once (MS_ASYNC too)", "xDx"},
     {"madvise", sys_madvise, P, "advice accepted and ignored (MADV_DONTNEED zeroes)", "xdd"},
 
     {"exit", sys_exit, S, "", "d"},
