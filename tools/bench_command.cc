@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "bench/guest/guest_bench.h"
 #include "bench/rtt.h"
+#include "dsm/region/coherence_bench.h"
 #include "dsm/region/fault_bench.h"
 #include "node/config.h"
 #include "tools/commands.h"
@@ -214,9 +215,55 @@ void add_fault(CLI::App& bench, int& exit_code) {
   });
 }
 
+// `pangaea bench coherence`: options only; the benchmark is
+// dsm/region/coherence_bench.h (3 regions in this process over libfabric).
+void add_coherence(CLI::App& bench, int& exit_code) {
+  struct Options {
+    std::string protocol = "all", provider = "tcp";
+    uint64_t rounds = 200, write_every = 10;
+    int port = kDefaultLocalPort + 300;
+    bool json = false;
+  };
+  auto opts = std::make_shared<Options>();
+  CLI::App* cmd = bench.add_subcommand(
+      "coherence",
+      "Ping-pong, false-sharing and read-mostly on 3 DSM regions (real userfaultfd, "
+      "libfabric on 127.0.0.1): faults, messages, bytes, invalidations, time per op");
+  cmd->add_option("--protocol", opts->protocol, "msi-home, ivy-dynamic or all")
+      ->check(CLI::IsMember({"msi-home", "ivy-dynamic", "all"}));
+  cmd->add_option("--rounds", opts->rounds, "Rounds of each pattern")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--write-every", opts->write_every, "read-mostly: a write every N rounds")
+      ->check(CLI::Range(1, 1000000));
+  cmd->add_option("--provider", opts->provider, "tcp, sockets, verbs");
+  cmd->add_option("--port", opts->port, "First of 3 (6 with all) 127.0.0.1 ports")
+      ->check(CLI::Range(1, 65529));
+  cmd->add_flag("--json", opts->json, "Print JSON");
+  cmd->callback([opts, &exit_code] {
+    dsm::CoherenceBenchOptions o;
+    if (opts->protocol != "all") o.protocols = {opts->protocol};
+    o.rounds = opts->rounds;
+    o.write_every = opts->write_every;
+    o.provider = opts->provider;
+    o.port = static_cast<uint16_t>(opts->port);
+    auto report = dsm::run_coherence_bench(o);
+    if (!report.ok()) {
+      std::fprintf(stderr, "pangaea bench coherence: %s\n", report.error().message().c_str());
+      exit_code = kExitFailure;
+      return;
+    }
+    std::fputs(
+        (opts->json ? dsm::format_coherence_json(*report) : dsm::format_coherence_table(*report))
+            .c_str(),
+        stdout);
+    exit_code = kExitOk;
+  });
+}
+
 // Add new benchmarks here.
 using BenchmarkAdder = void (*)(CLI::App& bench, int& exit_code);
-constexpr BenchmarkAdder kBenchmarks[] = {add_rtt, add_fault, bench::add_guest_bench};
+constexpr BenchmarkAdder kBenchmarks[] = {add_rtt, add_fault, add_coherence,
+                                          bench::add_guest_bench};
 
 }  // namespace
 

@@ -15,10 +15,9 @@
 //   Install       the pending fetch's `done` when one waits for this access
 //                 (the engine installs with UFFDIO_COPY and wakes), else
 //                 FaultEngine::install (a page nobody faulted for). When the
-//                 node's budget has no room for such a page (an ivy-dynamic
-//                 hand-back to the home), the bytes are parked here, served
-//                 as the cached copy, and installed when room frees (timer)
-//                 or when a local fault asks for them.
+//                 node's budget has no room for such a page, the bytes are
+//                 parked here, served as the cached copy, and installed when
+//                 room frees (timer) or when a local fault asks for them.
 //   WriteProtect  FaultEngine::downgrade
 //   Drop          a pending eviction's `done` (the engine punches), else
 //                 FaultEngine::invalidate
