@@ -215,9 +215,10 @@ base::StatusOr<std::unique_ptr<FabricEndpoint>> FabricEndpoint::CreateShm(
     std::lock_guard lock(e->av_mu_);
     e->shm_inodes_.assign(peers.size(), 0);
   }
-  if (e->refresh_peer(self) == FI_ADDR_NOTAVAIL)
+  e->self_ = self;
+  if (e->map_peer(self, false) == FI_ADDR_NOTAVAIL)
     return base::Error("fabric: shm endpoint " + where + " did not appear in /dev/shm", EIO);
-  for (int i = 0; i < static_cast<int>(peers.size()); ++i) (void)e->refresh_peer(i);
+  for (int i = 0; i < static_cast<int>(peers.size()); ++i) (void)e->map_peer(i, false);
   return e;
 }
 
@@ -247,23 +248,38 @@ base::Status FabricEndpoint::lock_segment(const std::string& name) {
   return base::ok_status();
 }
 
-fi_addr_t FabricEndpoint::refresh_peer(int peer) {
+bool FabricEndpoint::segment_owned(const std::string& path) {
+  base::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  return fd.valid() && ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+}
+
+fi_addr_t FabricEndpoint::map_peer(int peer, bool drop_dead) {
   auto i = static_cast<size_t>(peer);
   if (shm_names_.empty()) return addrs_[i].load(std::memory_order_acquire);
   std::lock_guard lock(av_mu_);
-  struct stat st;
   std::string path = "/dev/shm/" + shm_names_[i];
   fi_addr_t old = addrs_[i].load(std::memory_order_relaxed);
-  if (::stat(path.c_str(), &st) != 0 || st.st_size == 0 || st.st_ino == shm_inodes_[i]) return old;
-  // New, or recreated by a restarted peer: drop the old mapping (it points
-  // at the dead incarnation's unlinked segment) and map the new one.
+  struct stat st;
+  bool present = ::stat(path.c_str(), &st) == 0 && st.st_size > 0;
+  // Only a segment whose owner holds its flock (taken after fi_enable) is
+  // live and ready: 1.17 keeps a half-made segment (no pid yet) in the AV
+  // with no region, and the owner's first message then crashes this
+  // process. A segment nobody holds is being made, or a dead process's.
+  bool live = present && (i == static_cast<size_t>(self_) || segment_owned(path));
   if (old != FI_ADDR_NOTAVAIL) {
+    if (!drop_dead || (live && st.st_ino == shm_inodes_[i])) return old;
+    // The peer died (or was replaced): forget its mapping now, before a new
+    // incarnation connects. 1.17 handles a known name with a new pid by
+    // unmapping the old region and then using the unmapped pointer (a
+    // crash); a name it does not know is mapped afresh.
     addrs_[i].store(FI_ADDR_NOTAVAIL, std::memory_order_release);
+    shm_inodes_[i] = 0;
     (void)fi_av_remove(av_, &old, 1, 0);
   }
+  if (!live) return FI_ADDR_NOTAVAIL;
   fi_addr_t a = FI_ADDR_NOTAVAIL;
   int ret = fi_av_insert(av_, shm_names_[i].c_str(), 1, &a, 0, nullptr);
-  if (ret != 1 || a == FI_ADDR_NOTAVAIL) return FI_ADDR_NOTAVAIL;  // not initialised yet
+  if (ret != 1 || a == FI_ADDR_NOTAVAIL) return FI_ADDR_NOTAVAIL;
   shm_inodes_[i] = st.st_ino;
   addrs_[i].store(a, std::memory_order_release);
   return a;

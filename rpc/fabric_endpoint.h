@@ -67,12 +67,14 @@ class FabricEndpoint {
   // (send later: the caller treats it as FI_EAGAIN).
   fi_addr_t fi_addr(int peer) {
     fi_addr_t a = addrs_[static_cast<size_t>(peer)].load(std::memory_order_acquire);
-    return a != FI_ADDR_NOTAVAIL || shm_names_.empty() ? a : refresh_peer(peer);
+    return a != FI_ADDR_NOTAVAIL || shm_names_.empty() ? a : map_peer(peer, false);
   }
-  // shm: (re)maps `peer` if its segment appeared or was recreated (the peer
-  // restarted) since it was last mapped; returns its address. A no-op for
-  // other providers. Callers must not send to `peer` meanwhile.
-  fi_addr_t refresh_peer(int peer);
+  // shm: forgets `peer` if it died (its segment is gone, unlocked or
+  // replaced) and maps it if a live segment is there; returns its address.
+  // A no-op for other providers. REQUIRES: the caller is the only thread
+  // that reads the CQ, and nothing is sent to `peer` meanwhile (forgetting
+  // unmaps its region).
+  fi_addr_t refresh_peer(int peer) { return map_peer(peer, true); }
   bool is_shm() const { return !shm_names_.empty(); }
   // Whether descriptors from register_memory must accompany sends/receives.
   bool needs_desc() const { return needs_desc_; }
@@ -111,6 +113,10 @@ class FabricEndpoint {
   // shm: segment ownership (see fabric_endpoint.cc).
   base::Status remove_stale_segment(const std::string& name);
   base::Status lock_segment(const std::string& name);
+  // Whether a live, fully set-up endpoint holds the segment at `path`.
+  static bool segment_owned(const std::string& path);
+  // refresh_peer(); without `drop_dead` it only maps a peer not mapped yet.
+  fi_addr_t map_peer(int peer, bool drop_dead);
 
   fi_info* info_ = nullptr;
   fid_fabric* fabric_ = nullptr;
@@ -122,6 +128,7 @@ class FabricEndpoint {
   std::vector<std::atomic<fi_addr_t>> addrs_;
   // shm only: every node's name, and the inode of the segment each peer's
   // address was made from (0: not mapped yet).
+  int self_ = -1;
   std::vector<std::string> shm_names_;
   base::UniqueFd segment_lock_;  // an flock on our own segment while we live
   std::mutex av_mu_;
