@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "base/bytes.h"
+#include "dsm/client/attach_service.h"
 #include "dsm/protocol/placement.h"
 #include "dsm/region/region.h"
 #include "node/membership.h"
@@ -101,6 +102,7 @@ Daemon::Daemon(const ClusterConfig& config, int self) : config_(config), self_(s
 Daemon::~Daemon() {
   // Explicit order: nothing may call into a part that is already gone.
   control_.reset();
+  attach_.reset();
   membership_.reset();
   region_.reset();
   transport_.reset();
@@ -146,7 +148,17 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
   // Used = host memory the store holds: written pages and home copies.
   d->membership_ = TRY(Membership::Create(config, self, *d->transport_,
                                           [store] { return store->resident_bytes(); }));
-  d->control_ = TRY(rpc::control::ControlServer::Create(me.control, *d));
+  // Local processes may attach the guest region (dsm/client).
+  Daemon* self_ptr = d.get();
+  d->attach_ = std::make_unique<dsm::client::AttachService>(
+      me.name, std::vector<dsm::client::ServedRegion>{
+                   {"guest", &d->region_->frame_store(), rc.protocol, [self_ptr] {
+                      rpc::control::StatsInfo st;
+                      add_region_counters(st.counters, self_ptr->region_->stats(),
+                                          self_ptr->frames_homed_);
+                      return st;
+                    }}});
+  d->control_ = TRY(rpc::control::ControlServer::Create(me.control, *d, d->attach_.get()));
   spdlog::info(
       "node {} of cluster {} up: data {}:{}, control {}, {} contributed; guest region {} frames "
       "({} homed here), protocol {}, placement {}",
@@ -241,6 +253,7 @@ rpc::control::StatsInfo Daemon::stats() {
   out.push_back({"membership", "peers_up", up});
   add_transport_counters(out, "transport", transport_->counters());
   add_region_counters(out, region_->stats(), frames_homed_);
+  attach_->add_counters(out);
   for (size_t i = 0; i < peers.size(); ++i) {
     const PeerStatus& p = peers[i];
     if (p.self) continue;

@@ -16,8 +16,15 @@
 // timer thread (dsm/region/region_driver.h), membership its own thread, the
 // control server its kj thread. ControlHandler calls arrive on the control
 // thread and only read thread-safe snapshots (membership, transport
-// counters, region stats, the page store's accounting). Teardown order:
-// control, membership, region, transport, store.
+// counters, region stats, the page store's accounting).
+//
+// Local processes attach the region through the control server's attach
+// socket (dsm/client/client.h; rpc/control/CONTROL.md "Attach"): the
+// AttachService hands them the region's memfd and attaches their
+// userfaultfd to the region's fault engine, on the control thread.
+//
+// Teardown order: control (connections end, so clients detach), attach
+// service (detaches what is left), membership, region, transport, store.
 
 #include <chrono>
 #include <memory>
@@ -31,7 +38,10 @@
 
 namespace dsm {
 class Region;
+namespace client {
+class AttachService;
 }
+}  // namespace dsm
 namespace rpc {
 class FabricTransport;
 namespace control {
@@ -86,6 +96,7 @@ class Daemon : public rpc::control::ControlHandler {
   std::unique_ptr<dsm::Region> region_;
   uint64_t frames_homed_ = 0;
   std::unique_ptr<Membership> membership_;
+  std::unique_ptr<dsm::client::AttachService> attach_;
   std::unique_ptr<rpc::control::ControlServer> control_;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -38,6 +39,15 @@ std::string socket_path(const std::string& where) {
 }
 
 base::StatusOr<base::UniqueFd> connect_unix(const std::string& path) {
+  // Only a socket of our own user or root may get our userfaultfd: in /tmp
+  // anybody could have made one at a node's path while it was down.
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && st.st_uid != ::geteuid() && st.st_uid != 0) {
+    return base::Error(fmt::format("attach socket {}: belongs to uid {}, neither you nor root; "
+                                   "not trusting it",
+                                   path, st.st_uid),
+                       EPERM);
+  }
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) {

@@ -204,8 +204,6 @@ class AttachListenerImpl final : public AttachListener, private kj::TaskSet::Err
   kj::TaskSet tasks_;
 };
 
-std::string runtime_dir() { return fmt::format("/tmp/pangaea-{}", ::geteuid()); }
-
 }  // namespace
 
 std::string attach_socket_path(const std::string& control) {
@@ -215,31 +213,13 @@ std::string attach_socket_path(const std::string& control) {
     host = control.substr(0, colon);
     port = control.substr(colon + 1);
   }
-  return fmt::format("{}/attach-{}-{}.sock", runtime_dir(), host, port);
-}
-
-base::Status prepare_attach_dir(const std::string& path) {
-  const std::string dir = runtime_dir();
-  if (path.rfind(dir + "/", 0) != 0) return {};
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return base::Error::from_errno(fmt::format("attach socket directory {}", dir));
-  }
-  struct stat st;
-  if (::lstat(dir.c_str(), &st) != 0) return base::Error::from_errno(dir);
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
-    return base::Error(fmt::format("attach socket directory {}: must be a directory of uid {} "
-                                   "with mode 0700 (found mode {:o}, uid {})",
-                                   dir, ::geteuid(), st.st_mode & 07777, st.st_uid),
-                       EPERM);
-  }
-  return {};
+  return fmt::format("/tmp/pangaea-attach-{}-{}.sock", host, port);
 }
 
 base::StatusOr<kj::Own<AttachListener>> AttachListener::Create(kj::AsyncIoContext& io,
                                                                const std::string& path,
                                                                ControlHandler& handler,
                                                                RegionService& regions) {
-  TRY(prepare_attach_dir(path));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.empty() || path.size() >= sizeof(addr.sun_path)) {

@@ -1,6 +1,6 @@
 #pragma once
 // The attach socket's listener (CONTROL.md, "Attach"): a unix socket, mode
-// 0600 in a directory only the node's user can enter, whose connections run
+// 0600 (owner: the node's user), whose connections run
 // Cap'n Proto RPC with file descriptor passing. Each connection's bootstrap
 // is an Attach bound to the peer's SO_PEERCRED credentials; a peer whose uid
 // is neither the node's nor root gets every call refused with EACCES. When a
@@ -21,18 +21,13 @@ namespace rpc::control {
 
 class AttachListener {
  public:
-  // Binds `path` (creating /tmp/pangaea-<euid> when the path is inside it;
-  // replacing a stale socket) and starts accepting on `io`'s loop.
+  // Binds `path` (replacing a stale socket of ours) and starts accepting on
+  // `io`'s loop.
   static base::StatusOr<kj::Own<AttachListener>> Create(kj::AsyncIoContext& io,
                                                         const std::string& path,
                                                         ControlHandler& handler,
                                                         RegionService& regions);
   virtual ~AttachListener() noexcept(false) = default;
 };
-
-// Creates the directory of an attach socket path when it is the per-user
-// runtime directory (/tmp/pangaea-<euid>, mode 0700), and checks that an
-// existing one belongs to this user and is closed to others.
-base::Status prepare_attach_dir(const std::string& path);
 
 }  // namespace rpc::control

@@ -56,9 +56,12 @@ class RegionService {
 
 // The attach socket of the node whose control address is `control`:
 //  - "unix:/dir/name"  -> "/dir/name.attach"
-//  - "host:port"       -> "/tmp/pangaea-<euid>/attach-<host>-<port>.sock"
+//  - "host:port"       -> "/tmp/pangaea-attach-<host>-<port>.sock"
 // Unique per node on a machine because the control address is (its port or
-// path is bound while the node runs).
+// path is bound while the node runs), and the same whoever computes it. In
+// the sticky /tmp nobody else can remove or replace a node's socket; a
+// client checks that the socket belongs to itself or root before trusting
+// it (dsm/client).
 std::string attach_socket_path(const std::string& control);
 
 }  // namespace rpc::control
