@@ -15,8 +15,8 @@ base::Result<uint64_t> FrameAllocator::allocate(bool* zeroed) {
     f = next_fresh_++;
     fresh = true;
   } else if (!free_.empty()) {
-    f = free_.back();
-    free_.pop_back();
+    f = *free_.begin();
+    free_.erase(free_.begin());
   } else {
     return base::Errno(ENOMEM);
   }
@@ -29,7 +29,7 @@ base::Result<uint64_t> FrameAllocator::allocate(bool* zeroed) {
 void FrameAllocator::unref(uint64_t frame) {
   if (refs_[frame] == 0) return;
   if (--refs_[frame] == 0) {
-    free_.push_back(frame);
+    free_.insert(frame);
     --used_;
   }
 }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "base/result.h"
@@ -41,7 +42,10 @@ class FrameAllocator {
 
  private:
   std::vector<uint32_t> refs_;
-  std::vector<uint64_t> free_;  // frames given back, reused first
+  // Frames given back, reused lowest first once no fresh frame is left, so
+  // pages allocated in order still get runs of consecutive frames (one host
+  // mmap per run) whatever order they were freed in.
+  std::set<uint64_t> free_;
   uint64_t next_fresh_ = 0;
   uint64_t used_ = 0;
   std::unique_ptr<SharedFileTable> files_;

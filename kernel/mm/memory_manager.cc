@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "base/bytes.h"
+#include "dsm/local/local_frame_store.h"
 
 namespace kernel::mm {
 namespace {
@@ -345,6 +346,11 @@ Result<void> MemoryManager::host_map(uint64_t vpn, uint64_t n, uint64_t frame, i
 void MemoryManager::ensure_uffd() {
   if (uffd_tried_ || !as_) return;
   uffd_tried_ = true;
+  // The single-node store has every frame present always and documents
+  // attach/detach/resolve_fault as no-ops: a userfaultfd would cost two
+  // injections and two host calls per address space (each fork and exec)
+  // for nothing.
+  if (dynamic_cast<dsm::LocalFrameStore*>(&store_)) return;
   auto fd = as_->create_userfaultfd();
   if (!fd.ok()) {
     spdlog::debug("no userfaultfd for an address space: {}", std::strerror(fd.error().code));

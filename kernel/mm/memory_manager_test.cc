@@ -283,5 +283,18 @@ TEST(MemoryManager, SharedFileMappingsShareFramesAndWriteBack) {
   EXPECT_EQ(t.alloc().shared_files().size(), 0u);
 }
 
+TEST(FrameAllocator, ReusedFramesComeBackInAscendingRuns) {
+  FrameAllocator a(8);
+  std::vector<uint64_t> got;
+  for (int i = 0; i < 8; ++i) got.push_back(*a.allocate());
+  for (int i = 7; i >= 0; --i) a.unref(got[i]);  // freed in any order
+  bool zeroed = true;
+  uint64_t first = *a.allocate(&zeroed);
+  EXPECT_FALSE(zeroed);  // used before: must be cleared by the caller
+  EXPECT_EQ(first, 0u);
+  EXPECT_EQ(*a.allocate(), 1u);
+  EXPECT_EQ(*a.allocate(), 2u);
+}
+
 }  // namespace
 }  // namespace kernel::mm
