@@ -236,6 +236,20 @@ TEST_P(FabricTest, WrongSecretIsRefused) {
   EXPECT_FALSE(a->authenticated(1));
 }
 
+// A provider the machine lacks altogether (verbs without RDMA hardware) is
+// named as missing, not blamed on the address.
+TEST(FabricProviders, MissingVerbsSaysSo) {
+  auto e = FabricEndpoint::Create(
+      "verbs",
+      {{"127.0.0.1", tcp_base_port()}, {"127.0.0.1", static_cast<uint16_t>(tcp_base_port() + 1)}},
+      0);
+  if (e.ok()) GTEST_SKIP() << "this machine has a verbs device";
+  EXPECT_EQ(e.error().code(), ENODEV);
+  EXPECT_NE(e.error().message().find("\"verbs\" is not available on this machine"),
+            std::string::npos)
+      << e.error().message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Providers, FabricTest, ::testing::Values("tcp", "shm"),
                          [](const auto& info) { return info.param; });
 
