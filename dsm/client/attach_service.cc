@@ -178,11 +178,19 @@ void AttachService::detach(uint64_t id) {
     a = std::move(it->second);
     attached_.erase(it);
   }
-  // After this no handler reads the fd; closing it unregisters what is left.
+  // After this no handler reads the fd.
   a.store->detach(a.uffd.get(), a.address, a.count);
   detaches_.fetch_add(1, std::memory_order_relaxed);
+  retire(std::move(a.uffd));
   spdlog::info("attach: pid {} detached frames [{}, {}) of region {}", a.pid, a.first,
                a.first + a.count, a.region);
+}
+
+void AttachService::retire(base::UniqueFd uffd) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  while (!retired_.empty() && now - retired_.front().first > kRetireFor) retired_.pop_front();
+  retired_.emplace_back(now, std::move(uffd));
 }
 
 rpc::control::StatsInfo AttachService::region_stats(const std::string& name) {

@@ -10,7 +10,8 @@
 // client's faults like any mapping of the node's own: remote fetches,
 // coherence upgrades, and invalidations and downgrades that punch and
 // write-protect through the shared memfd. detach() (the client closing or
-// dying: its connection ends) undoes it and closes the userfaultfd.
+// dying: its connection ends) undoes it and closes the userfaultfd (a few
+// seconds later, see retire()).
 //
 // What attach() checks, so that a confused client gets an error rather than
 // hurting the node: the fd is a userfaultfd nobody initialised (the node
@@ -26,7 +27,9 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -78,6 +81,13 @@ class AttachService final : public rpc::control::RegionService {
     uint64_t address, first, count;
     pid_t pid;
   };
+  // Keeps a detached userfaultfd open a while before closing it: a fault
+  // request of the engine that was in flight at the detach may still wake
+  // its waiters by fd number, which must not name a newer client's
+  // userfaultfd by then (fd reuse). Requests end well within kRetireFor.
+  static constexpr std::chrono::seconds kRetireFor{10};
+  void retire(base::UniqueFd uffd);
+
   const ServedRegion* find(const std::string& name) const;
   std::string names() const;
   base::StatusOr<uint64_t> checked_attach(const ServedRegion& region,
@@ -90,6 +100,8 @@ class AttachService final : public rpc::control::RegionService {
   mutable std::mutex mu_;
   std::map<uint64_t, Attached> attached_ GUARDED_BY(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, base::UniqueFd>> retired_
+      GUARDED_BY(mu_);
   std::atomic<uint64_t> attaches_{0}, detaches_{0}, refused_{0};
 };
 
