@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,11 +27,18 @@ namespace {
 // A helper process with its stdout on a pipe.
 class Helper {
  public:
-  Helper(const std::vector<std::string>& args) {
+  // Runs the helper with `args`, inside network namespace `netns` if given.
+  Helper(const std::vector<std::string>& args, const std::string& netns = "") {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
+    const std::string ns_path = "/var/run/netns/" + netns;
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (!netns.empty()) {
+        int fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) ::_exit(126);
+      }
       ::dup2(fds[1], STDOUT_FILENO);
       std::vector<char*> argv;
       std::string bin = PANGAEA_DSM_FRAMES_HELPER;
@@ -84,8 +93,9 @@ class Helper {
   std::string buf_;
 };
 
-// One run of the scenario with `protocol`; ports from `base`.
-void reader_killed(const std::string& protocol, int base) {
+// One run of the scenario with `protocol`: on 127.0.0.1 (ports from
+// `base`), or with each member in its own namespace of `lab`.
+void reader_killed(const std::string& protocol, int base, const NetnsLab* lab = nullptr) {
   SCOPED_TRACE(protocol);
   TempDir dir;
   // 1 MiB of guest memory: 256 frames interleaved over 5 equal members.
@@ -95,31 +105,33 @@ void reader_killed(const std::string& protocol, int base) {
       protocol);
   const std::vector<std::string> names = {"n0", "n1", "w", "r", "c"};
   for (size_t i = 0; i < names.size(); ++i) {
-    text += fmt::format("[[node]]\nname = \"{}\"\naddress = \"127.0.0.1:{}\"\nmemory = \"16MiB\"\n",
-                        names[i], base + 2 * static_cast<int>(i));
+    const int k = static_cast<int>(i);
+    text += fmt::format("[[node]]\nname = \"{}\"\naddress = \"{}:{}\"\nmemory = \"16MiB\"\n",
+                        names[i], lab ? lab->address(k) : "127.0.0.1", lab ? 7700 : base + 2 * k);
   }
+  auto ns = [&](int i) { return lab ? lab->ns(i) : std::string(); };
   dir.write("cluster.toml", text);
   const std::string config = dir.file("cluster.toml");
 
   Nodes nodes;
-  nodes.start("n0", config, dir.file("n0.log"));
-  nodes.start("n1", config, dir.file("n1.log"));
+  nodes.start("n0", config, dir.file("n0.log"), ns(0));
+  nodes.start("n1", config, dir.file("n1.log"), ns(1));
 
   // Frames homed on the members that stay up: n0, n1 (real nodes) and the
   // writer. The reader reads them all (it holds a copy of each and is in
   // every copyset), homes none of them, and is then killed with SIGKILL.
   const std::string homes = "n0,n1,w";
-  Helper writer({config, "w", "write", "7", homes});
+  Helper writer({config, "w", "write", "7", homes}, ns(2));
   const std::string written = writer.line(60s);
   ASSERT_EQ(written.rfind("written ", 0), 0u) << written;
   const std::string n = written.substr(8);
   ASSERT_GT(std::stoi(n), 100);  // about 3/5 of 256
-  Helper reader({config, "r", "read", "7", homes});
+  Helper reader({config, "r", "read", "7", homes}, ns(3));
   ASSERT_EQ(reader.line(60s), "read " + n);
   reader.kill9();
 
   // A fresh member reads them through the survivors.
-  Helper checker({config, "c", "check", "7", homes});
+  Helper checker({config, "c", "check", "7", homes}, ns(4));
   EXPECT_EQ(checker.line(60s), "checked " + n);
   EXPECT_EQ(checker.wait(), 0);
   EXPECT_TRUE(nodes.running("n0"));
@@ -130,6 +142,14 @@ TEST(DsmNodes, KillingAReaderLosesNoFrameHomedElsewhere) {
   const int base = 31000 + static_cast<int>(getpid() % 900) * 20;
   reader_killed("msi-home", base);
   reader_killed("ivy-dynamic", base + 10);
+}
+
+TEST(DsmNodes, KillingAReaderLosesNoFrameHomedElsewhereInNetworkNamespaces) {
+  std::string why;
+  auto lab = NetnsLab::Create(5, &why);
+  if (!lab) GTEST_SKIP() << "network namespace test skipped: " << why;
+  reader_killed("msi-home", 0, lab.get());
+  reader_killed("ivy-dynamic", 0, lab.get());
 }
 
 TEST(DsmBench, CoherenceCommandComparesBothProtocols) {
