@@ -3,12 +3,14 @@
 // adds INCREMENTS to a counter under a spin lock, both in one frame of DSM
 // memory; run one on each node and the counter ends exact.
 //
-//   dsm_counter NODE [INCREMENTS [FRAME]]
+//   dsm_counter NODE [INCREMENTS [FRAME [PROCESSES]]]
 //
 // NODE is the local node's control address as in cluster.toml
 // ("127.0.0.1:7701" or "unix:/run/pangaea/n0.ctl"), or CONFIG:NAME
 // ("cluster.toml:n0"). INCREMENTS defaults to 1000 (0 only reads the
 // counter); FRAME, the frame holding the lock and the counter, to 100.
+// With PROCESSES, each process waits at a barrier (in the same frame)
+// until that many have arrived, so that they all count at once.
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +28,7 @@ namespace {
 struct Shared {
   uint64_t lock;
   uint64_t counter;
+  uint64_t arrived;  // at the barrier
 };
 
 void lock(uint64_t& word) {
@@ -63,11 +66,12 @@ std::string control_address(const std::string& node) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: dsm_counter NODE [INCREMENTS [FRAME]]\n");
+    std::fprintf(stderr, "usage: dsm_counter NODE [INCREMENTS [FRAME [PROCESSES]]]\n");
     return 2;
   }
   const uint64_t increments = argc > 2 ? std::stoull(argv[2]) : 1000;
   const uint64_t frame = argc > 3 ? std::stoull(argv[3]) : 100;
+  const uint64_t processes = argc > 4 ? std::stoull(argv[4]) : 1;
 
   // Map the whole guest region of the local node into this process.
   auto region = dsm::client::attach(control_address(argv[1]), "guest");
@@ -84,6 +88,11 @@ int main(int argc, char** argv) {
   auto* shared = reinterpret_cast<Shared*>(r.data() + frame * r.info().frame_size);
 
   // Plain loads and stores; the node's DSM keeps them coherent cluster-wide.
+  lock(shared->lock);
+  shared->arrived += 1;
+  unlock(shared->lock);
+  while (std::atomic_ref<uint64_t>(shared->arrived).load() < processes) std::this_thread::yield();
+
   for (uint64_t i = 0; i < increments; ++i) {
     lock(shared->lock);
     shared->counter += 1;

@@ -212,11 +212,11 @@ TEST_F(DsmClient, WrittenOnOneNodeIsReadOnTheOthers) {
 }
 
 TEST_F(DsmClient, CounterUnderADsmLockFromThreeNodesIsExact) {
-  constexpr int kIncrements = 150;
+  constexpr int kIncrements = 500;
   std::vector<std::unique_ptr<Proc>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(std::make_unique<Proc>(
-        std::vector<std::string>{PANGAEA_DSM_COUNTER, control(i), std::to_string(kIncrements)}));
+    clients.push_back(std::make_unique<Proc>(std::vector<std::string>{
+        PANGAEA_DSM_COUNTER, control(i), std::to_string(kIncrements), "100", "3"}));
   }
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(clients[static_cast<size_t>(i)]->wait(90s), 0)
