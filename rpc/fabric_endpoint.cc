@@ -214,6 +214,7 @@ base::StatusOr<std::unique_ptr<FabricEndpoint>> FabricEndpoint::CreateShm(
   {
     std::lock_guard lock(e->av_mu_);
     e->shm_inodes_.assign(peers.size(), 0);
+    e->shm_looked_.assign(peers.size(), {});
   }
   e->self_ = self;
   if (e->map_peer(self, false) == FI_ADDR_NOTAVAIL)
@@ -257,8 +258,14 @@ fi_addr_t FabricEndpoint::map_peer(int peer, bool drop_dead) {
   auto i = static_cast<size_t>(peer);
   if (shm_names_.empty()) return addrs_[i].load(std::memory_order_acquire);
   std::lock_guard lock(av_mu_);
-  std::string path = "/dev/shm/" + shm_names_[i];
   fi_addr_t old = addrs_[i].load(std::memory_order_relaxed);
+  // Sends retry every millisecond while a peer is absent; look at most
+  // every 10 ms (the progress thread's refresh always looks).
+  auto now = std::chrono::steady_clock::now();
+  if (!drop_dead && old == FI_ADDR_NOTAVAIL && now - shm_looked_[i] < std::chrono::milliseconds(10))
+    return old;
+  shm_looked_[i] = now;
+  std::string path = "/dev/shm/" + shm_names_[i];
   struct stat st;
   bool present = ::stat(path.c_str(), &st) == 0 && st.st_size > 0;
   // Only a segment whose owner holds its flock (taken after fi_enable) is

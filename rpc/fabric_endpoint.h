@@ -133,6 +133,7 @@ class FabricEndpoint {
   base::UniqueFd segment_lock_;  // an flock on our own segment while we live
   std::mutex av_mu_;
   std::vector<ino_t> shm_inodes_ GUARDED_BY(av_mu_);
+  std::vector<std::chrono::steady_clock::time_point> shm_looked_ GUARDED_BY(av_mu_);
   bool needs_desc_ = false;
   bool can_wait_ = false;
   size_t iov_limit_ = 1;
