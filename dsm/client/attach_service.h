@@ -81,10 +81,11 @@ class AttachService final : public rpc::control::RegionService {
     uint64_t address, first, count;
     pid_t pid;
   };
-  // Keeps a detached userfaultfd open a while before closing it: a fault
-  // request of the engine that was in flight at the detach may still wake
-  // its waiters by fd number, which must not name a newer client's
-  // userfaultfd by then (fd reuse). Requests end well within kRetireFor.
+  // Keeps a detached userfaultfd open a while before closing it. The engine
+  // skips waiters of a detached uffd (each attach has a generation), but a
+  // handler that read a fault just before the detach may still wake or
+  // unprotect by fd number for a few microseconds; the fd number must not
+  // name a newer client's userfaultfd by then (fd reuse).
   static constexpr std::chrono::seconds kRetireFor{10};
   void retire(base::UniqueFd uffd);
 

@@ -188,17 +188,19 @@ void FaultEngine::dispatch_ready() {
   for (uint64_t frame : frames) dispatch(frame);
 }
 
-bool FaultEngine::frame_of(int uffd, uint64_t addr, uint64_t* frame) const {
+bool FaultEngine::frame_of(int uffd, uint64_t addr, uint64_t* frame, uint32_t* gen) const {
   if (uffd == uffd_.get()) {
     uint64_t start = own_addr(0);
     if (addr < start || addr >= start + options_.frames * kPage) return false;
     *frame = (addr - start) / kPage;
+    *gen = 0;
     return true;
   }
   std::shared_lock lock(attach_mu_);
   for (const Attachment& a : attachments_) {
     if (a.uffd == uffd && addr >= a.addr && addr < a.addr + a.count * kPage) {
       *frame = a.first + (addr - a.addr) / kPage;
+      *gen = uffd_refs_.at(uffd).gen;
       return true;
     }
   }
@@ -207,7 +209,8 @@ bool FaultEngine::frame_of(int uffd, uint64_t addr, uint64_t* frame) const {
 
 void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t read_ns) {
   uint64_t frame;
-  if (!frame_of(uffd, addr, &frame)) {
+  uint32_t gen;
+  if (!frame_of(uffd, addr, &frame, &gen)) {
     // A range being detached: let the thread retry rather than hang.
     (void)uffd::wake(uffd, addr, kPage);
     return;
@@ -226,7 +229,7 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
     if (f.state != State::kAbsent) f.referenced = true;
     if (auto it = s.requests.find(frame); it != s.requests.end()) {
       Request& r = it->second;
-      r.waiters.push_back({uffd, addr});
+      r.waiters.push_back({uffd, addr, gen});
       FaultStats::bump(stats_.coalesced);
       if (r.read_ahead && !r.counted_hit) {
         r.counted_hit = true;
@@ -269,7 +272,7 @@ void FaultEngine::on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t rea
     }
     Request& r = s.requests[frame];
     r.want = access;
-    r.waiters.push_back({uffd, addr});
+    r.waiters.push_back({uffd, addr, gen});
     r.started_ns = started;
     r.uffd_ns = read_ns;
     need_dispatch = start_request(s, frame, r);

@@ -132,6 +132,10 @@ class FaultEngine final : public FrameStore {
   struct Waiter {
     int uffd;  // a thread blocked in a fault on this uffd at addr
     uint64_t addr;
+    // The uffd's attach generation when the fault was read (0: the engine's
+    // own). A waiter whose uffd was detached meanwhile is not woken: its fd
+    // number may already name a newer client's userfaultfd.
+    uint32_t gen = 0;
   };
   // What a make_present() caller waits for: the request it joined finishing.
   struct Outcome {
@@ -185,7 +189,7 @@ class FaultEngine final : public FrameStore {
   void handler_loop();
   void read_events(int uffd);
   void on_fault(int uffd, uint64_t addr, uint64_t flags, uint64_t read_ns);
-  bool frame_of(int uffd, uint64_t addr, uint64_t* frame) const;
+  bool frame_of(int uffd, uint64_t addr, uint64_t* frame, uint32_t* gen) const;
   // Gives a new request (already in s.requests) a slot if it needs one, or
   // queues it for the evictor. REQUIRES stripe lock.
   // Returns true when the caller must dispatch() after unlocking.
@@ -291,7 +295,12 @@ class FaultEngine final : public FrameStore {
 
   mutable std::shared_mutex attach_mu_;
   std::vector<Attachment> attachments_ GUARDED_BY(attach_mu_);
-  std::unordered_map<int, int> uffd_refs_ GUARDED_BY(attach_mu_);
+  struct UffdRef {
+    int refs = 0;      // attachments using this uffd
+    uint32_t gen = 0;  // fresh for every first attach of an fd number
+  };
+  std::unordered_map<int, UffdRef> uffd_refs_ GUARDED_BY(attach_mu_);
+  uint32_t next_gen_ GUARDED_BY(attach_mu_) = 0;
 
   std::mutex ra_mu_;
   ReadAhead read_ahead_ GUARDED_BY(ra_mu_);

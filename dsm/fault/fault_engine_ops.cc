@@ -52,10 +52,16 @@ uint64_t FaultEngine::wake_waiters(const std::vector<Waiter>& waiters, bool unpr
                                    bool skip_own) {
   const uint64_t t = now_ns();
   std::vector<Waiter> done;
+  // Shared: a detach cannot end (and its fd be closed and reused) mid-loop.
+  std::shared_lock lock(attach_mu_);
   for (const Waiter& w : waiters) {
     bool seen = std::any_of(done.begin(), done.end(),
                             [&](const Waiter& d) { return d.uffd == w.uffd && d.addr == w.addr; });
     if (seen || (skip_own && w.uffd == uffd_.get())) continue;
+    if (w.uffd != uffd_.get()) {
+      auto ref = uffd_refs_.find(w.uffd);
+      if (ref == uffd_refs_.end() || ref->second.gen != w.gen) continue;  // detached
+    }
     done.push_back(w);
     // Unprotecting wakes the range as well; a mapping of a dead process fails.
     if (unprotect) {
@@ -93,7 +99,9 @@ base::Status FaultEngine::attach(int uffd, uint64_t addr, uint64_t first, uint64
     // registered find their frame.
     std::unique_lock lock(attach_mu_);
     attachments_.push_back({uffd, addr, first, count});
-    if (uffd_refs_[uffd]++ == 0) {
+    UffdRef& ref = uffd_refs_[uffd];
+    if (ref.refs++ == 0) {
+      ref.gen = ++next_gen_;
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLONESHOT;  // re-armed by read_events()
       ev.data.fd = uffd;
@@ -121,7 +129,7 @@ void FaultEngine::detach(int uffd, uint64_t addr, uint64_t count) {
   if (it == attachments_.end()) return;
   attachments_.erase(it);
   (void)uffd::unregister_range(uffd, addr, count * kPage);
-  if (--uffd_refs_[uffd] == 0) {
+  if (--uffd_refs_[uffd].refs == 0) {
     uffd_refs_.erase(uffd);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, uffd, nullptr);
   }
@@ -188,7 +196,8 @@ base::Status FaultEngine::make_present(uint64_t first, uint64_t count, Access ac
 base::Status FaultEngine::resolve_fault(int uffd, uint64_t addr, Access access) {
   addr &= ~(kPage - 1);
   uint64_t frame;
-  if (!frame_of(uffd, addr, &frame))
+  uint32_t gen;
+  if (!frame_of(uffd, addr, &frame, &gen))
     return base::Error("resolve_fault: address not attached", EFAULT);
   {
     // SIGBUS does not say whether the access was a write. Reads of a present

@@ -623,6 +623,80 @@ TEST(FaultEngine, ServesFaultsOfAnotherProcess) {
   for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
 }
 
+// A client killed while its write fault waits for a slow fetch: the node
+// detaches and closes its uffd, and a newer client gets the same fd number
+// with a mapping of another frame at the same address. When the old fetch
+// completes, its waiter must not unprotect the newer client's page (a write
+// there would slip past the engine).
+TEST(FaultEngine, WaiterOfADetachedUffdIsNotWokenOnItsSuccessor) {
+  PatternProvider provider;
+  auto engine = make_engine(&provider, small(8));
+  std::thread([&] { EXPECT_TRUE(frame_has_pattern(engine->base(), 5)); }).join();  // Shared
+  provider.set_delay(std::chrono::microseconds(400'000));
+  // One address reserved in both processes for the two clients' mappings.
+  void* slot = mmap(nullptr, kPage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(slot, MAP_FAILED);
+  const uint64_t at = reinterpret_cast<uint64_t>(slot);
+  int to_parent[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    void* p = mmap(slot, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, engine->memfd(), 0);
+    int fd = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+    uint64_t msg = static_cast<uint64_t>(fd);
+    if (p == MAP_FAILED || fd < 0 || write(to_parent[1], &msg, sizeof msg) != sizeof msg) _exit(2);
+    usleep(100'000);  // the parent attaches meanwhile
+    *static_cast<volatile uint64_t*>(p) = 1;  // a write miss on frame 0: waits 400 ms
+    _exit(0);
+  }
+  uint64_t msg;
+  ASSERT_EQ(read(to_parent[0], &msg, sizeof msg), static_cast<ssize_t>(sizeof msg));
+  base::UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  ASSERT_TRUE(pidfd.valid());
+  int old_uffd = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), static_cast<int>(msg), 0));
+  ASSERT_GE(old_uffd, 0) << std::strerror(errno);
+  ASSERT_TRUE(engine->attach(old_uffd, at, 0, 1).ok());
+  // Wait until the child's fault is queued, then kill it mid-fault.
+  for (int i = 0; i < 200 && provider.fetches_of(0) == 0; ++i) usleep(5'000);
+  ASSERT_EQ(provider.fetches_of(0), 1u);
+  kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  engine->detach(old_uffd, at, 1);
+  // The successor: frame 5 at the same address, its uffd under the same number.
+  ASSERT_NE(mmap(slot, kPage, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, engine->memfd(),
+                 static_cast<off_t>(5 * kPage)),
+            MAP_FAILED);
+  int fresh = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
+  ASSERT_GE(fresh, 0);
+  ASSERT_EQ(dup3(fresh, old_uffd, O_CLOEXEC), old_uffd);  // closes the old uffd
+  close(fresh);
+  base::UniqueFd uffd(old_uffd);
+  ASSERT_TRUE(engine->attach(uffd.get(), at, 5, 1).ok());
+  std::thread([&] {
+    EXPECT_EQ(*static_cast<volatile uint64_t*>(slot), PatternProvider::pattern_word(5, 0));
+  }).join();
+  // Let the old fetch complete (a write grant: its waiters get unprotected).
+  // (mincore: frame 0's page is in the memfd once the fetch is installed)
+  unsigned char in_core = 0;
+  for (int i = 0; i < 400 && !(in_core & 1); ++i) {
+    usleep(5'000);
+    ASSERT_EQ(mincore(engine->base(), kPage, &in_core), 0);
+  }
+  ASSERT_TRUE(in_core & 1) << "the fetch of frame 0 never completed";
+  usleep(20'000);  // its waiters are woken right after the copy
+  provider.set_delay({});
+  const uint64_t upgrades = provider.upgrades();
+  std::thread([&] { *static_cast<volatile uint64_t*>(slot) = 7; }).join();
+  EXPECT_EQ(provider.upgrades(), upgrades + 1) << "the write to frame 5 was not seen";
+  EXPECT_EQ(*word(engine->base(), 5), 7u);
+  engine->detach(uffd.get(), at, 1);
+  munmap(slot, kPage);
+  close(to_parent[0]);
+  close(to_parent[1]);
+}
+
 // UFFD_FEATURE_SIGBUS: the thread gets SIGBUS instead of blocking, and the
 // caller (the tracer, in the guest kernel) resolves the fault itself.
 thread_local sigjmp_buf* t_jump = nullptr;
