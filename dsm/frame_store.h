@@ -48,6 +48,13 @@ class FrameStore {
   // tracer sees SIGBUS at `addr` in a mapping attached with `uffd`). Returns
   // once the frame is present with `access`; the caller then resumes the thread.
   virtual base::Status resolve_fault(int uffd, uint64_t addr, Access access) = 0;
+
+  // Whether the host may map frames [first, first+count) into an address
+  // space ahead of the guest's touches (MAP_POPULATE) without going around
+  // the DSM: only where those frames are held on this node with write access
+  // and no fault handling would see the touches. The default says no, so a
+  // store that does not answer is never prefaulted.
+  virtual bool host_prefault_ok(uint64_t /*first*/, uint64_t /*count*/) const { return false; }
 };
 
 }  // namespace dsm
