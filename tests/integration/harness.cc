@@ -17,6 +17,8 @@
 
 #include <fmt/format.h>
 
+#include "rpc/control/attach_types.h"
+
 namespace itest {
 
 const char* pangaea_binary() { return PANGAEA_BINARY; }
@@ -118,6 +120,7 @@ Nodes::~Nodes() {
   for (auto& [name, pid] : pids_) {
     if (pid > 0 && kill(pid, SIGKILL) == 0) waitpid(pid, nullptr, 0);
   }
+  for (auto& [name, path] : attach_paths_) unlink(path.c_str());
 }
 
 void Nodes::start(const std::string& name, const std::string& config, const std::string& log,
@@ -125,6 +128,11 @@ void Nodes::start(const std::string& name, const std::string& config, const std:
   std::vector<std::string> args = {pangaea_binary(), "node", "--config",    config,
                                    "--name",         name,   "--log-level", "info"};
   auto argv = argv_of(args);
+  if (auto cfg = node::load_config(config); cfg.ok()) {
+    for (const auto& n : cfg->nodes) {
+      if (n.name == name) attach_paths_[name] = rpc::control::attach_socket_path(n.control);
+    }
+  }
   std::string ns_path = "/var/run/netns/" + netns;
   pid_t pid = fork();
   if (pid == 0) {

@@ -55,7 +55,7 @@ bool wait_for(std::function<bool()> pred, std::chrono::milliseconds timeout);
 class Nodes {
  public:
   Nodes();
-  ~Nodes();  // SIGKILLs whatever still runs
+  ~Nodes();  // SIGKILLs whatever still runs and removes the nodes' attach sockets
 
   // Starts `pangaea node --config CONFIG --name NAME`, stderr to LOG; inside
   // network namespace `netns` if not empty.
@@ -77,6 +77,8 @@ class Nodes {
 
  private:
   std::map<std::string, pid_t> pids_;
+  // Per node: its attach socket (a node killed with SIGKILL leaves it in /tmp).
+  std::map<std::string, std::string> attach_paths_;
   std::unique_ptr<rpc::control::ControlClient> client_;
 };
 
