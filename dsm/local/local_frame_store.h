@@ -27,6 +27,10 @@ class LocalFrameStore : public FrameStore {
   base::Status attach(int uffd, uint64_t addr, uint64_t first, uint64_t count) override;
   void detach(int uffd, uint64_t addr, uint64_t count) override;
   base::Status resolve_fault(int uffd, uint64_t addr, Access access) override;
+  // Every frame is local and writable: any in-bounds range may be prefaulted.
+  bool host_prefault_ok(uint64_t first, uint64_t count) const override {
+    return first <= frame_count_ && count <= frame_count_ - first;
+  }
 
  private:
   LocalFrameStore(base::UniqueFd fd, uint64_t frame_count)

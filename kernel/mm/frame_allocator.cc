@@ -11,12 +11,12 @@ FrameAllocator::~FrameAllocator() = default;
 base::Result<uint64_t> FrameAllocator::allocate(bool* zeroed) {
   uint64_t f;
   bool fresh = false;
-  if (next_fresh_ < refs_.size()) {
-    f = next_fresh_++;
-    fresh = true;
-  } else if (!free_.empty()) {
+  if (!free_.empty()) {
     f = *free_.begin();
     free_.erase(free_.begin());
+  } else if (next_fresh_ < refs_.size()) {
+    f = next_fresh_++;
+    fresh = true;
   } else {
     return base::Errno(ENOMEM);
   }

@@ -288,7 +288,7 @@ Result<uint64_t> MemoryManager::brk(uint64_t new_brk) {
   return brk_end_;
 }
 
-Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma) {
+Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma, bool* fresh) {
   auto it = pages_.find(vpn);
   if (it != pages_.end()) return &it->second;
   if (vma.object) {
@@ -298,6 +298,7 @@ Result<MemoryManager::Pte*> MemoryManager::ensure_page(uint64_t vpn, Vma& vma) {
   }
   bool zeroed = false;
   uint64_t frame = TRY(alloc_.allocate(&zeroed));
+  if (fresh) *fresh = zeroed;
   if (!store_.make_present(frame, 1, dsm::Access::kWrite).ok()) {
     alloc_.unref(frame);
     return Errno(EFAULT);
@@ -336,8 +337,9 @@ Result<bool> MemoryManager::break_cow(Pte& pte) {
   return true;
 }
 
-Result<void> MemoryManager::host_map(uint64_t vpn, uint64_t n, uint64_t frame, int prot) {
-  TRY(as_->map(vpn * kPageSize, n * kPageSize, prot, frame * kPageSize));
+Result<void> MemoryManager::host_map(uint64_t vpn, uint64_t n, uint64_t frame, int prot,
+                                     bool populate) {
+  TRY(as_->map(vpn * kPageSize, n * kPageSize, prot, frame * kPageSize, populate));
   if (uffd_.valid() && !store_.attach(uffd_.get(), vpn * kPageSize, frame, n).ok())
     return Errno(EFAULT);
   return {};
@@ -415,13 +417,20 @@ Result<void> MemoryManager::handle_fault(uint64_t addr, bool missing_frame) {
     TRY(break_cow(*pte));
   }
   // Map runs of pages whose frames are consecutive and whose host protection
-  // is the same, one injection per run.
+  // is the same, one injection per run. An anonymous run whose frames all
+  // have host pages already (reused frames, cleared above by ensure_page)
+  // is mapped populated when the frame store allows it: the host fills the
+  // page table in one call (~0.23 us a page here) instead of one host fault
+  // per page at the guest's touch (~0.9 us). Fresh frames are not: the host
+  // would allocate every page of the window (MAP_POPULATE of fresh shmem was
+  // measured slower than the guest's own faults).
   int prot = host_prot(v->prot);
   uint64_t run_start = 0, run_frame = 0, run_len = 0;
-  bool run_ro = false;
+  bool run_ro = false, run_fresh = false;
   auto flush = [&]() -> Result<void> {
     if (run_len == 0) return {};
-    TRY(host_map(run_start, run_len, run_frame, run_ro ? prot & ~PROT_WRITE : prot));
+    bool populate = anon && !run_fresh && store_.host_prefault_ok(run_frame, run_len);
+    TRY(host_map(run_start, run_len, run_frame, run_ro ? prot & ~PROT_WRITE : prot, populate));
     for (uint64_t i = 0; i < run_len; ++i) {
       Pte& p = pages_[run_start + i];
       p.host_mapped = true;
@@ -436,16 +445,19 @@ Result<void> MemoryManager::handle_fault(uint64_t addr, bool missing_frame) {
       TRY(flush());
       continue;
     }
-    Pte* pte = TRY(ensure_page(p, *v));
+    bool fresh = false;
+    Pte* pte = TRY(ensure_page(p, *v, &fresh));
     bool ro = writable && pte->cow;
     if (run_len && pte->frame == run_frame + run_len && p == run_start + run_len && ro == run_ro) {
       ++run_len;
+      run_fresh |= fresh;
     } else {
       TRY(flush());
       run_start = p;
       run_frame = pte->frame;
       run_len = 1;
       run_ro = ro;
+      run_fresh = fresh;
     }
   }
   TRY(flush());

@@ -145,7 +145,9 @@ class MemoryManager {
   // Frees pages and VMAs in [start, end); drops host mappings.
   void remove_range(uint64_t start, uint64_t end);
   // The page's frame, allocating and filling it on first touch.
-  Result<Pte*> ensure_page(uint64_t vpn, Vma& vma);
+  // `*fresh` (when given) is set when the page got a never-used frame, whose
+  // host page does not exist yet.
+  Result<Pte*> ensure_page(uint64_t vpn, Vma& vma, bool* fresh = nullptr);
   // Kernel access to one page range within a page; checks prot unless force.
   Result<uint8_t*> kernel_page(uint64_t addr, bool write, bool force);
   // Gives a cow page a frame of its own (a copy, unless no other page table
@@ -153,7 +155,8 @@ class MemoryManager {
   Result<bool> break_cow(Pte& pte);
   // Maps pages [vpn, vpn+n) (consecutive frames from `frame`) into the host
   // with `prot`, and hands the range to the frame store.
-  Result<void> host_map(uint64_t vpn, uint64_t n, uint64_t frame, int prot);
+  Result<void> host_map(uint64_t vpn, uint64_t n, uint64_t frame, int prot,
+                        bool populate = false);
   // Writes back shared file pages of [start, end) in VMAs that were writable.
   void write_back_range(uint64_t start, uint64_t end);
 

@@ -65,7 +65,11 @@ class AddressSpace {
  public:
   virtual ~AddressSpace() = default;
   // Maps [vaddr, vaddr+len) to the frame memfd at `offset` (MAP_SHARED|MAP_FIXED).
-  virtual Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) = 0;
+  // `populate` adds MAP_POPULATE: the host fills the page table now, which
+  // is cheap only for frames whose host pages exist already (the caller
+  // asks the frame store, dsm::FrameStore::host_prefault_ok, first).
+  virtual Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset,
+                           bool populate) = 0;
   virtual Result<void> unmap(uint64_t vaddr, uint64_t len) = 0;
   virtual Result<void> protect(uint64_t vaddr, uint64_t len, int prot) = 0;
   // A userfaultfd of this address space's memory, for the DSM

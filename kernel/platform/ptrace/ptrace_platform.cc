@@ -114,9 +114,10 @@ class PtraceAddressSpace : public AddressSpace {
     if (!park()) kill();
   }
 
-  Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset) override {
-    int64_t r =
-        TRY(inject(SYS_mmap, vaddr, len, prot, MAP_SHARED | MAP_FIXED, kStubFramesFd, offset));
+  Result<void> map(uint64_t vaddr, uint64_t len, int prot, uint64_t offset,
+                   bool populate) override {
+    int flags = MAP_SHARED | MAP_FIXED | (populate ? MAP_POPULATE : 0);
+    int64_t r = TRY(inject(SYS_mmap, vaddr, len, prot, flags, kStubFramesFd, offset));
     if (r < 0 && r > -4096) return Errno(static_cast<int>(-r));
     if (static_cast<uint64_t>(r) != vaddr) return Errno(EFAULT);
     return {};

@@ -44,7 +44,7 @@ class PtracePlatformTest : public ::testing::Test {
   // Puts `code` at the start of frame 0 and maps it at kCode, read+exec.
   void load_code(std::initializer_list<uint8_t> code) {
     std::copy(code.begin(), code.end(), mem_);
-    ASSERT_TRUE(as_->map(kCode, 4096, PROT_READ | PROT_EXEC, 0).ok());
+    ASSERT_TRUE(as_->map(kCode, 4096, PROT_READ | PROT_EXEC, 0, false).ok());
   }
   Registers regs_at(uint64_t rip) {
     Registers r{};
@@ -98,7 +98,7 @@ TEST_F(PtracePlatformTest, FaultOnUnmappedPageThenMapAndRetry) {
   ASSERT_TRUE(ev.ok());
   ASSERT_EQ(ev->kind, SwitchResult::Kind::kFault);
   EXPECT_EQ(ev->fault_addr, kData);
-  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ, 4096).ok());
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ, 4096, false).ok());
   ev = as_->main_context().switch_to(regs);
   ASSERT_TRUE(ev.ok());
   ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
@@ -149,7 +149,7 @@ TEST_F(PtracePlatformTest, UserfaultfdOfTheStubInSigbusMode) {
   ASSERT_EQ(ioctl(uffd->get(), UFFDIO_API, &api), 0) << strerror(errno);
   // mov 0x20000,%rax ; int3
   load_code({0x48, 0x8b, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, 0xcc});
-  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 2 * 4096).ok());
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 2 * 4096, false).ok());
   struct uffdio_register reg = {};
   reg.range.start = kData;
   reg.range.len = 4096;
@@ -174,7 +174,7 @@ TEST_F(PtracePlatformTest, UserfaultfdOfTheStubInSigbusMode) {
 TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
   // movb $0x99,0x20000 ; int3
   load_code({0xc6, 0x04, 0x25, 0x00, 0x00, 0x02, 0x00, 0x99, 0xcc});
-  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096).ok());
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096, false).ok());
   auto thread = as_->new_thread();
   ASSERT_TRUE(thread.ok()) << strerror(thread.error().code);
   Registers regs = regs_at(kCode);
@@ -209,7 +209,7 @@ TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
 // state, and runs guest code as a new stub does.
 TEST_F(PtracePlatformTest, StubIsReusedCleanAfterItsAddressSpaceEnds) {
   load_code(kGetpidThenTrap);
-  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096).ok());
+  ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096, false).ok());
   FpRegisters fp;
   ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
   fp.xmm_space[0] = 0xdeadbeef;  // what a guest would leave in %xmm0
