@@ -38,7 +38,8 @@ Driver::Driver(const RegionConfig& config, std::unique_ptr<protocol::Protocol> p
       transport_(transport),
       home_(home),
       gate_(std::make_shared<Gate>()),
-      protocol_(std::move(protocol)) {}
+      protocol_(std::move(protocol)),
+      armed_(config.frames, 0) {}
 
 Driver::~Driver() { close(); }
 
@@ -413,6 +414,7 @@ void Driver::answer(uint64_t frame, Fetch& f, const std::byte* page, bool writab
   s.page_lasts = page != nullptr && page >= run_pages_.first && page < run_pages_.second;
   FetchDone done = std::move(f.done);
   fetches_.erase(frame);
+  disarm_if_idle(frame);
   // The engine copies the page before `done` returns.
   done(s);
 }
@@ -498,6 +500,7 @@ void Driver::drop(uint64_t frame) {
     // The engine punches the page once the eviction is answered.
     EvictDone done = std::move(it->second);
     evicts_.erase(it);
+    disarm_if_idle(frame);
     done({});
     return;
   }
@@ -506,25 +509,31 @@ void Driver::drop(uint64_t frame) {
 
 void Driver::arm(uint64_t frame) {
   std::lock_guard lock(timer_mu_);
-  if (!armed_.insert(frame).second) return;  // one timer a frame is enough
-  // Every fetch arms a retry timer, and nearly all of them fire after the
-  // answer came (on_timeout is then a no-op). Deadlines rounded up to a
-  // grid of retry_interval / 4 share one wake-up of the timer thread:
-  // without it the thread woke once per fault, a thread hand-off per fault
-  // competing for the cores with the fault path itself.
+  if (frame >= armed_.size() || armed_[frame] != 0) return;  // one timer a frame is enough
+  // Deadlines rounded up to a grid of retry_interval / 4 share one wake-up
+  // of the timer thread (rounding up keeps them in arm order).
   const auto granule =
       std::max<Clock::duration>(config_.retry_interval / 4, std::chrono::microseconds(100));
   auto due = Clock::now() + config_.retry_interval;
   due = Clock::time_point((due.time_since_epoch() / granule + 1) * granule);
-  const bool first = timers_.empty();
-  auto it = timers_.emplace(due, frame);
-  // The thread sleeps until the earliest timer (or next_unpark_): only a new
-  // earliest deadline needs to wake it.
-  if ((first || it == timers_.begin()) && due < timer_sleep_until_) timer_cv_.notify_one();
+  if (++next_gen_ == 0) ++next_gen_;
+  armed_[frame] = next_gen_;
+  timers_.push_back({due, frame, next_gen_});
+  // The thread sleeps until the earliest live timer or next_unpark_: only an
+  // earlier deadline needs to wake it (min() while it runs: it looks again).
+  if (due < timer_sleep_until_) timer_cv_.notify_one();
+}
+
+void Driver::disarm_if_idle(uint64_t frame) {
+  const protocol::FrameView v = protocol_->view(frame);
+  if (v.pending != protocol::Access::kNone || v.busy) return;
+  std::lock_guard lock(timer_mu_);
+  if (frame < armed_.size()) armed_[frame] = 0;
 }
 
 void Driver::timer_loop() {
   std::unique_lock lock(timer_mu_);
+  std::vector<uint64_t> due;
   while (!timer_stop_) {
     if (Clock::now() >= next_unpark_) {
       // Parked pages are rare; looking for them every retry interval is cheap.
@@ -537,26 +546,27 @@ void Driver::timer_loop() {
       lock.lock();
       continue;
     }
-    if (timers_.empty()) {
-      timer_sleep_until_ = next_unpark_;
-      timer_cv_.wait_until(lock, next_unpark_);
-      timer_sleep_until_ = Clock::time_point::min();
-      continue;
+    // Disarmed timers at the front need no wake-up.
+    while (!timers_.empty() && armed_[timers_.front().frame] != timers_.front().gen) {
+      timers_.pop_front();
     }
-    const auto next = std::min(timers_.begin()->first, next_unpark_);
+    const auto next = timers_.empty() ? next_unpark_ : std::min(timers_.front().due, next_unpark_);
     if (Clock::now() < next) {
       timer_sleep_until_ = next;
       timer_cv_.wait_until(lock, next);
       timer_sleep_until_ = Clock::time_point::min();
       continue;
     }
-    std::vector<uint64_t> due;
+    due.clear();
     const auto now = Clock::now();
-    while (!timers_.empty() && timers_.begin()->first <= now) {
-      due.push_back(timers_.begin()->second);
-      armed_.erase(timers_.begin()->second);
-      timers_.erase(timers_.begin());
+    while (!timers_.empty() && timers_.front().due <= now) {
+      const Timer t = timers_.front();
+      timers_.pop_front();
+      if (armed_[t.frame] != t.gen) continue;  // disarmed
+      armed_[t.frame] = 0;
+      due.push_back(t.frame);
     }
+    if (due.empty()) continue;
     lock.unlock();
     {
       std::lock_guard plock(mu_);

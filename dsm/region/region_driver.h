@@ -23,7 +23,12 @@
 //                 FaultEngine::invalidate
 //   Store         memcpy into the home copy
 //   Complete      a pending fetch's `done` when no Install answered it
-//   ArmTimer      the timer thread calls on_timeout after retry_interval
+//   ArmTimer      the timer thread calls on_timeout after retry_interval,
+//                 unless the timer was disarmed: when a fetch or eviction is
+//                 answered and the protocol's view of the frame shows
+//                 nothing outstanding (no request pending, not busy), its
+//                 timer is dropped, since on_timeout would be a no-op (both
+//                 protocols retry only a pending request or a busy round).
 //
 // Threads that enter: the engine's handler threads and make_present()
 // callers (fetch), its evictor (evict), the transport's progress thread
@@ -42,13 +47,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <map>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "base/thread_annotations.h"
@@ -129,6 +133,8 @@ class Driver final : public PageProvider {
   const std::byte* page_of(protocol::PageSource source, uint64_t frame, const std::byte* incoming,
                            std::byte* scratch) REQUIRES(mu_);
   void arm(uint64_t frame);
+  // Drops `frame`'s timer when the protocol has nothing outstanding for it.
+  void disarm_if_idle(uint64_t frame) REQUIRES(mu_);
   void timer_loop();
   // Tries to install parked pages again. REQUIRES mu_.
   void unpark() REQUIRES(mu_);
@@ -159,8 +165,19 @@ class Driver final : public PageProvider {
 
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
-  std::multimap<Clock::time_point, uint64_t> timers_ GUARDED_BY(timer_mu_);
-  std::unordered_set<uint64_t> armed_ GUARDED_BY(timer_mu_);
+  // Every timer runs for the same retry_interval, so deadlines come in arm
+  // order: a FIFO is the whole timer queue. A disarmed timer stays in it
+  // until it reaches the front and is skipped there (its gen is no longer
+  // the frame's armed_ entry), which costs no mu_.
+  struct Timer {
+    Clock::time_point due;
+    uint64_t frame;
+    uint32_t gen;
+  };
+  std::deque<Timer> timers_ GUARDED_BY(timer_mu_);
+  // Per frame: the gen of its live timer, 0 for none (one timer a frame).
+  std::vector<uint32_t> armed_ GUARDED_BY(timer_mu_);
+  uint32_t next_gen_ GUARDED_BY(timer_mu_) = 0;
   // When the timer thread sleeps: the time it wakes by itself; min() while
   // it runs (it looks at timers_ before sleeping again).
   Clock::time_point timer_sleep_until_ GUARDED_BY(timer_mu_) = Clock::time_point::min();
