@@ -120,7 +120,7 @@ class DsmClient : public ::testing::Test {
     uint16_t base = static_cast<uint16_t>(20000 + (getpid() * 53) % 30000);
     std::string text = "[cluster]\nname = \"clients\"\nsecret = \"client-test-secret\"\n";
     for (int i = 0, p = base; i < 3 && p < 65000; p += 2) {
-      if (!port_free(static_cast<uint16_t>(p)) || !port_free(static_cast<uint16_t>(p + 1)))
+      if (!tcp_port_free(static_cast<uint16_t>(p)) || !tcp_port_free(static_cast<uint16_t>(p + 1)))
         continue;
       text += fmt::format(
           "[[node]]\nname = \"n{}\"\naddress = \"127.0.0.1:{}\"\nmemory = "
@@ -149,17 +149,6 @@ class DsmClient : public ::testing::Test {
     for (const auto& n : config_.nodes) {
       if (nodes_.running(n.name)) nodes_.terminate(n.name);
     }
-  }
-
-  static bool port_free(uint16_t port) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    sin.sin_port = htons(port);
-    bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
-    close(fd);
-    return ok;
   }
 
   const std::string& control(int i) const { return config_.nodes[static_cast<size_t>(i)].control; }

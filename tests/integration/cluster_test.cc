@@ -64,27 +64,6 @@ class Cluster : public ::testing::TestWithParam<Topology> {
     nodes_.start(n.name, config.source, dir_.file(n.name + ".log"), lab_ ? lab_->ns(i) : "");
   }
 
-  bool all_see_each_other(const node::ClusterConfig& c, int count) {
-    for (int i = 0; i < count; ++i) {
-      for (int j = 0; j < count; ++j) {
-        if (i != j && !nodes_.sees_up(c.nodes[static_cast<size_t>(i)],
-                                      c.nodes[static_cast<size_t>(j)].name)) {
-          return false;
-        }
-      }
-    }
-    return true;
-  }
-
-  std::string logs(int count) {
-    std::string out;
-    for (int i = 0; i < count; ++i) {
-      std::ifstream in(dir_.file(fmt::format("n{}.log", i)));
-      out += fmt::format("--- n{}.log\n{}", i, std::string(std::istreambuf_iterator<char>(in), {}));
-    }
-    return out;
-  }
-
   static std::vector<uint16_t> free_port_pairs(int count);
 
   std::unique_ptr<NetnsLab> lab_;
@@ -98,17 +77,7 @@ std::vector<uint16_t> Cluster::free_port_pairs(int count) {
   std::vector<uint16_t> ports;
   uint16_t base = static_cast<uint16_t>(20000 + (getpid() * 37) % 30000);
   for (uint16_t p = base; static_cast<int>(ports.size()) < count && p < 65000; p += 2) {
-    bool free_pair = true;
-    for (uint16_t q : {p, static_cast<uint16_t>(p + 1)}) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in sin{};
-      sin.sin_family = AF_INET;
-      sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      sin.sin_port = htons(q);
-      free_pair = free_pair && bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
-      close(fd);
-    }
-    if (free_pair) ports.push_back(p);
+    if (tcp_port_free(p) && tcp_port_free(static_cast<uint16_t>(p + 1))) ports.push_back(p);
   }
   return ports;
 }
@@ -117,9 +86,9 @@ TEST_P(Cluster, FormsDetectsDeathWithin2sAndRejoins) {
   auto config = write_config("cluster.toml", 3, "the-secret");
   ASSERT_EQ(config.nodes.size(), 3u);
   for (int i = 0; i < 3; ++i) start(config, i);
-  ASSERT_TRUE(wait_for([&] { return all_see_each_other(config, 3); }, kFormWithin))
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config, 3); }, kFormWithin))
       << "membership did not form\n"
-      << logs(3);
+      << node_logs(dir_, 3);
 
   RunResult st = run_pangaea({"status", "--config", config.source});
   EXPECT_EQ(st.status, 0) << st.out << st.err;
@@ -134,7 +103,7 @@ TEST_P(Cluster, FormsDetectsDeathWithin2sAndRejoins) {
       },
       5s))
       << "n2 never seen down\n"
-      << logs(3);
+      << node_logs(dir_, 3);
   auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed_at);
   EXPECT_LE(elapsed, kDownWithin + kPollSlack)
       << "n2 seen down only after " << elapsed.count() << " ms";
@@ -148,13 +117,13 @@ TEST_P(Cluster, FormsDetectsDeathWithin2sAndRejoins) {
 
   // Restart: it rejoins and everyone sees everyone again.
   start(config, 2);
-  ASSERT_TRUE(wait_for([&] { return all_see_each_other(config, 3); }, kFormWithin))
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config, 3); }, kFormWithin))
       << "n2 did not rejoin\n"
-      << logs(3);
+      << node_logs(dir_, 3);
 
   // SIGTERM: a clean stop, exit status 0.
   for (const char* n : {"n0", "n1", "n2"})
-    EXPECT_EQ(nodes_.terminate(n), 0) << n << "\n" << logs(3);
+    EXPECT_EQ(nodes_.terminate(n), 0) << n << "\n" << node_logs(dir_, 3);
 }
 
 TEST_P(Cluster, WrongSecretIsRefused) {
@@ -163,7 +132,8 @@ TEST_P(Cluster, WrongSecretIsRefused) {
   ASSERT_EQ(good.nodes.size(), 4u);
   for (int i = 0; i < 3; ++i) start(good, i);
   start(bad, 3);  // n3 believes in another secret
-  ASSERT_TRUE(wait_for([&] { return all_see_each_other(good, 3); }, kFormWithin)) << logs(4);
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(good, 3); }, kFormWithin))
+      << node_logs(dir_, 4);
 
   // For three seconds (longer than a few heartbeat rounds), nobody may
   // ever see the intruder up, while the intruder keeps trying.
@@ -172,27 +142,17 @@ TEST_P(Cluster, WrongSecretIsRefused) {
     for (int i = 0; i < 3; ++i) {
       ASSERT_FALSE(nodes_.sees_up(good.nodes[static_cast<size_t>(i)], "n3"))
           << "n" << i << " accepted n3\n"
-          << logs(4);
+          << node_logs(dir_, 4);
     }
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(nodes_.running("n3")) << "a refused node keeps running";
-  EXPECT_TRUE(all_see_each_other(good, 3)) << "the cluster is otherwise unaffected";
+  EXPECT_TRUE(nodes_.all_see_each_other(good, 3)) << "the cluster is otherwise unaffected";
 
   // The refusal is counted: by the honest nodes for peer n3, or by n3 for
   // its peers (whichever side verified the proof first).
-  uint64_t refused = 0;
-  for (int i = 0; i < 4; ++i) {
-    auto st = nodes_.stats(good.nodes[static_cast<size_t>(i)]);
-    ASSERT_TRUE(st.ok()) << st.error().message();
-    for (const auto& c : st->counters) {
-      bool about_n3 = c.group == "peer:n3";
-      bool by_n3 = i == 3 && c.group == "transport";
-      if ((about_n3 || by_n3) && (c.name == "auth_failures" || c.name == "rejected"))
-        refused += c.value;
-    }
-  }
-  EXPECT_GT(refused, 0u) << "no counter records the refusal\n" << logs(4);
+  const uint64_t refused = nodes_.refusals_of(good, "n3", 4);
+  EXPECT_GT(refused, 0u) << "no counter records the refusal\n" << node_logs(dir_, 4);
   RunResult st = run_pangaea({"status", "--config", good.source});
   EXPECT_NE(st.out.find("3 of 4 nodes up"), std::string::npos) << st.out;
   EXPECT_NE(st.out.find("isolated"), std::string::npos) << "n3 answers but nobody accepts it\n"

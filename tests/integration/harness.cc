@@ -1,10 +1,13 @@
 #include "tests/integration/harness.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -105,6 +108,27 @@ void TempDir::write(const std::string& name, const std::string& text) const {
   std::ofstream(file(name)) << text;
 }
 
+bool tcp_port_free(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sin.sin_port = htons(port);
+  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
+  close(fd);
+  return ok;
+}
+
+std::string node_logs(const TempDir& dir, int count) {
+  std::string out;
+  for (int i = 0; i < count; ++i) {
+    std::ifstream in(dir.file(fmt::format("n{}.log", i)));
+    out += fmt::format("--- n{}.log\n{}", i, std::string(std::istreambuf_iterator<char>(in), {}));
+  }
+  return out;
+}
+
 bool wait_for(std::function<bool()> pred, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   for (;;) {
@@ -198,6 +222,32 @@ bool Nodes::sees_up(const node::NodeConfig& observer, const std::string& peer) {
     if (p.name == peer) return p.up;
   }
   return false;
+}
+
+bool Nodes::all_see_each_other(const node::ClusterConfig& c, int count) {
+  for (int i = 0; i < count; ++i) {
+    for (int j = 0; j < count; ++j) {
+      if (i != j && !sees_up(c.nodes[static_cast<size_t>(i)], c.nodes[static_cast<size_t>(j)].name))
+        return false;
+    }
+  }
+  return true;
+}
+
+uint64_t Nodes::refusals_of(const node::ClusterConfig& c, const std::string& intruder, int count) {
+  uint64_t refused = 0;
+  for (int i = 0; i < count; ++i) {
+    const node::NodeConfig& n = c.nodes[static_cast<size_t>(i)];
+    auto st = stats(n);
+    if (!st.ok()) continue;
+    for (const auto& counter : st->counters) {
+      bool about = counter.group == "peer:" + intruder;
+      bool by = n.name == intruder && counter.group == "transport";
+      if ((about || by) && (counter.name == "auth_failures" || counter.name == "rejected"))
+        refused += counter.value;
+    }
+  }
+  return refused;
 }
 
 bool Nodes::sees_down(const node::NodeConfig& observer, const std::string& peer) {

@@ -51,6 +51,13 @@ class TempDir {
 // Polls `pred` every 50 ms until it holds or `timeout` passes.
 bool wait_for(std::function<bool()> pred, std::chrono::milliseconds timeout);
 
+// Whether a TCP port of 127.0.0.1 can be bound now.
+bool tcp_port_free(uint16_t port);
+
+// The logs n0.log .. n<count-1>.log in `dir` (the tests' node names), each
+// under a "--- nI.log" line, for failure messages.
+std::string node_logs(const TempDir& dir, int count);
+
 // Node processes started from one test.
 class Nodes {
  public:
@@ -74,6 +81,12 @@ class Nodes {
   bool sees_up(const node::NodeConfig& observer, const std::string& peer);
   // Whether `observer` answers and sees `peer` down.
   bool sees_down(const node::NodeConfig& observer, const std::string& peer);
+  // Whether each of the first `count` nodes of `c` sees the others up.
+  bool all_see_each_other(const node::ClusterConfig& c, int count);
+  // The refusals of `intruder` counted by the first `count` nodes of `c`
+  // (auth_failures/rejected: by its peers for it, or by it for its peers,
+  // whichever side verified the proof first).
+  uint64_t refusals_of(const node::ClusterConfig& c, const std::string& intruder, int count);
 
  private:
   std::map<std::string, pid_t> pids_;

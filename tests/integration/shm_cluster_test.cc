@@ -23,17 +23,6 @@ namespace {
 
 constexpr auto kFormWithin = 15s;
 
-bool tcp_port_free(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sin.sin_port = htons(port);
-  bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
-  close(fd);
-  return ok;
-}
-
 class ShmCluster : public ::testing::Test {
  protected:
   // `count` nodes on 127.0.0.1 with provider shm; the control plane (TCP,
@@ -68,26 +57,6 @@ class ShmCluster : public ::testing::Test {
     nodes_.start(n.name, c.source, dir_.file(n.name + ".log"));
   }
 
-  bool all_see_each_other(const node::ClusterConfig& c, int count) {
-    for (int i = 0; i < count; ++i) {
-      for (int j = 0; j < count; ++j) {
-        if (i != j &&
-            !nodes_.sees_up(c.nodes[static_cast<size_t>(i)], c.nodes[static_cast<size_t>(j)].name))
-          return false;
-      }
-    }
-    return true;
-  }
-
-  std::string logs(int count) {
-    std::string out;
-    for (int i = 0; i < count; ++i) {
-      std::ifstream in(dir_.file(fmt::format("n{}.log", i)));
-      out += fmt::format("--- n{}.log\n{}", i, std::string(std::istreambuf_iterator<char>(in), {}));
-    }
-    return out;
-  }
-
   // Removes segments left by nodes the test killed; destroyed after nodes_
   // (which SIGKILLs whatever still runs).
   struct SegmentReaper {
@@ -107,9 +76,9 @@ TEST_F(ShmCluster, FormsDetectsDeathAndRejoinsAfterSigkill) {
   auto config = write_config("cluster.toml", 3, "the-secret");
   ASSERT_EQ(config.nodes.size(), 3u);
   for (int i = 0; i < 3; ++i) start(config, i);
-  ASSERT_TRUE(wait_for([&] { return all_see_each_other(config, 3); }, kFormWithin))
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config, 3); }, kFormWithin))
       << "membership did not form over shm\n"
-      << logs(3);
+      << node_logs(dir_, 3);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(access(segment_of(i).c_str(), F_OK), 0) << segment_of(i);
 
   RunResult st = run_pangaea({"status", "--config", config.source});
@@ -124,19 +93,19 @@ TEST_F(ShmCluster, FormsDetectsDeathAndRejoinsAfterSigkill) {
       },
       5s))
       << "n2 never seen down\n"
-      << logs(3);
+      << node_logs(dir_, 3);
   EXPECT_EQ(access(segment_of(2).c_str(), F_OK), 0) << "a killed node's segment stays";
   EXPECT_TRUE(nodes_.sees_up(config.nodes[0], "n1"));
 
   // Restarted, n2 replaces its stale segment and the others map the new one.
   start(config, 2);
-  ASSERT_TRUE(wait_for([&] { return all_see_each_other(config, 3); }, kFormWithin))
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config, 3); }, kFormWithin))
       << "n2 did not rejoin over shm\n"
-      << logs(3);
+      << node_logs(dir_, 3);
 
   // SIGTERM: clean stops remove every segment.
   for (const char* n : {"n0", "n1", "n2"})
-    EXPECT_EQ(nodes_.terminate(n), 0) << n << "\n" << logs(3);
+    EXPECT_EQ(nodes_.terminate(n), 0) << n << "\n" << node_logs(dir_, 3);
   for (int i = 0; i < 3; ++i)
     EXPECT_NE(access(segment_of(i).c_str(), F_OK), 0) << segment_of(i) << " left after SIGTERM";
 }
@@ -147,30 +116,21 @@ TEST_F(ShmCluster, WrongSecretIsRefused) {
   ASSERT_EQ(good.nodes.size(), 3u);
   for (int i = 0; i < 2; ++i) start(good, i);
   start(bad, 2);  // n2 believes in another secret
-  ASSERT_TRUE(wait_for([&] { return all_see_each_other(good, 2); }, kFormWithin)) << logs(3);
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(good, 2); }, kFormWithin))
+      << node_logs(dir_, 3);
   auto until = Clock::now() + 2s;
   while (Clock::now() < until) {
     for (int i = 0; i < 2; ++i) {
       ASSERT_FALSE(nodes_.sees_up(good.nodes[static_cast<size_t>(i)], "n2"))
           << "n" << i << " accepted n2\n"
-          << logs(3);
+          << node_logs(dir_, 3);
     }
     std::this_thread::sleep_for(100ms);
   }
   EXPECT_TRUE(nodes_.running("n2"));
-  EXPECT_TRUE(all_see_each_other(good, 2));
-  uint64_t refused = 0;
-  for (int i = 0; i < 3; ++i) {
-    auto st = nodes_.stats(good.nodes[static_cast<size_t>(i)]);
-    ASSERT_TRUE(st.ok()) << st.error().message();
-    for (const auto& c : st->counters) {
-      bool about_n2 = c.group == "peer:n2";
-      bool by_n2 = i == 2 && c.group == "transport";
-      if ((about_n2 || by_n2) && (c.name == "auth_failures" || c.name == "rejected"))
-        refused += c.value;
-    }
-  }
-  EXPECT_GT(refused, 0u) << logs(3);
+  EXPECT_TRUE(nodes_.all_see_each_other(good, 2));
+  const uint64_t refused = nodes_.refusals_of(good, "n2", 3);
+  EXPECT_GT(refused, 0u) << node_logs(dir_, 3);
 }
 
 TEST_F(ShmCluster, NodesOnTwoHostsAreRefused) {
