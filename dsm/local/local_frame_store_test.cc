@@ -28,6 +28,15 @@ TEST(LocalFrameStore, MakePresentChecksBounds) {
   EXPECT_FALSE((*store)->make_present(~0ull, 2, Access::kRead).ok());
 }
 
+TEST(LocalFrameStore, AnyInBoundsRangeMayBePrefaulted) {
+  auto store = LocalFrameStore::Create(4);
+  ASSERT_TRUE(store.ok());
+  EXPECT_TRUE((*store)->host_prefault_ok(0, 4));
+  EXPECT_TRUE((*store)->host_prefault_ok(3, 1));
+  EXPECT_FALSE((*store)->host_prefault_ok(3, 2));
+  EXPECT_FALSE((*store)->host_prefault_ok(~0ull, 2));
+}
+
 TEST(LocalFrameStore, ZeroFramesRefused) { EXPECT_FALSE(LocalFrameStore::Create(0).ok()); }
 
 }  // namespace

@@ -296,5 +296,20 @@ TEST(FrameAllocator, ReusedFramesComeBackInAscendingRuns) {
   EXPECT_EQ(*a.allocate(), 2u);
 }
 
+TEST(FrameAllocator, FreedFramesAreReusedBeforeFreshOnes) {
+  FrameAllocator a(8);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ(*a.allocate(), static_cast<uint64_t>(i));
+  a.unref(2);
+  a.unref(1);
+  bool zeroed = true;
+  EXPECT_EQ(*a.allocate(&zeroed), 1u);  // host page exists already: reused first
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(*a.allocate(&zeroed), 2u);
+  EXPECT_FALSE(zeroed);
+  EXPECT_EQ(*a.allocate(&zeroed), 4u);  // then fresh frames, known zero
+  EXPECT_TRUE(zeroed);
+  EXPECT_EQ(a.used(), 5u);
+}
+
 }  // namespace
 }  // namespace kernel::mm
