@@ -36,8 +36,13 @@ ReadAhead::Decision ReadAhead::on_miss(uint64_t frame, uint64_t limit, bool can_
     run->ra_end = run->next;
     return d;
   }
+  // A frame before ra_end was fetched ahead: the reader reached a window's
+  // trigger page, and the next window goes a whole window past what is in
+  // flight, so one to two windows stay ahead of the reader. (Counting from
+  // the reader instead gave a window of one page, then a window starting
+  // one page ahead of the reader, which then waited for all of it.)
   uint64_t from = std::max(run->ra_end, frame + 1);
-  uint64_t to = std::min(limit, frame + 1 + run->window);
+  uint64_t to = std::min(limit, (frame < run->ra_end ? run->ra_end : frame + 1) + run->window);
   if (to > from) {
     d.first = from;
     d.count = to - from;

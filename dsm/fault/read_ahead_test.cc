@@ -50,6 +50,21 @@ TEST(ReadAhead, WithoutRoomNothingIsProposedOrCountedAsHit) {
   EXPECT_GT(d.count, 0u);
 }
 
+TEST(ReadAhead, ReachingATriggerIssuesAWholeWindowPastTheIssuedEnd) {
+  ReadAhead ra(8, 8);
+  ra.on_miss(0, 1000);
+  auto d = ra.on_miss(1, 1000);  // 2..9 ahead, trigger 2
+  EXPECT_EQ(d.first, 2u);
+  EXPECT_EQ(d.count, 8u);
+  d = ra.on_miss(2, 1000);  // the reader reached the trigger: 10..17
+  EXPECT_EQ(d.first, 10u);
+  EXPECT_EQ(d.count, 8u);
+  d = ra.on_miss(10, 1000);  // and the next one: 18..25, never a short window
+  EXPECT_EQ(d.first, 18u);
+  EXPECT_EQ(d.count, 8u);
+  EXPECT_EQ(ra.on_miss(996, 1000).count, 0u);  // a new stream elsewhere
+}
+
 TEST(ReadAhead, TwoInterleavedStreams) {
   ReadAhead ra(8, 2);
   ra.on_miss(0, 1000);
