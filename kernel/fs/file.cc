@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
@@ -21,9 +22,19 @@ constexpr uint64_t kMaxIo = 1ull << 20;
 class HostFile : public File {
  public:
   HostFile(base::UniqueFd fd, std::string path, int flags)
-      : File(std::move(path), flags), fd_(std::move(fd)) {}
+      : File(std::move(path), flags), fd_(std::move(fd)) {
+    struct stat st;
+    may_block_ = ::fstat(fd_.get(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+  }
 
   Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
+    // A terminal or a host pipe (the console) with nothing to read: EAGAIN,
+    // so the caller waits in the scheduler (or the guest sees O_NONBLOCK's
+    // EAGAIN) instead of the whole kernel blocking in read(2).
+    if (may_block_ && len != 0) {
+      pollfd pfd{fd_.get(), POLLIN, 0};
+      if (::poll(&pfd, 1, 0) == 0) return Errno(EAGAIN);
+    }
     return io(mm, buf, len, -1, false);
   }
   Result<uint64_t> write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
@@ -117,6 +128,7 @@ class HostFile : public File {
   }
 
   base::UniqueFd fd_;
+  bool may_block_ = false;  // a character device or FIFO: reads may wait
 };
 
 class DevFile : public File {

@@ -313,15 +313,20 @@ PANGAEA_SYSCALL(lseek) {
 }
 
 PANGAEA_SYSCALL(ioctl) {
-  (void)k;
   auto f = TRY(p.fds.get(arg_int(a.a[0])));
   uint64_t cmd = static_cast<uint32_t>(a.a[1]);
   if (cmd == TIOCGPGRP || cmd == TIOCSPGRP) {
-    // Job control inside the guest: the guest's own process groups.
+    // Job control inside the guest: the console's foreground group is one
+    // of the guest's own process groups (keyboard signals go to it).
     if (f->host_fd() < 0 || !::isatty(f->host_fd())) return Errno(ENOTTY);
     if (cmd == TIOCGPGRP) {
-      int pg = p.pgid;
+      int pg = k.console_pgrp();
       TRY(p.mm->copy_out(a.a[2], &pg, sizeof(pg)));
+    } else {
+      int pg = TRY(p.mm->copy_in(mm::UserPtr<int>(a.a[2])));
+      if (pg < 0) return Errno(EINVAL);
+      if (!k.group_exists(pg)) return Errno(EPERM);
+      k.set_console_pgrp(pg);
     }
     return 0;
   }

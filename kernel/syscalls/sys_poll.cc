@@ -51,19 +51,26 @@ Result<uint64_t> poll_core(task::Kernel& k, task::Process& p, std::vector<pollfd
     if (!r && !w && files[i]->host_fd() >= 0)
       host.push_back({files[i]->host_fd(), fds[i].events, 0});
   }
-  if (queues.empty()) {
-    // Only host fds (or none: a sleep). The whole kernel waits here.
-    int n = ::poll(host.data(), host.size(), timeout_ms);
-    if (n < 0 && errno != EINTR) return Errno::last();
-    return scan();
-  }
-  // A timeout with pipes: the scheduler wakes the process at the deadline.
+  // A timeout: the scheduler wakes the thread at the deadline.
+  uint64_t& deadline = k.current().sleep_deadline;
   if (timeout_ms > 0) {
     uint64_t now = task::Kernel::now_ns();
-    uint64_t& deadline = k.current().sleep_deadline;
     if (!deadline) deadline = now + static_cast<uint64_t>(timeout_ms) * 1000000;
     if (now >= deadline) return ready;  // timed out
   }
+  if (queues.empty()) {
+    // Only host fds (the console, host sockets), or none (a sleep): the
+    // scheduler polls them with the other guests' and runs those meanwhile.
+    task::Thread& t = k.current();
+    if (host.empty()) {
+      t.state = task::Thread::State::kBlocked;
+      t.waiting = task::Thread::Wait::kSleep;
+    } else {
+      k.block_on_host(p, std::move(host), deadline);
+    }
+    return Errno(kRestart);
+  }
+  // Host fds beside pipes: only the pipes wake the thread (or the timeout).
   for (fs::WaitQueue* q : queues) k.block_on(p, *q);
   return Errno(kRestart);
 }

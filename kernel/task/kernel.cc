@@ -68,6 +68,8 @@ void wake_child_waiters(Process& p) {
 // is sent back to the scheduler at its next syscall or fault, or stopped by
 // the platform's preemption if it makes none.
 constexpr uint64_t kTimeSliceNs = 10'000'000;
+// Alone, a thread is stopped this often only to look for console signals.
+constexpr uint64_t kConsoleSliceNs = 100'000'000;
 
 }  // namespace
 
@@ -128,9 +130,11 @@ uint64_t Kernel::run_timers() {
   for (auto& [tid, t] : threads_) {
     if (t->sleep_deadline && t->sleep_deadline <= now && t->state == Thread::State::kBlocked &&
         (t->waiting == Thread::Wait::kSleep || t->waiting == Thread::Wait::kIo ||
-         t->waiting == Thread::Wait::kFutex || t->waiting == Thread::Wait::kSignal)) {
+         t->waiting == Thread::Wait::kFutex || t->waiting == Thread::Wait::kSignal ||
+         t->waiting == Thread::Wait::kHostFd)) {
       t->state = Thread::State::kRunnable;
       t->waiting = Thread::Wait::kNone;
+      t->wait_host.clear();
     }
     if (t->state == Thread::State::kBlocked) consider(t->sleep_deadline);
   }
@@ -589,32 +593,66 @@ void Kernel::block_on(Process& p, fs::WaitQueue& q) {
 }
 
 void Kernel::block_on_host(Process& p, int fd, short events) {
+  block_on_host(p, {pollfd{fd, events, 0}}, 0);
+}
+
+void Kernel::block_on_host(Process& p, std::vector<pollfd> fds, uint64_t deadline_ns) {
   (void)p;
   Thread& t = current();
   t.state = Thread::State::kBlocked;
   t.waiting = Thread::Wait::kHostFd;
-  t.wait_host_fd = fd;
-  t.wait_host_events = events;
+  t.wait_host = std::move(fds);
+  if (deadline_ns) t.sleep_deadline = deadline_ns;
 }
 
 bool Kernel::poll_host_fds(int timeout_ms) {
   std::vector<pollfd> fds;
-  std::vector<Thread*> who;
+  std::vector<Thread*> who;  // per fd; null for the console's signal event
   for (auto& [tid, t] : threads_) {
     if (t->state != Thread::State::kBlocked || t->waiting != Thread::Wait::kHostFd) continue;
-    fds.push_back({t->wait_host_fd, t->wait_host_events, 0});
-    who.push_back(t);
+    for (const pollfd& f : t->wait_host) {
+      fds.push_back({f.fd, f.events, 0});
+      who.push_back(t);
+    }
+  }
+  if (console_signals_ && console_signals_->active()) {
+    fds.push_back({console_signals_->event_fd(), POLLIN, 0});
+    who.push_back(nullptr);
   }
   if (fds.empty()) return false;
   int n = ::poll(fds.data(), fds.size(), timeout_ms);
   if (n <= 0) return false;
   for (size_t i = 0; i < fds.size(); ++i) {
-    if (!fds[i].revents) continue;
-    who[i]->state = Thread::State::kRunnable;
-    who[i]->waiting = Thread::Wait::kNone;
-    who[i]->wait_host_fd = -1;
+    if (!fds[i].revents || !who[i]) continue;
+    Thread* t = who[i];
+    if (t->state != Thread::State::kBlocked || t->waiting != Thread::Wait::kHostFd) continue;
+    t->state = Thread::State::kRunnable;
+    t->waiting = Thread::Wait::kNone;
+    t->wait_host.clear();
   }
   return true;
+}
+
+bool Kernel::group_exists(int pgid) {
+  return std::any_of(procs_.begin(), procs_.end(), [pgid](const auto& e) {
+    return !e.second->zombie() && e.second->pgid == pgid;
+  });
+}
+
+void Kernel::forward_console_signals() {
+  if (!console_signals_ || !ConsoleSignals::pending()) return;
+  uint64_t caught = console_signals_->take();
+  for (int sig : {SIGINT, SIGQUIT, SIGTSTP}) {
+    if (!(caught & (uint64_t{1} << sig))) continue;
+    if (config_.strace)
+      fmt::print(stderr, "--- console: signal {} to process group {} ---\n", sig, console_pgrp_);
+    std::vector<Process*> group;
+    for (auto& [pid, q] : procs_)
+      if (!q->zombie() && q->pgid == console_pgrp_) group.push_back(q.get());
+    siginfo_t si = {};
+    si.si_code = SI_KERNEL;
+    for (Process* q : group) signal(*q, sig, &si);
+  }
 }
 
 void Kernel::interrupt(Thread& t) {
@@ -763,7 +801,7 @@ void Kernel::finish_interrupted_syscall(Thread& t) {
   futex_forget(t);
   t.sigwait_set = 0;
   t.connect_pending = false;
-  t.wait_host_fd = -1;
+  t.wait_host.clear();
   t.interrupted = false;
   t.sleep_deadline = 0;
   t.in_syscall = false;
@@ -856,7 +894,10 @@ void Kernel::run_thread(Thread& t) {
                        [&t](const auto& e) { return e.second != &t && e.second->runnable(); });
   };
   bool others = others_runnable();
-  platform_->set_time_slice(others ? kTimeSliceNs : 0);
+  // A terminal console's keyboard signals must reach a guest that computes
+  // without syscalls: it is sent back to the scheduler now and then.
+  const bool console = console_signals_ && console_signals_->active();
+  platform_->set_time_slice(others ? kTimeSliceNs : console ? kConsoleSliceNs : 0);
   while (t.runnable() && !powered_off_) {
     if (t.in_syscall && t.interrupted) finish_interrupted_syscall(t);
     if (t.in_syscall) {
@@ -870,6 +911,7 @@ void Kernel::run_thread(Thread& t) {
       break;
     }
     if (others && now_ns() >= slice_end) break;
+    if (console && ConsoleSignals::pending()) break;
     if (p.alarm_deadline && p.alarm_deadline <= now_ns()) run_timers();
     deliver_signals(t);
     if (!t.runnable()) break;
@@ -945,8 +987,15 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
     return base::Error::from_errno("starting init " + init, r.error().code);
   }
 
+  ConsoleSignals console_signals(config_.console_in);
+  console_signals_ = &console_signals;
+  struct Unset {
+    ConsoleSignals*& p;
+    ~Unset() { p = nullptr; }
+  } unset{console_signals_};
   int last = 0;
   while (!powered_off_) {
+    forward_console_signals();
     free_dead_threads();
     Process* initp = find(1);
     if (!initp || initp->zombie()) break;
@@ -970,7 +1019,8 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
         timeout = deadline > now ? static_cast<int>((deadline - now) / 1000000 + 1) : 0;
       }
       if (poll_host_fds(timeout)) continue;
-      if (!deadline && std::none_of(threads_.begin(), threads_.end(), [](const auto& e) {
+      if (!deadline && !console_signals.active() &&
+          std::none_of(threads_.begin(), threads_.end(), [](const auto& e) {
             return e.second->state == Thread::State::kBlocked &&
                    e.second->waiting == Thread::Wait::kHostFd;
           })) {
@@ -978,7 +1028,9 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
         procs_.clear();
         return base::Error("every guest process is blocked: nothing can run", EDEADLK);
       }
-      if (!deadline) continue;
+      // The poll waited for the console's signals too (an EINTR ends it
+      // early: look again).
+      if (!deadline || console_signals.active()) continue;
       // Nothing to run until a timer: sleep the kernel thread until then.
       struct timespec ts = {static_cast<time_t>(deadline / 1000000000),
                             static_cast<long>(deadline % 1000000000)};

@@ -8,6 +8,7 @@
 //
 // Threads: one. Everything here runs on the thread that called run().
 
+#include <poll.h>
 #include <time.h>
 
 #include <map>
@@ -21,6 +22,7 @@
 #include "kernel/fs/wait_queue.h"
 #include "kernel/mm/frame_allocator.h"
 #include "kernel/platform/platform.h"
+#include "kernel/task/console_signals.h"
 #include "kernel/task/process.h"
 
 namespace kernel::task {
@@ -91,6 +93,15 @@ class Kernel {
   // (POLLIN/POLLOUT); the caller returns kRestart. The scheduler polls these
   // fds between runs.
   void block_on_host(Process& p, int fd, short events);
+  // The same for several host fds (poll of host fds only); with
+  // `deadline_ns` (CLOCK_MONOTONIC, 0: none) it also wakes then.
+  void block_on_host(Process& p, std::vector<pollfd> fds, uint64_t deadline_ns);
+  // The guest's foreground process group of the console (TIOCGPGRP /
+  // TIOCSPGRP); keyboard signals at a terminal console go to it.
+  int console_pgrp() const { return console_pgrp_; }
+  void set_console_pgrp(int pgid) { console_pgrp_ = pgid; }
+  // Whether process group `pgid` has a live member.
+  bool group_exists(int pgid);
   // Raises `sig` for process p (`info`: its siginfo, si_signo filled in
   // here). An ignored signal is dropped; a default action that terminates
   // ends p now (unless every thread blocks it); a handler makes it pending
@@ -144,6 +155,8 @@ class Kernel {
   // (-1: forever) when nothing else can run. Returns true if one woke.
   bool poll_host_fds(int timeout_ms);
   void deliver_signals(Thread& t);
+  // Raises the keyboard signals caught at the console in its foreground group.
+  void forward_console_signals();
   void finish_interrupted_syscall(Thread& t);
   void dispatch(Thread& t);
   Result<std::unique_ptr<Process>> new_process();
@@ -162,6 +175,8 @@ class Kernel {
   bool dead_threads_ = false;
   int next_pid_ = 1;
   bool powered_off_ = false;
+  int console_pgrp_ = 1;  // init's group until the guest sets one
+  ConsoleSignals* console_signals_ = nullptr;  // while run() runs
   std::string hostname_;
   std::multimap<FutexKey, std::pair<int, uint32_t>> futex_waiters_;  // key -> (tid, bitset)
   struct timespec boot_time_ = {};

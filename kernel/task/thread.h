@@ -12,12 +12,14 @@
 //
 // Threads: the kernel thread only.
 
+#include <poll.h>
 #include <signal.h>
 
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "kernel/platform/platform.h"
 
@@ -81,9 +83,9 @@ struct Thread {
   // whether a wake came.
   FutexKey futex_key{0, 0};
   bool futex_woken = false;
-  // Waiting for a (non-blocking) host fd to become ready: a host socket.
-  int wait_host_fd = -1;
-  short wait_host_events = 0;
+  // Waiting for host fds to become ready (a host socket, the console, poll
+  // of host fds only): the scheduler polls them between runs.
+  std::vector<pollfd> wait_host;
   bool connect_pending = false;  // a blocking connect() is waiting for the host
 
   bool dead() const { return state == State::kDead; }
