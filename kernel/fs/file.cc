@@ -16,6 +16,17 @@
 namespace kernel::fs {
 namespace {
 
+// The termios of the TCGETS/TCSETS ioctls: the kernel's layout (asm
+// termbits: 19 control characters, no speeds), not glibc's larger `struct
+// termios`, which its tcgetattr converts from this one. Copying glibc's
+// size out overran the guest's buffer.
+struct KernelTermios {
+  uint32_t c_iflag, c_oflag, c_cflag, c_lflag;
+  uint8_t c_line;
+  uint8_t c_cc[19];
+};
+static_assert(sizeof(KernelTermios) == 36);
+
 // One host readv/writev takes at most this many bytes (IOV_MAX pages).
 constexpr uint64_t kMaxIo = 1ull << 20;
 
@@ -67,7 +78,7 @@ class HostFile : public File {
   Result<uint64_t> ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t arg) override {
     switch (cmd) {
       case TCGETS: {
-        struct termios t;
+        KernelTermios t;
         if (::ioctl(fd_.get(), TCGETS, &t) < 0) return Errno::last();
         TRY(mm.copy_out(arg, &t, sizeof(t)));
         return 0;
@@ -75,7 +86,7 @@ class HostFile : public File {
       case TCSETS:
       case TCSETSW:
       case TCSETSF: {
-        struct termios t;
+        KernelTermios t;
         TRY(mm.copy_in(arg, &t, sizeof(t)));
         if (::ioctl(fd_.get(), cmd, &t) < 0) return Errno::last();
         return 0;

@@ -22,11 +22,17 @@ struct Guest {
   int master = -1;
   std::string out;
 
+  // `sh -c SCRIPT`; an empty script: an interactive shell.
   explicit Guest(const std::string& script) {
     pid = forkpty(&master, nullptr, nullptr, nullptr);
     if (pid == 0) {
-      execl(PANGAEA_BOOT_DRIVER, PANGAEA_BOOT_DRIVER, "rootflags=/", "--", "/bin/busybox", "sh",
-            "-c", script.c_str(), static_cast<char*>(nullptr));
+      if (script.empty()) {
+        execl(PANGAEA_BOOT_DRIVER, PANGAEA_BOOT_DRIVER, "rootflags=/", "--", "/bin/busybox", "sh",
+              static_cast<char*>(nullptr));
+      } else {
+        execl(PANGAEA_BOOT_DRIVER, PANGAEA_BOOT_DRIVER, "rootflags=/", "--", "/bin/busybox", "sh",
+              "-c", script.c_str(), static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
   }
@@ -79,6 +85,23 @@ TEST(Console, CtrlCReachesTheGuestForegroundGroupNotTheKernel) {
   EXPECT_TRUE(g.wait_for("caught INT")) << g.out;
   EXPECT_TRUE(g.wait_for("sleep status 130")) << g.out;
   EXPECT_EQ(g.exit_status(), 3) << "the guest (not the kernel) took the signal\n" << g.out;
+}
+
+TEST(Console, InteractiveShellTakesCommandsAndCtrlC) {
+  // The shell `pangaea run` gives: line editing (termios through TCGETS/
+  // TCSETS), job control (TIOCSPGRP), a foreground job ended by Ctrl-C.
+  Guest g("");
+  ASSERT_GT(g.pid, 0);
+  ASSERT_TRUE(g.wait_for("# ")) << g.out;
+  g.type("echo al''ive\n");
+  ASSERT_TRUE(g.wait_for("alive")) << g.out;
+  g.type("/bin/busybox sleep 30\n");
+  usleep(300'000);
+  g.type("\x03");
+  g.type("echo \"after $?\"\n");
+  EXPECT_TRUE(g.wait_for("after 130")) << g.out;
+  g.type("exit 5\n");
+  EXPECT_EQ(g.exit_status(), 5) << g.out;
 }
 
 TEST(Console, ReadingTheConsoleLetsOtherGuestsRun) {
