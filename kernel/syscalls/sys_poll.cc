@@ -16,6 +16,9 @@
 namespace kernel::syscalls {
 namespace {
 
+// How often a poll of pipes and host fds looks at the host fds.
+constexpr uint64_t kHostLookNs = 5'000'000;
+
 constexpr uint64_t kMaxPollFds = 1024;
 
 // Fills revents; returns the count of ready entries. `timeout_ms` < 0: forever.
@@ -52,25 +55,30 @@ Result<uint64_t> poll_core(task::Kernel& k, task::Process& p, std::vector<pollfd
       host.push_back({files[i]->host_fd(), fds[i].events, 0});
   }
   // A timeout: the scheduler wakes the thread at the deadline.
-  uint64_t& deadline = k.current().sleep_deadline;
+  task::Thread& t = k.current();
+  const uint64_t now = task::Kernel::now_ns();
   if (timeout_ms > 0) {
-    uint64_t now = task::Kernel::now_ns();
-    if (!deadline) deadline = now + static_cast<uint64_t>(timeout_ms) * 1000000;
-    if (now >= deadline) return ready;  // timed out
+    if (!t.poll_deadline) t.poll_deadline = now + static_cast<uint64_t>(timeout_ms) * 1000000;
+    if (now >= t.poll_deadline) return ready;  // timed out
   }
+  t.sleep_deadline = t.poll_deadline;
   if (queues.empty()) {
     // Only host fds (the console, host sockets), or none (a sleep): the
     // scheduler polls them with the other guests' and runs those meanwhile.
-    task::Thread& t = k.current();
     if (host.empty()) {
       t.state = task::Thread::State::kBlocked;
       t.waiting = task::Thread::Wait::kSleep;
     } else {
-      k.block_on_host(p, std::move(host), deadline);
+      k.block_on_host(p, std::move(host), t.sleep_deadline);
     }
     return Errno(kRestart);
   }
-  // Host fds beside pipes: only the pipes wake the thread (or the timeout).
+  // Host fds beside pipes: the pipes wake the thread; the host fds are
+  // looked at again every few ms (a thread waits on one kind of thing).
+  if (!host.empty()) {
+    const uint64_t look = now + kHostLookNs;
+    if (!t.sleep_deadline || look < t.sleep_deadline) t.sleep_deadline = look;
+  }
   for (fs::WaitQueue* q : queues) k.block_on(p, *q);
   return Errno(kRestart);
 }

@@ -804,6 +804,7 @@ void Kernel::finish_interrupted_syscall(Thread& t) {
   t.wait_host.clear();
   t.interrupted = false;
   t.sleep_deadline = 0;
+  t.poll_deadline = 0;
   t.in_syscall = false;
   int sig = next_signal(t);
   uint64_t nr = t.regs.orig_rax;
@@ -873,6 +874,7 @@ void Kernel::dispatch(Thread& t) {
   }
   t.in_syscall = false;
   t.sleep_deadline = 0;
+  t.poll_deadline = 0;
   int tid = t.tid;
   if (t.dead() || p.zombie()) {
     if (config_.strace) fmt::print(stderr, "[{}] {} = ?\n", tid, call);

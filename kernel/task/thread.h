@@ -79,6 +79,9 @@ struct Thread {
   // CLOCK_MONOTONIC deadline in ns (0: none): a blocked thread whose sleep
   // deadline passes is woken (nanosleep, poll and futex timeouts).
   uint64_t sleep_deadline = 0;
+  // poll/select's own timeout (0: none) while sleep_deadline may be an
+  // earlier look at host fds polled beside pipes. Cleared with it.
+  uint64_t poll_deadline = 0;
   // FUTEX_WAIT in progress: the futex's key (FutexKey; {0, 0}: none) and
   // whether a wake came.
   FutexKey futex_key{0, 0};
