@@ -19,6 +19,7 @@
 #include <kj/async-io.h>
 
 #include "base/unique_fd.h"
+#include "rpc/control/wire_values.h"
 #include "rpc/schema/control.capnp.h"
 
 #ifndef USERFAULTFD_IOC_NEW
@@ -123,12 +124,6 @@ class FdImpl final : public wire::FileDescriptor::Server {
  private:
   base::UniqueFd fd_;
 };
-
-rpc::control::StatsInfo from_wire(wire::Stats::Reader s) {
-  rpc::control::StatsInfo info;
-  for (auto c : s.getCounters()) info.counters.push_back({c.getGroup(), c.getName(), c.getValue()});
-  return info;
-}
 
 }  // namespace
 
@@ -245,7 +240,7 @@ base::StatusOr<rpc::control::StatsInfo> Region::stats() {
       "region stats", [](Session::Caps& c) -> kj::Promise<rpc::control::StatsInfo> {
         KJ_IF_MAYBE (r, c.region) {
           return r->statsRequest().send().then(
-              [](auto response) { return from_wire(response.getStats()); });
+              [](auto response) { return rpc::control::from_wire(response.getStats()); });
         }
         KJ_FAIL_REQUIRE("no region");
       });
@@ -255,24 +250,15 @@ base::StatusOr<rpc::control::StatsInfo> Region::node_stats() {
   return session_->call<rpc::control::StatsInfo>(
       "node stats", [](Session::Caps& c) -> kj::Promise<rpc::control::StatsInfo> {
         return c.attach.statsRequest().send().then(
-            [](auto response) { return from_wire(response.getStats()); });
+            [](auto response) { return rpc::control::from_wire(response.getStats()); });
       });
 }
 
 base::StatusOr<rpc::control::NodeStatusInfo> Region::node_status() {
   return session_->call<rpc::control::NodeStatusInfo>(
       "node status", [](Session::Caps& c) -> kj::Promise<rpc::control::NodeStatusInfo> {
-        return c.attach.statusRequest().send().then([](auto response) {
-          auto s = response.getStatus();
-          rpc::control::NodeStatusInfo info;
-          info.cluster = s.getCluster();
-          info.name = s.getName();
-          info.pid = s.getPid();
-          info.uptime_ms = s.getUptimeMs();
-          info.memory_given = s.getMemoryGiven();
-          info.memory_used = s.getMemoryUsed();
-          return info;
-        });
+        return c.attach.statusRequest().send().then(
+            [](auto response) { return rpc::control::from_wire(response.getStatus()); });
       });
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <kj/async-io.h>
 
+#include "rpc/control/wire_values.h"
 #include "rpc/schema/control.capnp.h"
 
 namespace rpc::control {
@@ -37,29 +38,6 @@ int errno_of(const kj::Exception& e) {
     default:
       return EIO;
   }
-}
-
-NodeStatusInfo from_wire(wire::NodeStatus::Reader s) {
-  NodeStatusInfo info;
-  info.cluster = s.getCluster();
-  info.name = s.getName();
-  info.pid = s.getPid();
-  info.uptime_ms = s.getUptimeMs();
-  info.memory_given = s.getMemoryGiven();
-  info.memory_used = s.getMemoryUsed();
-  for (auto p : s.getPeers()) {
-    PeerInfo peer;
-    peer.name = p.getName();
-    peer.address = p.getAddress();
-    peer.self = p.getSelf();
-    peer.up = p.getUp();
-    peer.rtt_us = p.getRttUs();
-    peer.memory_given = p.getMemoryGiven();
-    peer.memory_used = p.getMemoryUsed();
-    peer.rejected = p.getRejected();
-    info.peers.push_back(std::move(peer));
-  }
-  return info;
 }
 
 // Connects to `address`, runs `ask` on the Control capability and waits for
@@ -112,13 +90,8 @@ base::StatusOr<NodeStatusInfo> ControlClient::status(const std::string& address,
 
 base::StatusOr<StatsInfo> ControlClient::stats(const std::string& address, Timeout timeout) {
   return call<StatsInfo>(io_->context, address, timeout, [](wire::Control::Client& c) {
-    return c.statsRequest().send().then([](auto response) {
-      StatsInfo info;
-      for (auto w : response.getStats().getCounters()) {
-        info.counters.push_back(Counter{w.getGroup(), w.getName(), w.getValue()});
-      }
-      return info;
-    });
+    return c.statsRequest().send().then(
+        [](auto response) { return from_wire(response.getStats()); });
   });
 }
 
