@@ -691,70 +691,55 @@ void Kernel::interrupt_for(Process& p, int sig) {
   if (blocked) interrupt(*blocked);
 }
 
-void Kernel::signal(Process& p, int sig, const siginfo_t* info) {
-  if (sig <= 0 || sig > 64 || p.zombie()) return;
+bool Kernel::act_on_signal(Process& p, int sig, bool takeable) {
   if (sig == SIGKILL) {
     exit_process(p, SIGKILL);
-    return;
+    return true;
   }
   if (sig == SIGCONT && p.stopped) {
     p.stopped = false;  // continues even when SIGCONT is ignored or caught
     p.stop_reported = true;
   }
   const GuestSigaction& act = p.sigactions[sig];
-  if (sig != SIGSTOP && act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
-  if (sig == SIGSTOP || act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
-    DefaultAction da = default_action(sig);
-    if (da == DefaultAction::kStop) {
-      stop_process(p, sig);
-      return;
-    }
-    if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;
-    auto threads = p.live_threads();
-    if (std::any_of(threads.begin(), threads.end(),
-                    [sig](Thread* t) { return !(t->sigmask & sigbit(sig)); })) {
-      exit_process(p, sig);
-      return;
-    }
+  if (sig != SIGSTOP && act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return true;
+  if (sig != SIGSTOP && act.handler != reinterpret_cast<uint64_t>(SIG_DFL)) return false;
+  DefaultAction da = default_action(sig);
+  if (da == DefaultAction::kStop) {
+    stop_process(p, sig);
+    return true;
   }
-  p.pending |= sigbit(sig);
+  if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return true;
+  if (!takeable) return false;  // pending until a thread unblocks it
+  exit_process(p, sig);         // fatal to the whole process
+  return true;
+}
+
+namespace {
+siginfo_t filled(int sig, const siginfo_t* info) {
   siginfo_t si = {};
   if (info) si = *info;
   si.si_signo = sig;
-  p.pending_info[sig] = si;
+  return si;
+}
+}  // namespace
+
+void Kernel::signal(Process& p, int sig, const siginfo_t* info) {
+  if (sig <= 0 || sig > 64 || p.zombie()) return;
+  auto threads = p.live_threads();
+  bool takeable = std::any_of(threads.begin(), threads.end(),
+                              [sig](Thread* t) { return !(t->sigmask & sigbit(sig)); });
+  if (act_on_signal(p, sig, takeable)) return;
+  p.pending |= sigbit(sig);
+  p.pending_info[sig] = filled(sig, info);
   interrupt_for(p, sig);
 }
 
 void Kernel::signal_thread(Thread& t, int sig, const siginfo_t* info) {
   Process& p = *t.process;
   if (sig <= 0 || sig > 64 || t.dead() || p.zombie()) return;
-  if (sig == SIGKILL) {
-    exit_process(p, SIGKILL);
-    return;
-  }
-  if (sig == SIGCONT && p.stopped) {
-    p.stopped = false;
-    p.stop_reported = true;
-  }
-  const GuestSigaction& act = p.sigactions[sig];
-  if (sig != SIGSTOP && act.handler == reinterpret_cast<uint64_t>(SIG_IGN)) return;
-  if (sig == SIGSTOP || act.handler == reinterpret_cast<uint64_t>(SIG_DFL)) {
-    DefaultAction da = default_action(sig);
-    if (da == DefaultAction::kStop) {
-      stop_process(p, sig);
-      return;
-    }
-    if (da != DefaultAction::kTerminate && da != DefaultAction::kCore) return;
-    if (!(t.sigmask & sigbit(sig))) {
-      exit_process(p, sig);  // fatal to the whole process
-      return;
-    }
-  }
+  if (act_on_signal(p, sig, !(t.sigmask & sigbit(sig)))) return;
   t.pending |= sigbit(sig);
-  siginfo_t si = {};
-  if (info) si = *info;
-  si.si_signo = sig;
-  t.pending_info[sig] = si;
+  t.pending_info[sig] = filled(sig, info);
   if (!wake_sigwaiter(t, sig) && !(t.sigmask & sigbit(sig))) interrupt(t);
 }
 

@@ -148,6 +148,10 @@ class Kernel {
   void free_dead_threads();
   // Wakes one blocked thread of p that can take `sig` (a process signal).
   void interrupt_for(Process& p, int sig);
+  // What signal() and signal_thread() share: SIGKILL, SIGCONT, ignored
+  // signals and default actions (`takeable`: a target thread does not block
+  // it, so a fatal default ends p now). False: the caller makes it pending.
+  bool act_on_signal(Process& p, int sig, bool takeable);
   void interrupt(Thread& t);
   // Fires due alarms and wakes sleepers; returns the next deadline (0: none).
   uint64_t run_timers();
@@ -175,7 +179,7 @@ class Kernel {
   bool dead_threads_ = false;
   int next_pid_ = 1;
   bool powered_off_ = false;
-  int console_pgrp_ = 1;  // init's group until the guest sets one
+  int console_pgrp_ = 1;                       // init's group until the guest sets one
   ConsoleSignals* console_signals_ = nullptr;  // while run() runs
   std::string hostname_;
   std::multimap<FutexKey, std::pair<int, uint32_t>> futex_waiters_;  // key -> (tid, bitset)
