@@ -193,7 +193,9 @@ TEST_P(RegionTest, CounterUnderDsmLockIsExact) {
   }
   for (auto& t : workers) t.join();
   for (auto& r : c->regions) EXPECT_EQ(load(*r, 6, 3), static_cast<uint32_t>(3 * kIncrements));
-  if (net() == Net::kFaulty) EXPECT_GT(c->network->dropped(), 0u);  // the faults did happen
+  if (net() == Net::kFaulty) {
+    EXPECT_GT(c->network->dropped(), 0u);  // the faults did happen
+  }
   EXPECT_EQ(load(*c->regions[1], 2, 0), 0u);
 }
 

@@ -97,7 +97,7 @@ PANGAEA_SYSCALL(getsid) {
 }
 
 PANGAEA_SYSCALL(setsid) {
-  (void)a;
+  (void)k, (void)a;
   if (p.pgid == p.pid) return Errno(EPERM);
   p.sid = p.pgid = p.pid;
   return p.pid;
