@@ -9,7 +9,8 @@ namespace dsm::protocol {
 
 IvyDynamic::IvyDynamic(ProtocolConfig config)
     : ProtocolBase(std::move(config)), table_(this->config().frame_count) {
-  // Every frame starts as the zero page, owned by its home.
+  // Every frame starts as the zero page, owned by its home. With
+  // first-touch the home is not known yet (kNoNode): see home_learned().
   for (FrameId f = 0; f < table_.size(); ++f) {
     IvyEntry& e = table_[f];
     e.version = this->config().first_version;
@@ -18,7 +19,16 @@ IvyDynamic::IvyDynamic(ProtocolConfig config)
   }
 }
 
-FrameView IvyDynamic::view(FrameId f) const {
+// first-touch: the home (the first to touch the frame) is its first owner,
+// of the zero page in its home copy; everybody else points at it.
+void IvyDynamic::home_learned(FrameId f, NodeId home) {
+  IvyEntry& e = table_[f];
+  if (e.prob_owner != kNoNode) return;
+  e.prob_owner = home;
+  if (home == self()) e.flags |= kIvyOwner;
+}
+
+FrameView IvyDynamic::local_view(FrameId f) const {
   const IvyEntry& e = table_[f];
   FrameView v;
   v.state = e.state;
@@ -28,7 +38,7 @@ FrameView IvyDynamic::view(FrameId f) const {
   return v;
 }
 
-std::string IvyDynamic::describe(FrameId f) const {
+std::string IvyDynamic::describe_local(FrameId f) const {
   const IvyEntry& e = table_[f];
   std::string s = fmt::format("{}{} v{} prob={} copyset={:#x} pending={} want={} req={}{}",
                               to_string(e.state), e.owner() ? " owner" : "", e.version,

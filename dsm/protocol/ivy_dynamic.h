@@ -59,8 +59,6 @@ class IvyDynamic final : public ProtocolBase {
   explicit IvyDynamic(ProtocolConfig config);
 
   std::string_view name() const override { return "ivy-dynamic"; }
-  FrameView view(FrameId frame) const override;
-  std::string describe(FrameId frame) const override;
   const IvyEntry& entry(FrameId frame) const { return table_[frame]; }
 
  protected:
@@ -69,6 +67,9 @@ class IvyDynamic final : public ProtocolBase {
   base::Status evict(FrameId frame) override;
   base::Status handle(const Message& msg) override;
   void timeout(FrameId frame) override;
+  FrameView local_view(FrameId frame) const override;
+  std::string describe_local(FrameId frame) const override;
+  void home_learned(FrameId frame, NodeId home) override;
 
  private:
   // What makes a frame busy on this node.

@@ -11,6 +11,9 @@
 //   grants    kReadGrant/kWriteGrant: req of the request they answer,
 //             version = data version (read) or new ownership epoch (write),
 //             copyset = the sharers the new owner must invalidate (ivy).
+//   claims    kClaim (first-touch): requester = the claimant (= from);
+//             kClaimReply: requester = the frame's home, the claimant that
+//             won (dsm/PROTOCOLS.md "Placement"); version, req unused.
 //   others    version names the epoch the message is about.
 // See dsm/PROTOCOLS.md for the exchanges.
 
@@ -35,8 +38,10 @@ enum class MsgType : uint8_t {
   kWriteBackAck = 11,  // home -> evicting owner (msi)
   kHandback = 12,      // evicting owner -> home (ivy), with page and copyset
   kHandbackAck = 13,   // home -> evicting owner (ivy)
+  kClaim = 14,         // first-touch: node -> the frame's arbiter, "I touch it; who is home?"
+  kClaimReply = 15,    // arbiter -> claimant: the frame's home (the first claimant)
 };
-inline constexpr uint8_t kMaxMsgType = 13;
+inline constexpr uint8_t kMaxMsgType = 15;
 
 std::string_view to_string(MsgType t);
 

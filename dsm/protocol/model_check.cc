@@ -41,6 +41,7 @@ base::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const SimOptions& o
     s->nodes_.push_back(std::move(node));
   }
   s->latest_.assign(options.frames, 0);
+  s->touched_.assign(options.frames, 0);
   return s;
 }
 
@@ -80,6 +81,10 @@ ProtocolStats Simulator::total_stats() const {
     t.evictions += s.evictions;
     t.forwards += s.forwards;
     t.queued += s.queued;
+    t.claims += s.claims;
+    t.homes_won += s.homes_won;
+    t.claims_decided += s.claims_decided;
+    t.redirects += s.redirects;
   }
   return t;
 }
@@ -102,7 +107,7 @@ base::Status Simulator::apply(NodeId n, const Actions& actions, const InFlight* 
         *v = node.cache[f];
         return {};
       case PageSource::kHome:
-        if (placement_->home_of(f) != n) {
+        if (node.proto->home_of(f) != n) {
           return fail(fmt::format("node {} uses a home copy of f{} it is not home of", n, f));
         }
         *v = node.home[f];
@@ -155,7 +160,7 @@ base::Status Simulator::apply(NodeId n, const Actions& actions, const InFlight* 
         trace(fmt::format("n{} drop f{}", n, f));
         break;
       case ActionType::kStore: {
-        if (placement_->home_of(f) != n)
+        if (node.proto->home_of(f) != n)
           return fail(fmt::format("n{} stores f{} not homed here", n, f));
         uint64_t v = 0;
         TRY(value_of(a.page, f, &v));
@@ -217,6 +222,7 @@ base::Status Simulator::access(NodeId n, FrameId f, Access a) {
     return {};
   }
   (a == Access::kWrite ? node.write_waiters : node.read_waiters)[f]++;
+  touched_[f] |= node_bit(n);
   trace(fmt::format("n{} fault f{} {}", n, f, to_string(a)));
   Actions out;
   node.proto->on_fault(f, a, &out);
@@ -286,7 +292,7 @@ base::Status Simulator::check_invariants() const {
         }
         found = true;
       }
-      if (placement_->home_of(f) == n && node.home[f] == latest_[f]) found = true;
+      if (node.proto->home_of(f) == n && node.home[f] == latest_[f]) found = true;
       LocalState want = node.map[f] == Access::kWrite  ? LocalState::kModified
                         : node.map[f] == Access::kRead ? LocalState::kShared
                                                        : LocalState::kInvalid;
@@ -300,6 +306,22 @@ base::Status Simulator::check_invariants() const {
       return fail(fmt::format("f{} has a writer and {} readers", f, readers));
     }
     if (!found) return fail(fmt::format("f{} lost: value {} is nowhere", f, latest_[f]));
+    if (placement_->homes_by_claim()) TRY(check_home(f));
+  }
+  return {};
+}
+
+base::Status Simulator::check_home(FrameId f) const {
+  const NodeId decided = nodes_[placement_->home_of(f)].proto->home_of(f);  // at the arbiter
+  for (NodeId n = 0; n < nodes_.size(); ++n) {
+    const NodeId h = nodes_[n].proto->home_of(f);
+    if (h != kNoNode && h != decided) {
+      return fail(fmt::format("n{} believes f{} is homed on {}, its arbiter decided {}", n, f, h,
+                              decided == kNoNode ? -1 : int(decided)));
+    }
+  }
+  if (decided != kNoNode && !(touched_[f] & node_bit(decided))) {
+    return fail(fmt::format("f{} is homed on n{}, which never touched it", f, decided));
   }
   return {};
 }

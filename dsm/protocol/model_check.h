@@ -8,7 +8,10 @@
 //    completed read returns it: sequential consistency per frame);
 //  - the last written value exists at some node (cache or home copy);
 //  - each protocol's view of its copy agrees with the mapping its actions made;
-//  - no legitimate message is ever rejected.
+//  - no legitimate message is ever rejected;
+//  - first-touch: every node that knows a frame's home knows the same one,
+//    its arbiter knows it too, and the home is a node that faulted on the
+//    frame (it claimed it).
 // At the end the network becomes reliable and every node reads every frame,
 // which checks that all faults complete (no deadlock, no livelock).
 //
@@ -105,6 +108,7 @@ class Simulator {
   base::Status apply(NodeId n, const Actions& actions, const InFlight* incoming);
   base::Status complete(NodeId n, FrameId f, Access a);
   bool waiting() const;
+  base::Status check_home(FrameId f) const;  // first-touch invariants
   base::Error fail(const std::string& what) const;
   void trace(std::string event);
   bool chance(double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; }
@@ -114,7 +118,8 @@ class Simulator {
   std::mt19937_64 rng_;
   std::shared_ptr<const Placement> placement_;
   std::vector<Node> nodes_;
-  std::vector<uint64_t> latest_;  // value of the last completed write per frame
+  std::vector<uint64_t> latest_;   // value of the last completed write per frame
+  std::vector<uint64_t> touched_;  // per frame: bitset of the nodes that faulted on it
   std::deque<InFlight> net_;
   std::vector<std::pair<uint64_t, InFlight>> held_;  // (release step, message)
   uint64_t next_value_ = 1;

@@ -64,6 +64,12 @@ TEST(ModelCheckSoak, IvyDynamicInterleave) {
 TEST(ModelCheckSoak, IvyDynamicRange) {
   for (const Net& n : kNets) soak("ivy-dynamic", "range", n);
 }
+TEST(ModelCheckSoak, MsiHomeFirstTouch) {
+  for (const Net& n : kNets) soak("msi-home", "first-touch", n);
+}
+TEST(ModelCheckSoak, IvyDynamicFirstTouch) {
+  for (const Net& n : kNets) soak("ivy-dynamic", "first-touch", n);
+}
 
 // Every knob drawn at random per seed: sizes, placement, access mix,
 // eviction and timeout rates, network faults, epochs near the wrap.
@@ -76,7 +82,8 @@ TEST(ModelCheckSoak, RandomConfigurations) {
       o.seed = 700000 + s;
       o.nodes = static_cast<uint16_t>(2 + r() % 7);
       o.frames = 1 + r() % 4;
-      o.placement = (r() % 2) ? "range" : "interleave";
+      const uint64_t pl = r() % 3;
+      o.placement = pl == 0 ? "range" : pl == 1 ? "interleave" : "first-touch";
       o.steps = 5000;
       o.p_access = 0.1 + static_cast<double>(r() % 5) * 0.1;
       o.p_write = static_cast<double>(r() % 10) / 10.0;

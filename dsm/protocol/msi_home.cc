@@ -15,7 +15,7 @@ MsiHome::MsiHome(ProtocolConfig config)
   for (DirEntry& d : dir_) d.version = this->config().first_version;
 }
 
-FrameView MsiHome::view(FrameId f) const {
+FrameView MsiHome::local_view(FrameId f) const {
   const LocalEntry& e = local_[f];
   FrameView v;
   v.state = e.state;
@@ -25,7 +25,7 @@ FrameView MsiHome::view(FrameId f) const {
   return v;
 }
 
-std::string MsiHome::describe(FrameId f) const {
+std::string MsiHome::describe_local(FrameId f) const {
   const LocalEntry& e = local_[f];
   std::string s = fmt::format("{} v{} pending={} want={} req={} flags={:#x}", to_string(e.state),
                               e.version, to_string(e.pending), to_string(e.want), e.req, e.flags);
@@ -274,6 +274,14 @@ base::Status MsiHome::handle(const Message& m) {
   switch (m.type) {
     case MsgType::kReadReq:
     case MsgType::kWriteReq:
+      if (!at_home && by_claim() && arbiter_of(m.frame) == self()) {
+        // first-touch: the requester asks the arbiter; tell it the home.
+        if (m.requester != m.from) return reject(m, "requester is not the sender");
+        redirect(m);
+        return {};
+      }
+      if (!at_home) return reject(m, "this node is not the frame's home");
+      break;
     case MsgType::kRecallReply:
     case MsgType::kWriteBack:
     case MsgType::kInvalAck:
@@ -289,6 +297,8 @@ base::Status MsiHome::handle(const Message& m) {
       break;
     case MsgType::kHandback:
     case MsgType::kHandbackAck:
+    case MsgType::kClaim:  // (handled before handle(): protocol_claims.cc)
+    case MsgType::kClaimReply:
       return reject(m, "not an msi-home message");
   }
   switch (m.type) {

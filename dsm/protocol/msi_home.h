@@ -35,8 +35,6 @@ class MsiHome final : public ProtocolBase {
   explicit MsiHome(ProtocolConfig config);
 
   std::string_view name() const override { return "msi-home"; }
-  FrameView view(FrameId frame) const override;
-  std::string describe(FrameId frame) const override;
 
   // The directory entry of a frame homed on this node (tests, stats).
   const DirEntry& directory(FrameId frame) const { return dir_[frame]; }
@@ -48,6 +46,8 @@ class MsiHome final : public ProtocolBase {
   base::Status evict(FrameId frame) override;
   base::Status handle(const Message& msg) override;
   void timeout(FrameId frame) override;
+  FrameView local_view(FrameId frame) const override;
+  std::string describe_local(FrameId frame) const override;
 
  private:
   // A recall or an invalidation round the home runs for one frame.

@@ -96,21 +96,9 @@ NodeId RangePlacement::home_of(FrameId frame) const {
 }
 
 base::StatusOr<std::unique_ptr<FirstTouchPlacement>> FirstTouchPlacement::Create(
-    const std::vector<uint64_t>& weights, uint64_t frame_count) {
+    const std::vector<uint64_t>& weights, uint64_t /*frame_count*/) {
   auto arbiter = TRY(InterleavePlacement::Create(weights));
-  return std::unique_ptr<FirstTouchPlacement>(
-      new FirstTouchPlacement(std::move(arbiter), frame_count));
-}
-
-NodeId FirstTouchPlacement::home_of(FrameId frame) const {
-  if (frame < claimed_.size() && claimed_[frame] != kNoNode) return claimed_[frame];
-  return arbiter_->home_of(frame);
-}
-
-NodeId FirstTouchPlacement::claim(FrameId frame, NodeId node) {
-  if (frame >= claimed_.size()) return arbiter_->home_of(frame);
-  if (claimed_[frame] == kNoNode) claimed_[frame] = node;
-  return claimed_[frame];
+  return std::unique_ptr<FirstTouchPlacement>(new FirstTouchPlacement(std::move(arbiter)));
 }
 
 base::StatusOr<std::unique_ptr<Placement>> make_placement(std::string_view name,

@@ -9,13 +9,15 @@
 //    is at most kMaxInterleavePeriod long, beyond that weights are rounded).
 //  - range: node i homes one contiguous range, sized by its memory.
 //  - first-touch: the first node to touch a frame becomes its home. Deciding
-//    "first" needs one arbiter per frame: the frame's interleave home. This
-//    class is that arbiter's table (claim()); until a frame is claimed,
-//    home_of() answers the arbiter. Wiring the claim exchange into the fault
-//    path is the engine's job (see dsm/PROTOCOLS.md).
+//    "first" needs one arbiter per frame: the frame's interleave home. The
+//    placement itself only names the arbiter (home_of() answers it and
+//    homes_by_claim() is true); the decisions are run-time state of the
+//    protocols, which exchange Claim/ClaimReply messages with the arbiter
+//    and keep what they learn (protocol_base.h, dsm/PROTOCOLS.md
+//    "Placement").
 //
-// Threads: home_of() is const and safe from any thread once built;
-// FirstTouchPlacement::claim() needs external serialisation.
+// Threads: none inside; every method is const and safe from any thread
+// once built.
 
 #include <cstdint>
 #include <memory>
@@ -33,6 +35,9 @@ class Placement {
   virtual std::string_view name() const = 0;
   virtual NodeId home_of(FrameId frame) const = 0;
   virtual uint16_t node_count() const = 0;
+  // True when homes are decided at run time by claims (first-touch): then
+  // home_of() names the frame's arbiter, not its home.
+  virtual bool homes_by_claim() const { return false; }
 };
 
 inline constexpr uint32_t kMaxInterleavePeriod = 4096;
@@ -76,22 +81,15 @@ class FirstTouchPlacement final : public Placement {
   static base::StatusOr<std::unique_ptr<FirstTouchPlacement>> Create(
       const std::vector<uint64_t>& weights, uint64_t frame_count);
   std::string_view name() const override { return "first-touch"; }
-  // The claimed home, or the arbiter while unclaimed.
-  NodeId home_of(FrameId frame) const override;
+  // The frame's arbiter (where its claims are decided): its interleave home.
+  NodeId home_of(FrameId frame) const override { return arbiter_->home_of(frame); }
   uint16_t node_count() const override { return arbiter_->node_count(); }
-
-  // The arbiter for `frame` (where claims are decided).
-  NodeId arbiter_of(FrameId frame) const { return arbiter_->home_of(frame); }
-  // First claim wins; returns the frame's home after the claim. Idempotent.
-  NodeId claim(FrameId frame, NodeId node);
-  // A non-arbiter learns the outcome of a claim.
-  void learn(FrameId frame, NodeId home) { claimed_[frame] = home; }
+  bool homes_by_claim() const override { return true; }
 
  private:
-  FirstTouchPlacement(std::unique_ptr<InterleavePlacement> arbiter, uint64_t frame_count)
-      : arbiter_(std::move(arbiter)), claimed_(frame_count, kNoNode) {}
+  explicit FirstTouchPlacement(std::unique_ptr<InterleavePlacement> arbiter)
+      : arbiter_(std::move(arbiter)) {}
   std::unique_ptr<InterleavePlacement> arbiter_;
-  std::vector<NodeId> claimed_;
 };
 
 // "interleave" | "range" | "first-touch"; an error names the unknown policy.

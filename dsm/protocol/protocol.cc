@@ -59,6 +59,10 @@ std::string_view to_string(MsgType t) {
       return "Handback";
     case MsgType::kHandbackAck:
       return "HandbackAck";
+    case MsgType::kClaim:
+      return "Claim";
+    case MsgType::kClaimReply:
+      return "ClaimReply";
   }
   return "Unknown";
 }

@@ -67,6 +67,11 @@ struct ProtocolStats {
   uint64_t evictions = 0;      // on_evict calls that released a copy
   uint64_t forwards = 0;       // requests passed on to a probable owner (ivy)
   uint64_t queued = 0;         // requests parked behind a busy frame
+  // first-touch placement (dsm/PROTOCOLS.md "Placement"):
+  uint64_t claims = 0;          // claims this node started (a fault on a frame of unknown home)
+  uint64_t homes_won = 0;       // frames this node became home of by its claim
+  uint64_t claims_decided = 0;  // as arbiter: frames whose first claim it granted
+  uint64_t redirects = 0;       // as arbiter: requests answered with the home (msi-home)
 };
 
 // What a node knows about its own copy of a frame.
@@ -96,6 +101,10 @@ class Protocol {
   virtual void on_timeout(FrameId frame, Actions* out) = 0;
 
   virtual FrameView view(FrameId frame) const = 0;
+  // The frame's home as this node knows it: the placement's, or with
+  // first-touch the home learned from the frame's arbiter (kNoNode while
+  // this node has not learned it).
+  virtual NodeId home_of(FrameId frame) const = 0;
   // One line of everything this node knows about `frame` (debugging, the
   // mconsole `frame` command, failure reports of the model check).
   virtual std::string describe(FrameId frame) const = 0;

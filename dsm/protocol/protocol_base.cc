@@ -1,8 +1,36 @@
 #include "dsm/protocol/protocol_base.h"
 
+#include <algorithm>
 #include <string>
 
+#include <fmt/format.h>
+
 namespace dsm::protocol {
+
+ProtocolBase::ProtocolBase(ProtocolConfig config) : cfg_(std::move(config)) {
+  if (cfg_.placement && cfg_.placement->homes_by_claim()) {
+    homes_.assign(cfg_.frame_count, kNoNode);
+  }
+}
+
+FrameView ProtocolBase::view(FrameId frame) const {
+  FrameView v = local_view(frame);
+  if (!claims_.empty()) {
+    if (auto it = claims_.find(frame); it != claims_.end()) v.pending = it->second;
+  }
+  return v;
+}
+
+std::string ProtocolBase::describe(FrameId frame) const {
+  std::string s = describe_local(frame);
+  if (by_claim()) {
+    s += fmt::format(" | home {}", homes_[frame] == kNoNode ? -1 : int(homes_[frame]));
+    if (auto it = claims_.find(frame); it != claims_.end()) {
+      s += fmt::format(" claiming for {}", to_string(it->second));
+    }
+  }
+  return s;
+}
 
 void ProtocolBase::on_fault(FrameId frame, Access access, Actions* out) {
   out_ = out;
@@ -16,7 +44,13 @@ void ProtocolBase::on_fault(FrameId frame, Access access, Actions* out) {
       ++stats_.faults;
       if (v.pending != Access::kNone) {
         ++stats_.coalesced;
-        coalesce(frame, access);
+        if (auto it = claims_.find(frame); it != claims_.end()) {
+          it->second = std::max(it->second, access);
+        } else {
+          coalesce(frame, access);
+        }
+      } else if (home_of(frame) == kNoNode) {
+        start_claim(frame, access);  // first-touch: ask the arbiter first
       } else {
         fault(frame, access);
       }
@@ -43,7 +77,7 @@ base::Status ProtocolBase::on_message(const Message& msg, Actions* out) {
   }
   out_ = out;
   incoming_ = PageSource::kIncoming;
-  base::Status st = handle(msg);
+  base::Status st = dispatch(msg);
   if (st.ok()) {
     ++stats_.received[static_cast<uint8_t>(msg.type)];
   } else {
@@ -57,6 +91,11 @@ base::Status ProtocolBase::on_message(const Message& msg, Actions* out) {
 void ProtocolBase::on_timeout(FrameId frame, Actions* out) {
   if (frame >= cfg_.frame_count) return;
   out_ = out;
+  if (claims_.count(frame) != 0) {
+    ++stats_.retries;
+    send_claim(frame);
+    arm_timer(frame);
+  }
   timeout(frame);
   drain_self();
   out_ = nullptr;
@@ -67,7 +106,7 @@ void ProtocolBase::drain_self() {
     auto [m, page] = self_queue_.front();
     self_queue_.pop_front();
     incoming_ = page;
-    if (handle(m).ok()) {
+    if (dispatch(m).ok()) {
       ++stats_.received[static_cast<uint8_t>(m.type)];
     } else {
       ++stats_.rejected;  // a bug: our own message was refused
@@ -82,7 +121,8 @@ base::Status ProtocolBase::check_message(const Message& m) const {
   if (m.to != cfg_.self) return reject(m, "addressed to another node");
   if (m.from >= cfg_.node_count) return reject(m, "from an unknown node");
   if (m.frame >= cfg_.frame_count) return reject(m, "unknown frame");
-  bool request = m.type == MsgType::kReadReq || m.type == MsgType::kWriteReq;
+  bool request =
+      m.type == MsgType::kReadReq || m.type == MsgType::kWriteReq || m.type == MsgType::kClaim;
   if (request && m.requester >= cfg_.node_count) return reject(m, "unknown requester");
   if (!request && m.requester != kNoNode && m.requester >= cfg_.node_count) {
     return reject(m, "unknown requester");

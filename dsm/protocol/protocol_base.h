@@ -1,11 +1,15 @@
 #pragma once
 // Plumbing shared by the protocols (not part of the public API): action
-// emission, statistics, checks every message must pass, and delivery of
+// emission, statistics, checks every message must pass, delivery of
 // messages a node sends to itself (handled in the same call, in order, so a
-// home's own faults cost no network round trip).
+// home's own faults cost no network round trip), and the first-touch claim
+// exchange (protocol_claims.cc), which runs before a protocol sees any
+// event for a frame whose home this node does not know yet.
 
 #include <deque>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "dsm/protocol/protocol.h"
 
@@ -13,7 +17,7 @@ namespace dsm::protocol {
 
 class ProtocolBase : public Protocol {
  public:
-  explicit ProtocolBase(ProtocolConfig config) : cfg_(std::move(config)) {}
+  explicit ProtocolBase(ProtocolConfig config);
 
   const ProtocolConfig& config() const final { return cfg_; }
   const ProtocolStats& stats() const final { return stats_; }
@@ -22,6 +26,13 @@ class ProtocolBase : public Protocol {
   base::Status on_evict(FrameId frame, Actions* out) final;
   base::Status on_message(const Message& msg, Actions* out) final;
   void on_timeout(FrameId frame, Actions* out) final;
+
+  // The protocol's view, with a claim in flight shown as the pending access.
+  FrameView view(FrameId frame) const final;
+  std::string describe(FrameId frame) const final;
+  NodeId home_of(FrameId f) const final {
+    return homes_.empty() ? cfg_.placement->home_of(f) : homes_[f];
+  }
 
  protected:
   // Implemented by each protocol; `out_` is valid during the call.
@@ -34,9 +45,20 @@ class ProtocolBase : public Protocol {
   // REQUIRES: check_message(msg) passed. An error must leave state unchanged.
   virtual base::Status handle(const Message& msg) = 0;
   virtual void timeout(FrameId frame) = 0;
+  virtual FrameView local_view(FrameId frame) const = 0;
+  virtual std::string describe_local(FrameId frame) const = 0;
+  // first-touch: this node has just learned `home` for `frame` (once per
+  // frame, before any fault() for it and before any other message about it
+  // reaches handle()).
+  virtual void home_learned(FrameId /*frame*/, NodeId /*home*/) {}
 
   NodeId self() const { return cfg_.self; }
-  NodeId home_of(FrameId f) const { return cfg_.placement->home_of(f); }
+  // first-touch: homes are learned from the frames' arbiters.
+  bool by_claim() const { return !homes_.empty(); }
+  NodeId arbiter_of(FrameId f) const { return cfg_.placement->home_of(f); }
+  // first-touch, at the arbiter: answers a request for a frame homed
+  // elsewhere with the home (a ClaimReply), instead of serving it.
+  void redirect(const Message& request);
 
   // A message about frame `f` for `to`; send() fills in `from`.
   static Message make(MsgType type, FrameId f, NodeId to, Version version, RequestId req = 0) {
@@ -68,6 +90,12 @@ class ProtocolBase : public Protocol {
             PageSource page = PageSource::kNone);
   base::Status check_message(const Message& m) const;
   void drain_self();
+  // Claims first, then the protocol's handle() (protocol_claims.cc).
+  base::Status dispatch(const Message& m);
+  void start_claim(FrameId f, Access a);
+  void send_claim(FrameId f);
+  base::Status on_claim(const Message& m);
+  base::Status on_claim_reply(const Message& m);
 
   ProtocolConfig cfg_;
   Actions* out_ = nullptr;
@@ -75,6 +103,12 @@ class ProtocolBase : public Protocol {
   // kIncoming for a received one, the sender's source for a message to self.
   PageSource incoming_ = PageSource::kIncoming;
   std::deque<std::pair<Message, PageSource>> self_queue_;
+  // first-touch only (empty otherwise): per frame, the home this node knows
+  // (kNoNode: not yet); on the frame's arbiter, its decision. 2 bytes a frame.
+  std::vector<NodeId> homes_;
+  // first-touch: claims in flight, with the strongest access the local
+  // faults wait for. Only frames being claimed are here.
+  std::unordered_map<FrameId, Access> claims_;
 };
 
 }  // namespace dsm::protocol

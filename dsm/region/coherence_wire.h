@@ -4,6 +4,8 @@
 // "DSM coherence"). The header's `frame` carries the frame; the page travels
 // beside the header, so has_page is "the frame carried a page"; `from` is
 // the sender the transport authenticated, never a field of the message.
+// Every MsgType maps the same way, the first-touch Claim/ClaimReply
+// included (their home/claimant travels in `requester`).
 
 #include <cstdint>
 #include <span>

@@ -4,8 +4,9 @@
 //  - the coherence protocol (dsm/protocol, chosen by name),
 //  - a FaultEngine (dsm/fault) over this node's cache memfd: the frames
 //    valid here, every mapping registered with userfaultfd,
-//  - the home copies of the frames this node is home of (msi-home; a memfd
-//    of its own or the node's page store),
+//  - the home copies of the frames this node is home of (a memfd of its own
+//    or the node's page store; it spans every frame, since with first-touch
+//    placement any frame may come to be homed here),
 //  - a driver (region_driver.h) that feeds faults and coherence messages to
 //    the protocol and carries out its actions over an rpc::Transport.
 //
@@ -69,6 +70,9 @@ class RegionMapping {
   uint64_t first_, count_;
 };
 
+// placement "first-touch": homes are decided at run time, the first node to
+// fault on a frame (dsm/PROTOCOLS.md "Placement"); stats().proto counts
+// homes_won, describe() names each frame's home.
 struct RegionConfig {
   uint16_t self = 0;                     // this node's index
   uint16_t node_count = 1;               // nodes of the cluster (the transport's size)

@@ -81,8 +81,9 @@ struct Coherence {
   # protocols retry on their own timers. The header's `frame` is the frame,
   # its `sender` the hop's sender; the page, if any, travels beside the
   # header (has_page = a page is present). See rpc/PROTOCOL.md "DSM coherence".
-  msgType @0 :UInt8;      # dsm::protocol::MsgType, 1..13
-  requester @1 :UInt16;   # requests: the node that asked (0xffff: none)
+  msgType @0 :UInt8;      # dsm::protocol::MsgType, 1..15 (14, 15: Claim, ClaimReply)
+  requester @1 :UInt16;   # requests and claims: the node that asked (0xffff: none);
+                          # a ClaimReply: the frame's home (first-touch placement)
   version @2 :UInt32;     # the frame's ownership epoch (not the header's epoch)
   req @3 :UInt64;         # the requester's request id
   copyset @4 :UInt64;     # bitset of nodes (grants and hand-backs, ivy-dynamic)
