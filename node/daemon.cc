@@ -65,7 +65,7 @@ void add_region_counters(std::vector<rpc::control::Counter>& out, const dsm::Reg
     bytes_received += d.bytes_received[i];
   }
   add("frames", r.frames);
-  add("frames_homed", frames_homed);
+  add("frames_homed", frames_homed + r.proto.homes_won);  // + first-touch's claims won
   add("resident", r.engine.resident);
   add("resident_max", r.engine.resident_max);
   add("read_misses", r.engine.read_misses);
@@ -142,7 +142,9 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
   rc.budget_frames = 0;
   d->region_ = TRY(dsm::Region::Create(rc, *d->transport_));
   auto placement = TRY(dsm::protocol::make_placement(rc.placement, rc.weights, frames));
-  for (uint64_t f = 0; f < frames; ++f) d->frames_homed_ += placement->home_of(f) == self ? 1 : 0;
+  // first-touch: none at start; the region counts the frames it wins (homes_won).
+  for (uint64_t f = 0; f < frames && !placement->homes_by_claim(); ++f)
+    d->frames_homed_ += placement->home_of(f) == self ? 1 : 0;
 
   PageStore* store = d->store_.get();
   // Used = host memory the store holds: written pages and home copies.
