@@ -49,9 +49,25 @@ struct SwitchResult {
   bool native_abi = true;
 };
 
+// What a few syscalls of a thread only read (getpid, gettid, getppid,
+// getpgrp, getuid, geteuid, getgid, getegid), as the kernel answers them. A
+// platform may answer those syscalls from these values without stopping the
+// thread (the ptrace platform does, through seccomp user notifications), so
+// the kernel gives them before each switch_to; they must not change while the
+// thread runs (only a stopped thread's syscalls, or other threads while it is
+// stopped, change them).
+struct ThreadIds {
+  int64_t pid = 0, tid = 0, ppid = 0, pgrp = 0;
+  int64_t uid = 0, euid = 0, gid = 0, egid = 0;
+  bool operator==(const ThreadIds&) const = default;
+};
+
 class Context {
  public:
   virtual ~Context() = default;
+  // The values the platform may answer the thread's id syscalls with (see
+  // ThreadIds); a platform that stops on every syscall ignores them.
+  virtual void set_ids(const ThreadIds& ids) { (void)ids; }
   // Runs guest code from `regs` until the next event; `regs` holds the
   // registers at the event. For kSyscall, the syscall number is in orig_rax
   // and the result goes in rax before the next switch.

@@ -81,7 +81,8 @@ base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& confi
   size_t bytes = store.frame_count() * base::kPageSize;
   void* frames = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, store.memfd(), 0);
   if (frames == MAP_FAILED) return base::Error::from_errno("mapping the frame memfd");
-  auto platform = platform::PtracePlatform::create(store.memfd());
+  // --strace must see every syscall: no id syscall answered on the side.
+  auto platform = platform::PtracePlatform::create(store.memfd(), !config.strace);
   if (!platform.ok()) {
     ::munmap(frames, bytes);
     return base::Error::from_errno("ptrace platform", platform.error().code);
@@ -880,7 +881,11 @@ void Kernel::run_thread(Thread& t) {
     return std::any_of(threads_.begin(), threads_.end(),
                        [&t](const auto& e) { return e.second != &t && e.second->runnable(); });
   };
-  bool others = others_runnable();
+  // A pending timer (an alarm, a sleeper's deadline) counts as competition:
+  // guest code that makes no stopping syscall would otherwise hold the
+  // kernel past it.
+  auto competition = [&] { return others_runnable() || next_timer_ns_ || p.alarm_deadline; };
+  bool others = competition();
   // A terminal console's keyboard signals must reach a guest that computes
   // without syscalls: it is sent back to the scheduler now and then.
   const bool console = console_signals_ && console_signals_->active();
@@ -889,8 +894,8 @@ void Kernel::run_thread(Thread& t) {
     if (t.in_syscall && t.interrupted) finish_interrupted_syscall(t);
     if (t.in_syscall) {
       dispatch(t);
-      // A syscall (clone, a wake-up) may have given t competition.
-      if (!others && (others = others_runnable())) platform_->set_time_slice(kTimeSliceNs);
+      // A syscall (clone, a wake-up, alarm) may have given t competition.
+      if (!others && (others = competition())) platform_->set_time_slice(kTimeSliceNs);
       continue;
     }
     if (t.yield) {
@@ -902,6 +907,7 @@ void Kernel::run_thread(Thread& t) {
     if (p.alarm_deadline && p.alarm_deadline <= now_ns()) run_timers();
     deliver_signals(t);
     if (!t.runnable()) break;
+    t.context->set_ids({.pid = p.pid, .tid = t.tid, .ppid = p.ppid, .pgrp = p.pgid});
     auto ev = t.context->switch_to(t.regs);
     if (!ev.ok()) {
       spdlog::error("pid {} tid {}: lost its address space ({})", p.pid, t.tid,
@@ -993,6 +999,7 @@ base::StatusOr<int> Kernel::run(const std::string& init, std::vector<std::string
     for (auto it = threads_.begin(); it != threads_.end() && !next; ++it)
       if (it->second->runnable()) next = it->second;
     uint64_t deadline = run_timers();
+    next_timer_ns_ = deadline;
     poll_host_fds(0);
     if (!next) {
       for (auto it = threads_.begin(); it != threads_.end() && !next; ++it)

@@ -155,6 +155,8 @@ class Kernel {
   void interrupt(Thread& t);
   // Fires due alarms and wakes sleepers; returns the next deadline (0: none).
   uint64_t run_timers();
+  // The earliest timer deadline as the scheduler last saw it (0: none).
+  uint64_t next_timer_ns_ = 0;
   // Wakes processes whose host fds are ready; waits up to `timeout_ms`
   // (-1: forever) when nothing else can run. Returns true if one woke.
   bool poll_host_fds(int timeout_ms);

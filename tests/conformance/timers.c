@@ -1,8 +1,12 @@
 // Time: alarm and SIGALRM, an interval timer, nanosleep of a child while
-// the parent goes on, and poll timing out on a pipe.
+// the parent goes on, and poll timing out on a pipe. Timers also fire while
+// guest code spins, with or without syscalls that never block (getpid): an
+// alarm reaches a spinning process, and a sleeping child wakes and exits
+// while its parent spins.
 #define _GNU_SOURCE
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -14,6 +18,12 @@ static volatile sig_atomic_t alarms;
 static void on_alarm(int sig) {
   (void)sig;
   alarms++;
+}
+
+static volatile sig_atomic_t children;
+static void on_child(int sig) {
+  (void)sig;
+  children++;
 }
 
 static double now(void) {
@@ -56,6 +66,31 @@ int main(void) {
   t0 = now();
   CHECK(poll(&pf, 1, 100) == 0);
   CHECK(now() - t0 >= 0.09);
+  // An alarm reaches a process that spins in getpid, and one that spins
+  // without syscalls.
+  CHECK(alarm(1) == 0);
+  long calls = 0;
+  while (alarms == 4) {
+    syscall(SYS_getpid);
+    calls++;
+  }
+  CHECK(alarms == 5 && calls > 0);
+  CHECK(alarm(1) == 0);
+  while (alarms == 5) {
+  }
+  CHECK(alarms == 6);
+
+  // A child's sleep ends while its parent spins in getpid.
+  signal(SIGCHLD, on_child);
+  c = fork();
+  if (c == 0) {
+    struct timespec ts = {0, 50000000};
+    nanosleep(&ts, NULL);
+    _exit(3);
+  }
+  while (children == 0) syscall(SYS_getpid);
+  CHECK(waitpid(c, &status, 0) == c && WEXITSTATUS(status) == 3);
+  signal(SIGCHLD, SIG_DFL);
   signal(SIGALRM, SIG_DFL);
   return DONE();
 }

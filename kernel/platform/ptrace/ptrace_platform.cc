@@ -20,6 +20,7 @@
 #include <map>
 #include <vector>
 
+#include "kernel/platform/ptrace/fast_syscalls.h"
 #include "kernel/platform/ptrace/register_cache.h"
 #include "kernel/platform/ptrace/stub_pool.h"
 
@@ -38,6 +39,13 @@ long xptrace(int req, pid_t pid, uint64_t addr, uint64_t data) {
   return ::syscall(SYS_ptrace, req, pid, addr, data);
 }
 
+// rax of a syscall a signal interrupted that the host would restart
+// (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND: kernel-internal errnos).
+bool interrupted_restartable(uint64_t rax) {
+  auto r = static_cast<int64_t>(rax);
+  return r == -512 || r == -513 || r == -514;
+}
+
 // What the address space and its contexts share: the stub's pid (its
 // leader thread, also its host process group) and the injection site. A
 // context may outlive its address space; it then sees pid <= 0.
@@ -52,6 +60,16 @@ struct Stub {
   std::vector<pid_t> idle_threads;
   // The platform's preempter, once made (it outlives every stub).
   const std::unique_ptr<Preempter>* preempter = nullptr;
+  // The answering side of the stub's id syscalls (null: the stub stops on
+  // every syscall) and the stub's listener fd registered there.
+  std::shared_ptr<FastSyscalls> fast;
+  int listener = -1;
+
+  // The stub is gone or killed: its listener goes too.
+  void drop_listener() {
+    if (fast && listener >= 0) fast->remove(listener);
+    listener = -1;
+  }
 };
 
 // Waits for the next ptrace event of stub thread `tid`. Exits of the stub's
@@ -86,7 +104,11 @@ Result<int> wait_thread(Stub& stub, pid_t tid) {
 class PtraceContext : public Context {
  public:
   PtraceContext(std::shared_ptr<Stub> stub, pid_t tid) : stub_(std::move(stub)), tid_(tid) {}
-  ~PtraceContext() override { end_thread(); }
+  ~PtraceContext() override {
+    if (stub_->fast && tid_ > 0) stub_->fast->forget(tid_);
+    end_thread();
+  }
+  void set_ids(const ThreadIds& ids) override;
   Result<SwitchResult> switch_to(Registers& regs) override;
   Result<SwitchResult> run(Registers& regs, int request);
   Result<void> get_fpregs(FpRegisters& fp) override;
@@ -104,12 +126,17 @@ class PtraceContext : public Context {
   std::shared_ptr<Stub> stub_;
   pid_t tid_;
   RegisterCache regs_;
+  bool ids_set_ = false;
+  ThreadIds ids_;
 };
 
 class PtraceAddressSpace : public AddressSpace {
  public:
-  PtraceAddressSpace(pid_t pid, uint64_t site)
-      : stub_(std::make_shared<Stub>(Stub{pid, site})), context_(stub_, pid) {}
+  PtraceAddressSpace(pid_t pid, uint64_t site, std::shared_ptr<FastSyscalls> fast, int listener)
+      : stub_(std::make_shared<Stub>(Stub{pid, site})), context_(stub_, pid) {
+    stub_->fast = std::move(fast);
+    stub_->listener = listener;
+  }
   ~PtraceAddressSpace() override {
     if (!park()) kill();
   }
@@ -148,12 +175,16 @@ class PtraceAddressSpace : public AddressSpace {
   Context& main_context() override { return context_; }
   Result<std::unique_ptr<Context>> new_thread() override;
   void kill() override {
-    if (pid() <= 0) return;
+    if (pid() <= 0) {
+      stub_->drop_listener();
+      return;
+    }
     ::kill(pid(), SIGKILL);
     // Every thread is reaped before the leader is reported.
     while (wait_thread(*stub_, -1).ok()) {
     }
     stub_->pid = -1;
+    stub_->drop_listener();
   }
 
   // Runs one host syscall in the stub's leader thread, which must be in a
@@ -185,8 +216,10 @@ class PtraceAddressSpace : public AddressSpace {
         stub_->pid = -1;
         return Errno(EFAULT);
       }
-      // The int3 after the site; a clone event (new_thread) also stops with
-      // SIGTRAP, with the event in the high bits: go on to the int3.
+      // The int3 after the site; a clone event (new_thread) and the
+      // filter's seccomp stop before the injected syscall runs also stop
+      // with SIGTRAP, with the event in the high bits: go on to the int3
+      // (continuing from the seccomp stop lets the host run the syscall).
       if (WIFSTOPPED(*status) && WSTOPSIG(*status) == SIGTRAP && (*status >> 16) == 0) break;
       if (WIFSTOPPED(*status) && (*status >> 16) == PTRACE_EVENT_CLONE) {
         unsigned long child = 0;
@@ -203,8 +236,10 @@ class PtraceAddressSpace : public AddressSpace {
   }
 
   pid_t pid() const { return stub_->pid; }
+  uint64_t site() const { return stub_->site; }
   void set_preempter(const std::unique_ptr<Preempter>* p) { stub_->preempter = p; }
   void set_pool(std::shared_ptr<StubPool> pool) { pool_ = std::move(pool); }
+  void set_listener(int fd) { stub_->listener = fd; }
 
   // Cleans the stub and parks it in the pool (stub_pool.h) instead of
   // killing it: only a whole stub (alive, no other thread, no context left
@@ -215,7 +250,7 @@ class PtraceAddressSpace : public AddressSpace {
       return false;
     auto r = inject(SYS_munmap, kGuestMin, kGuestTop - kGuestMin);
     if (!r.ok() || *r != 0 || !pool_->reset_xstate(pid())) return false;
-    if (!pool_->park(ParkedStub{pid(), stub_->site})) return false;
+    if (!pool_->park(ParkedStub{pid(), stub_->site, stub_->listener})) return false;
     stub_->pid = -1;  // the pool's now
     return true;
   }
@@ -239,12 +274,26 @@ Result<void> PtraceContext::set_fpregs(const FpRegisters& fp) {
   return {};
 }
 
-Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs, PTRACE_SYSEMU); }
+void PtraceContext::set_ids(const ThreadIds& ids) {
+  if (!stub_->fast || tid_ <= 0 || (ids_set_ && ids == ids_)) return;
+  stub_->fast->set_ids(tid_, ids);
+  ids_ = ids;
+  ids_set_ = true;
+}
+
+Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs, PTRACE_CONT); }
 
 Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   pid_t pid = tid();
   if (pid <= 0) return Errno(ESRCH);
-  TRY(regs_.store(pid, regs));
+  // Resuming always writes orig_rax = -1. From a seccomp stop (a guest
+  // syscall, or one a parked thread was stopped in) that skips the syscall,
+  // which the host would otherwise run; from any other stop it only keeps
+  // the host from restarting a syscall, and no host syscall of the guest's
+  // is ever in flight there (see the interrupted fast syscall below).
+  Registers w = regs;
+  w.orig_rax = static_cast<uint64_t>(-1);
+  TRY(regs_.store(pid, w));
   Preempter* preempter = stub_->preempter ? stub_->preempter->get() : nullptr;
   if (preempter) preempter->begin_run(stub_->pid, pid);
   if (xptrace(request, pid, 0, 0) < 0) {
@@ -264,7 +313,8 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   int status = *waited;
   TRY(regs_.load(pid, regs));
   int sig = WSTOPSIG(status);
-  if (sig == (SIGTRAP | 0x80)) {
+  if (status >> 8 == (SIGTRAP | (PTRACE_EVENT_SECCOMP << 8))) {
+    // The filter's SECCOMP_RET_TRACE stop, before the host would run it.
     out.kind = SwitchResult::Kind::kSyscall;
     // The `syscall` instruction leaves rcx = return address and r11 = rflags,
     // which the entry code saves as ip and flags; `int $0x80` does not. This
@@ -273,6 +323,15 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
     // still emulated by us, never the host's.
     out.native_abi = regs.rcx == regs.rip && regs.r11 == regs.eflags;
     return out;
+  }
+  if (static_cast<int64_t>(regs.orig_rax) >= 0 && interrupted_restartable(regs.rax)) {
+    // A fast syscall (a seccomp notification, fast_syscalls.h) interrupted
+    // by this signal: the host would restart it on resume. Do it here, so the
+    // registers are those before the syscall instruction, as for any guest
+    // code a signal interrupts.
+    regs.rax = regs.orig_rax;
+    regs.rip -= 2;
+    regs.orig_rax = static_cast<uint64_t>(-1);
   }
   if (sig == Preempter::kSignal) {
     // The preempter's kick (no one else sends the stub signals); resuming
@@ -332,14 +391,18 @@ bool host_mappings_above_guest(pid_t pid) {
 
 }  // namespace
 
-Result<std::unique_ptr<PtracePlatform>> PtracePlatform::create(int frames_fd) {
+Result<std::unique_ptr<PtracePlatform>> PtracePlatform::create(int frames_fd, bool fast_syscalls) {
   auto exe = TRY(make_stub_exe());
-  return std::unique_ptr<PtracePlatform>(new PtracePlatform(frames_fd, std::move(exe)));
+  std::shared_ptr<FastSyscalls> fast;
+  if (fast_syscalls) fast = TRY(FastSyscalls::create());
+  return std::unique_ptr<PtracePlatform>(
+      new PtracePlatform(frames_fd, std::move(exe), std::move(fast)));
 }
 
 Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
   if (auto parked = pool_->take()) {
-    auto as = std::make_unique<PtraceAddressSpace>(parked->pid, parked->site);
+    auto as =
+        std::make_unique<PtraceAddressSpace>(parked->pid, parked->site, fast_, parked->listener);
     as->set_preempter(&preempter_);
     as->set_pool(pool_);
     return std::unique_ptr<AddressSpace>(std::move(as));
@@ -357,7 +420,8 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     ::syscall(SYS_close_range, kStubExeFd + 1, ~0U, 0);
     if (xptrace(PTRACE_TRACEME, 0, 0, 0) < 0) ::_exit(125);
     char name[] = "pangaea-stub";
-    char* argv[] = {name, nullptr};
+    char fast[] = "fast";
+    char* argv[] = {name, fast_ ? fast : nullptr, nullptr};
     char* envp[] = {nullptr};
     ::syscall(SYS_execveat, kStubExeFd, "", argv, envp, AT_EMPTY_PATH);
     ::_exit(126);
@@ -374,7 +438,8 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
   if (::waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP)
     return fail("did not stop at exec");
   if (xptrace(PTRACE_SETOPTIONS, pid, 0,
-              PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) < 0)
+              PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+                  PTRACE_O_TRACESECCOMP) < 0)
     return fail("PTRACE_SETOPTIONS");
   if (xptrace(PTRACE_CONT, pid, 0, 0) < 0) return fail("PTRACE_CONT");
   // The stub installs its filter, then stops at the int3 before the site.
@@ -392,8 +457,22 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     return fail("has host mappings below kGuestTop");
   }
   pool_->save_fresh_xstate(pid);
-  auto as = std::make_unique<PtraceAddressSpace>(pid, regs.rip);
+  auto as = std::make_unique<PtraceAddressSpace>(pid, regs.rip, fast_, -1);
   as->set_preempter(&preempter_);
+  if (fast_) {
+    // The stub left its filter's listener fd in rax: pull it out, close it
+    // in the stub, hand it to the answering thread.
+    auto remote = static_cast<int64_t>(regs.rax);
+    if (remote < 0) return Errno(EIO);  // `as` kills the stub
+    base::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    base::UniqueFd local(pidfd.valid() ? static_cast<int>(::syscall(
+                                             SYS_pidfd_getfd, pidfd.get(), remote, 0))
+                                       : -1);
+    if (!local.valid() || TRY(as->inject(SYS_close, remote)) != 0) return Errno(EIO);
+    int fd = local.get();
+    TRY(fast_->add(std::move(local)));
+    as->set_listener(fd);
+  }
   // Leave the stub nothing writable of its own (its stack, vdso, vvar): a
   // guest could otherwise leave data there for the next user of a parked
   // stub. Its loop needs only its text.
@@ -468,6 +547,7 @@ void PtraceContext::end_thread() {
   while (wait_thread(*stub_, -1).ok()) {
   }
   stub_->pid = -1;
+  stub_->drop_listener();
   tid_ = -1;
 }
 
@@ -476,8 +556,8 @@ Result<int64_t> ptrace_inject_for_test(AddressSpace& as, long nr, long a0, long 
   return static_cast<PtraceAddressSpace&>(as).inject(nr, a0, a1, a2, a3, a4, a5);
 }
 
-Result<SwitchResult> ptrace_cont_for_test(AddressSpace& as, Registers& regs) {
-  return static_cast<PtraceContext&>(as.main_context()).run(regs, PTRACE_CONT);
+uint64_t ptrace_site_for_test(AddressSpace& as) {
+  return static_cast<PtraceAddressSpace&>(as).site();
 }
 
 }  // namespace kernel::platform

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "base/unique_fd.h"
 
@@ -62,8 +63,8 @@ class PtracePlatformTest : public ::testing::Test {
   std::unique_ptr<AddressSpace> as_;
 };
 
-// mov $39,%eax ; syscall ; int3
-constexpr std::initializer_list<uint8_t> kGetpidThenTrap = {0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xcc};
+// mov $63,%eax ; syscall (uname: one that stops in the tracer) ; int3
+constexpr std::initializer_list<uint8_t> kSyscallThenTrap = {0xb8, 63, 0, 0, 0, 0x0f, 0x05, 0xcc};
 
 TEST_F(PtracePlatformTest, InjectedSyscallRunsInStub) {
   auto r = ptrace_inject_for_test(*as_, SYS_getpid);
@@ -72,13 +73,13 @@ TEST_F(PtracePlatformTest, InjectedSyscallRunsInStub) {
   EXPECT_NE(*r, getpid());
 }
 
-TEST_F(PtracePlatformTest, GuestSyscallStopsUnderSysemuAndResultIsOurs) {
-  load_code(kGetpidThenTrap);
+TEST_F(PtracePlatformTest, GuestSyscallStopsAndResultIsOurs) {
+  load_code(kSyscallThenTrap);
   Registers regs = regs_at(kCode);
   auto ev = as_->main_context().switch_to(regs);
   ASSERT_TRUE(ev.ok());
   ASSERT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
-  EXPECT_EQ(regs.orig_rax, 39u);
+  EXPECT_EQ(regs.orig_rax, 63u);
   EXPECT_TRUE(ev->native_abi);
   EXPECT_EQ(regs.rip, kCode + 7);  // just after the syscall instruction
   regs.rax = 4242;
@@ -86,7 +87,7 @@ TEST_F(PtracePlatformTest, GuestSyscallStopsUnderSysemuAndResultIsOurs) {
   ASSERT_TRUE(ev.ok());
   ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
   EXPECT_EQ(ev->signo, SIGTRAP);
-  EXPECT_EQ(regs.rax, 4242u);  // the host never ran getpid
+  EXPECT_EQ(regs.rax, 4242u);  // the host never ran uname
 }
 
 TEST_F(PtracePlatformTest, FaultOnUnmappedPageThenMapAndRetry) {
@@ -114,21 +115,90 @@ TEST_F(PtracePlatformTest, Int80IsReportedAsForeignAbi) {
   EXPECT_FALSE(ev->native_abi);
 }
 
-// The seccomp wall: guest code resumed without SYSEMU (a tracer bug) that
-// makes a syscall from anywhere but the stub's site is killed by SIGSYS
-// before the host runs it.
-TEST_F(PtracePlatformTest, SeccompKillsHostSyscallOutsideTheSite) {
-  load_code(kGetpidThenTrap);
+// The seccomp wall: a guest syscall made at the stub's own site (guest code
+// that jumps there) is still only reported to the tracer, which skips it; the
+// host never runs it (exit_group would end the stub).
+TEST_F(PtracePlatformTest, GuestSyscallAtTheSiteNeverReachesTheHost) {
+  uint64_t site = ptrace_site_for_test(*as_);
+  // mov $231,%eax ; mov $7,%edi ; movabs $site,%rcx ; jmp *%rcx
+  std::vector<uint8_t> code = {0xb8, 231, 0, 0, 0, 0xbf, 7, 0, 0, 0, 0x48, 0xb9};
+  for (int i = 0; i < 8; ++i) code.push_back(static_cast<uint8_t>(site >> (8 * i)));
+  code.insert(code.end(), {0xff, 0xe1});
+  std::copy(code.begin(), code.end(), mem_);
+  ASSERT_TRUE(as_->map(kCode, 4096, PROT_READ | PROT_EXEC, 0, false).ok());
   Registers regs = regs_at(kCode);
-  auto ev = ptrace_cont_for_test(*as_, regs);
+  auto ev = as_->main_context().switch_to(regs);
   ASSERT_TRUE(ev.ok());
-  ASSERT_EQ(ev->kind, SwitchResult::Kind::kExit);
-  ASSERT_TRUE(WIFSIGNALED(ev->wait_status));
-  EXPECT_EQ(WTERMSIG(ev->wait_status), SIGSYS);
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  EXPECT_EQ(regs.orig_rax, 231u);
+  regs.rax = 0;
+  ev = as_->main_context().switch_to(regs);  // skipped: on to the stub's int3
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
+  EXPECT_EQ(ev->signo, SIGTRAP);
+  auto r = ptrace_inject_for_test(*as_, SYS_getpid);  // the stub lives
+  ASSERT_TRUE(r.ok());
+  EXPECT_GT(*r, 0);
+}
+
+// Fast syscalls (fast_syscalls.h): getpid and gettid are answered from the
+// ids the kernel set, without a stop; another syscall still stops.
+TEST_F(PtracePlatformTest, IdSyscallsAreAnsweredWithoutAStop) {
+  // mov $39,%eax ; syscall ; mov %rax,%rbx ; mov $186,%eax ; syscall ;
+  // mov %rax,%rbp ; mov $63,%eax ; syscall ; int3
+  load_code({0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x48, 0x89, 0xc3, 0xb8, 186, 0, 0, 0, 0x0f, 0x05,
+             0x48, 0x89, 0xc5, 0xb8, 63, 0, 0, 0, 0x0f, 0x05, 0xcc});
+  as_->main_context().set_ids({.pid = 4242, .tid = 4243, .ppid = 1, .pgrp = 4242});
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  EXPECT_EQ(regs.orig_rax, 63u);
+  EXPECT_EQ(regs.rbx, 4242u);
+  EXPECT_EQ(regs.rbp, 4243u);
+}
+
+// A fast syscall a time slice interrupts (the signal lands while the thread
+// waits for its notification's answer) is restarted, never seen failing:
+// a guest loop of getpid checks every answer through many preemptions.
+TEST_F(PtracePlatformTest, PreemptedFastSyscallsAreRestarted) {
+  // 0: mov $39,%eax ; 5: syscall ; 7: cmp $4242,%rax ; 13: jne 17 ;
+  // 15: jmp 0 ; 17: int3
+  load_code({0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x92, 0x10, 0, 0, 0x75, 0x02, 0xeb, 0xef,
+             0xcc});
+  as_->main_context().set_ids({.pid = 4242});
+  platform_->set_time_slice(200'000);
+  Registers regs = regs_at(kCode);
+  for (int i = 0; i < 50; ++i) {
+    auto ev = as_->main_context().switch_to(regs);
+    ASSERT_TRUE(ev.ok());
+    ASSERT_EQ(ev->kind, SwitchResult::Kind::kPreempted) << "rax " << regs.rax;
+    EXPECT_GE(regs.rip, kCode);
+    EXPECT_LT(regs.rip, kCode + 17);
+  }
+  platform_->set_time_slice(0);
+}
+
+// Without fast syscalls (the kernel's --strace) getpid stops like any other.
+TEST_F(PtracePlatformTest, WithoutFastSyscallsGetpidStops) {
+  as_.reset();
+  auto p = PtracePlatform::create(fd_.get(), false);
+  ASSERT_TRUE(p.ok());
+  platform_ = std::move(*p);
+  auto as = platform_->new_address_space();
+  ASSERT_TRUE(as.ok());
+  as_ = std::move(*as);
+  load_code({0xb8, 39, 0, 0, 0, 0x0f, 0x05, 0xcc});
+  as_->main_context().set_ids({.pid = 4242});
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
+  EXPECT_EQ(regs.orig_rax, 39u);
 }
 
 TEST_F(PtracePlatformTest, UnmapAndProtect) {
-  load_code(kGetpidThenTrap);
+  load_code(kSyscallThenTrap);
   EXPECT_TRUE(as_->protect(kCode, 4096, PROT_READ).ok());
   Registers regs = regs_at(kCode);
   auto ev = as_->main_context().switch_to(regs);
@@ -187,7 +257,7 @@ TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
   ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
   ASSERT_TRUE((*thread)->set_fpregs(fp).ok());
   // The main thread still runs, then the thread ends alone.
-  load_code(kGetpidThenTrap);
+  load_code(kSyscallThenTrap);
   Registers main_regs = regs_at(kCode);
   ev = as_->main_context().switch_to(main_regs);
   ASSERT_TRUE(ev.ok());
@@ -208,7 +278,7 @@ TEST_F(PtracePlatformTest, ThreadSharesMemoryAndEndsAlone) {
 // next one with no guest mapping, nothing writable of its own, a fresh FP
 // state, and runs guest code as a new stub does.
 TEST_F(PtracePlatformTest, StubIsReusedCleanAfterItsAddressSpaceEnds) {
-  load_code(kGetpidThenTrap);
+  load_code(kSyscallThenTrap);
   ASSERT_TRUE(as_->map(kData, 4096, PROT_READ | PROT_WRITE, 4096, false).ok());
   FpRegisters fp;
   ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
@@ -242,12 +312,12 @@ TEST_F(PtracePlatformTest, StubIsReusedCleanAfterItsAddressSpaceEnds) {
   ASSERT_TRUE(as_->main_context().get_fpregs(fp).ok());
   EXPECT_EQ(fp.xmm_space[0], 0u);
   EXPECT_EQ(fp.mxcsr, 0x1f80u);
-  load_code(kGetpidThenTrap);
+  load_code(kSyscallThenTrap);
   Registers regs = regs_at(kCode);
   auto ev = as_->main_context().switch_to(regs);
   ASSERT_TRUE(ev.ok());
   EXPECT_EQ(ev->kind, SwitchResult::Kind::kSyscall);
-  EXPECT_EQ(regs.orig_rax, 39u);
+  EXPECT_EQ(regs.orig_rax, 63u);
 }
 
 // Time slices: guest code that never makes a syscall (jmp .) is stopped and

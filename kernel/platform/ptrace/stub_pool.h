@@ -36,6 +36,7 @@ namespace kernel::platform {
 struct ParkedStub {
   pid_t pid;
   uint64_t site;
+  int listener;  // its seccomp listener, still registered with FastSyscalls (or -1)
 };
 
 class StubPool {
