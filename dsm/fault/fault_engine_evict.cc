@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <future>
 #include <vector>
@@ -198,10 +199,9 @@ size_t FaultEngine::evict_some(size_t want) {
             [](const Victim& a, const Victim& b) { return a.frame < b.frame; });
   size_t dropped = 0;
   for (size_t i = 0; i < victims.size();) {
-    // A group of consecutive frames (distinct stripes: at most kStripes).
+    // A group of consecutive frames: one punch.
     size_t j = i + 1;
-    while (j < victims.size() && j - i < kStripes && victims[j].frame == victims[j - 1].frame + 1)
-      ++j;
+    while (j < victims.size() && victims[j].frame == victims[j - 1].frame + 1) ++j;
     dropped += finish_evictions(std::span<Victim>(victims.data() + i, j - i));
     i = j;
   }
@@ -210,15 +210,15 @@ size_t FaultEngine::evict_some(size_t want) {
 
 size_t FaultEngine::finish_evictions(std::span<Victim> group) {
   constexpr uint64_t kPage = base::kPageSize;
-  // Lock the group's stripes in ascending stripe index (the lock order).
-  std::vector<size_t> order(group.size());
-  for (size_t k = 0; k < group.size(); ++k) order[k] = k;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return group[a].frame % kStripes < group[b].frame % kStripes;
-  });
+  // Lock the group's stripes in ascending stripe index (the lock order),
+  // each once: a group longer than kStripes has several frames per stripe.
+  std::array<bool, kStripes> used{};
+  for (const Victim& v : group) used[v.frame % kStripes] = true;
   std::vector<std::unique_lock<std::mutex>> locks;
-  locks.reserve(group.size());
-  for (size_t k : order) locks.emplace_back(stripe(group[k].frame).mu);
+  locks.reserve(std::min<size_t>(group.size(), kStripes));
+  for (size_t i = 0; i < static_cast<size_t>(kStripes); ++i) {
+    if (used[i]) locks.emplace_back(stripes_[i].mu);
+  }
 
   // Which frames go: written back (or clean) and still present here. Staged
   // and invalidated frames have no page in the memfd: punching them again
