@@ -91,6 +91,7 @@ Result<uint64_t> build_stack(mm::MemoryManager& mm, const ExecArgs& args,
   auxv.emplace_back(AT_RANDOM, at_random);
   auxv.emplace_back(AT_EXECFN, execfn);
   auxv.emplace_back(AT_PLATFORM, platform);
+  if (args.vdso) auxv.emplace_back(AT_SYSINFO_EHDR, args.vdso);
   auxv.emplace_back(AT_NULL, 0);
 
   std::vector<uint64_t> words;

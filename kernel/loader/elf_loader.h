@@ -27,6 +27,7 @@ struct ExecArgs {
   std::vector<std::string> argv;
   std::vector<std::string> envp;
   std::string execfn;  // AT_EXECFN: the path given to execve
+  uint64_t vdso = 0;   // AT_SYSINFO_EHDR (platform::AddressSpace::vdso); 0: none
 };
 
 struct LoadedImage {

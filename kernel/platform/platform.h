@@ -103,6 +103,10 @@ class AddressSpace {
   virtual Result<std::unique_ptr<Context>> new_thread() = 0;
   // Ends the address space and every thread in it now.
   virtual void kill() = 0;
+  // The address of a vDSO (an ELF image of time functions that need no
+  // syscall) mapped read-only above kGuestTop for guest code to call, for
+  // AT_SYSINFO_EHDR; 0: none.
+  virtual uint64_t vdso() const { return 0; }
 };
 
 class Platform {

@@ -242,7 +242,7 @@ Result<void> Kernel::load_program(Thread& t, const std::string& path, std::vecto
       return Errno(ELIBBAD);
     interp_image = TRY(read_all(ifd->get(), ist.st_size));
   }
-  loader::ExecArgs args{argv, std::move(envp), path};
+  loader::ExecArgs args{argv, std::move(envp), path, as->vdso()};
   auto img = TRY(loader::load_elf(*mm, image, args, interp_image));
   p.argv = std::move(argv);
 

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <poll.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -33,6 +34,18 @@ static double now(void) {
 }
 
 int main(void) {
+  // A vDSO for the clocks, as Linux gives every process, and its clocks agree
+  // with the syscall's.
+  CHECK(getauxval(AT_SYSINFO_EHDR) != 0);
+  struct timespec v, sc;
+  CHECK(clock_gettime(CLOCK_MONOTONIC, &v) == 0);
+  CHECK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &sc) == 0);
+  CHECK(sc.tv_sec - v.tv_sec < 2 && (sc.tv_sec > v.tv_sec || sc.tv_nsec >= v.tv_nsec));
+  struct timeval tv;
+  CHECK(gettimeofday(&tv, NULL) == 0);
+  CHECK(syscall(SYS_clock_gettime, CLOCK_REALTIME, &sc) == 0);
+  CHECK(sc.tv_sec - tv.tv_sec < 2 && sc.tv_sec >= tv.tv_sec);
+
   signal(SIGALRM, on_alarm);
   CHECK(alarm(1) == 0);
   CHECK(alarm(1) == 1);  // about one second left of the first

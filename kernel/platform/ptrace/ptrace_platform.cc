@@ -240,6 +240,8 @@ class PtraceAddressSpace : public AddressSpace {
   void set_preempter(const std::unique_ptr<Preempter>* p) { stub_->preempter = p; }
   void set_pool(std::shared_ptr<StubPool> pool) { pool_ = std::move(pool); }
   void set_listener(int fd) { stub_->listener = fd; }
+  void set_vdso(uint64_t v) { vdso_ = v; }
+  uint64_t vdso() const override { return vdso_; }
 
   // Cleans the stub and parks it in the pool (stub_pool.h) instead of
   // killing it: only a whole stub (alive, no other thread, no context left
@@ -250,7 +252,7 @@ class PtraceAddressSpace : public AddressSpace {
       return false;
     auto r = inject(SYS_munmap, kGuestMin, kGuestTop - kGuestMin);
     if (!r.ok() || *r != 0 || !pool_->reset_xstate(pid())) return false;
-    if (!pool_->park(ParkedStub{pid(), stub_->site, stub_->listener})) return false;
+    if (!pool_->park(ParkedStub{pid(), stub_->site, stub_->listener, vdso_})) return false;
     stub_->pid = -1;  // the pool's now
     return true;
   }
@@ -260,6 +262,7 @@ class PtraceAddressSpace : public AddressSpace {
   PtraceContext context_;
   std::shared_ptr<StubPool> pool_;
   pid_t last_clone_ = 0;  // the thread of the last injected clone (PTRACE_EVENT_CLONE)
+  uint64_t vdso_ = 0;
 };
 
 Result<void> PtraceContext::get_fpregs(FpRegisters& fp) {
@@ -403,6 +406,7 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
   if (auto parked = pool_->take()) {
     auto as =
         std::make_unique<PtraceAddressSpace>(parked->pid, parked->site, fast_, parked->listener);
+    as->set_vdso(parked->vdso);
     as->set_preempter(&preempter_);
     as->set_pool(pool_);
     return std::unique_ptr<AddressSpace>(std::move(as));
@@ -473,14 +477,25 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     TRY(fast_->add(std::move(local)));
     as->set_listener(fd);
   }
-  // Leave the stub nothing writable of its own (its stack, vdso, vvar): a
-  // guest could otherwise leave data there for the next user of a parked
-  // stub. Its loop needs only its text.
+  // Leave the stub nothing writable of its own (its stack): a guest could
+  // otherwise leave data there for the next user of a parked stub. Its loop
+  // needs only its text; the host's vDSO and its read-only data pages stay
+  // for guest code to call (AddressSpace::vdso: clock_gettime without a
+  // syscall, as the host's own programs do).
   auto text = host_mapping_of(pid, regs.rip);
-  constexpr uint64_t kHostTop = 0x7ffffffff000;
-  if (!text || TRY(as->inject(SYS_munmap, kGuestTop, text->first - kGuestTop)) != 0 ||
-      TRY(as->inject(SYS_munmap, text->second, kHostTop - text->second)) != 0)
-    return Errno(EIO);
+  if (!text) return Errno(EIO);
+  uint64_t vdso = 0;
+  for (const HostMapping& m : host_mappings(pid)) {
+    if (m.start < kGuestTop || m.start == text->first) continue;
+    if (m.name == "[vdso]" && !m.writable) {
+      vdso = m.start;
+      continue;
+    }
+    if ((m.name == "[vvar]" || m.name == "[vvar_vclock]") && !m.writable) continue;
+    if (m.name == "[vsyscall]") continue;  // not a mapping of the process's own
+    if (TRY(as->inject(SYS_munmap, m.start, m.end - m.start)) != 0) return Errno(EIO);
+  }
+  as->set_vdso(vdso);
   as->set_pool(pool_);
   return std::unique_ptr<AddressSpace>(std::move(as));
 }

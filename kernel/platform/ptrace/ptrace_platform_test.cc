@@ -179,6 +179,31 @@ TEST_F(PtracePlatformTest, PreemptedFastSyscallsAreRestarted) {
   platform_->set_time_slice(0);
 }
 
+// The host's vDSO stays mapped (read-only, above guest memory) for guest
+// code to call: guest code reads its ELF magic.
+TEST_F(PtracePlatformTest, VdsoIsMappedForGuestCode) {
+  uint64_t vdso = as_->vdso();
+  ASSERT_GE(vdso, kGuestTop);
+  // movabs $vdso,%rcx ; mov (%rcx),%eax ; int3
+  std::vector<uint8_t> code = {0x48, 0xb9};
+  for (int i = 0; i < 8; ++i) code.push_back(static_cast<uint8_t>(vdso >> (8 * i)));
+  code.insert(code.end(), {0x8b, 0x01, 0xcc});
+  std::copy(code.begin(), code.end(), mem_);
+  ASSERT_TRUE(as_->map(kCode, 4096, PROT_READ | PROT_EXEC, 0, false).ok());
+  Registers regs = regs_at(kCode);
+  auto ev = as_->main_context().switch_to(regs);
+  ASSERT_TRUE(ev.ok());
+  ASSERT_EQ(ev->kind, SwitchResult::Kind::kSignal);
+  EXPECT_EQ(ev->signo, SIGTRAP);
+  EXPECT_EQ(regs.rax & 0xffffffffu, 0x464c457fu);  // "\x7fELF"
+  // A parked stub comes back with it.
+  as_.reset();
+  auto as = platform_->new_address_space();
+  ASSERT_TRUE(as.ok());
+  as_ = std::move(*as);
+  EXPECT_EQ(as_->vdso(), vdso);
+}
+
 // Without fast syscalls (the kernel's --strace) getpid stops like any other.
 TEST_F(PtracePlatformTest, WithoutFastSyscallsGetpidStops) {
   as_.reset();

@@ -28,7 +28,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
+#include <string>
 #include <vector>
 
 namespace kernel::platform {
@@ -37,6 +39,7 @@ struct ParkedStub {
   pid_t pid;
   uint64_t site;
   int listener;  // its seccomp listener, still registered with FastSyscalls (or -1)
+  uint64_t vdso;  // AddressSpace::vdso
 };
 
 class StubPool {
@@ -105,6 +108,41 @@ inline std::optional<std::pair<uint64_t, uint64_t>> host_mapping_of(pid_t pid, u
     uint64_t lo = std::strtoull(line, &dash, 16);
     uint64_t hi = std::strtoull(dash + 1, nullptr, 16);
     if (lo <= addr && addr < hi) out = std::make_pair(lo, hi);
+  }
+  std::fclose(f);
+  return out;
+}
+
+struct HostMapping {
+  uint64_t start, end;
+  bool writable;
+  std::string name;  // "[vdso]", a path, or ""
+};
+
+// Every mapping of host process `pid` (/proc/PID/maps).
+inline std::vector<HostMapping> host_mappings(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+  std::vector<HostMapping> out;
+  FILE* f = std::fopen(path, "re");
+  if (!f) return out;
+  char line[512];
+  while (std::fgets(line, sizeof(line), f)) {
+    char* dash = nullptr;
+    HostMapping m;
+    m.start = std::strtoull(line, &dash, 16);
+    char* sp = nullptr;
+    m.end = std::strtoull(dash + 1, &sp, 16);
+    m.writable = sp[1] != 0 && sp[2] == 'w';
+    // The name is the sixth field, after perms, offset, dev and inode.
+    char* p = sp;
+    for (int field = 0; field < 4 && p; ++field) p = std::strchr(p + 1, ' ');
+    if (p) {
+      while (*p == ' ') ++p;
+      m.name = p;
+      while (!m.name.empty() && (m.name.back() == '\n' || m.name.back() == ' ')) m.name.pop_back();
+    }
+    out.push_back(std::move(m));
   }
   std::fclose(f);
   return out;
