@@ -94,25 +94,6 @@ class StubPool {
   std::vector<uint8_t> fresh_xstate_;
 };
 
-// The [start, end) of the host mapping of `pid` that holds `addr` (from
-// /proc/PID/maps), or nullopt.
-inline std::optional<std::pair<uint64_t, uint64_t>> host_mapping_of(pid_t pid, uint64_t addr) {
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-  FILE* f = std::fopen(path, "re");
-  if (!f) return std::nullopt;
-  char line[512];
-  std::optional<std::pair<uint64_t, uint64_t>> out;
-  while (std::fgets(line, sizeof(line), f)) {
-    char* dash = nullptr;
-    uint64_t lo = std::strtoull(line, &dash, 16);
-    uint64_t hi = std::strtoull(dash + 1, nullptr, 16);
-    if (lo <= addr && addr < hi) out = std::make_pair(lo, hi);
-  }
-  std::fclose(f);
-  return out;
-}
-
 struct HostMapping {
   uint64_t start, end;
   bool writable;
@@ -146,6 +127,13 @@ inline std::vector<HostMapping> host_mappings(pid_t pid) {
   }
   std::fclose(f);
   return out;
+}
+
+// The [start, end) of the host mapping of `pid` that holds `addr`, or nullopt.
+inline std::optional<std::pair<uint64_t, uint64_t>> host_mapping_of(pid_t pid, uint64_t addr) {
+  for (const HostMapping& m : host_mappings(pid))
+    if (m.start <= addr && addr < m.end) return std::make_pair(m.start, m.end);
+  return std::nullopt;
 }
 
 // How many threads host process `pid` has (/proc/PID/task), or -1.
