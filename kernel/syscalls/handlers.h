@@ -103,6 +103,8 @@ PANGAEA_SYSCALL(getsockopt);
 PANGAEA_SYSCALL(shutdown);
 PANGAEA_SYSCALL(sendmsg);
 PANGAEA_SYSCALL(recvmsg);
+// sys_unix_socket.cc
+PANGAEA_SYSCALL(socketpair);
 
 // sys_mm.cc
 PANGAEA_SYSCALL(mmap);

@@ -428,7 +428,10 @@ PANGAEA_SYSCALL(fcntl) {
     case F_SETFL: {
       constexpr int kChangeable = O_APPEND | O_NONBLOCK | O_ASYNC | O_DIRECT | O_NOATIME;
       int nf = (f->flags() & ~kChangeable) | (arg_int(a.a[2]) & kChangeable);
-      if (f->host_fd() >= 0 && f->host_fd() > 2) ::fcntl(f->host_fd(), F_SETFL, nf & ~O_NONBLOCK);
+      // Host sockets stay O_NONBLOCK whatever the guest asks (a blocking
+      // host call would stop the whole kernel).
+      bool socket = f->path().rfind("socket:", 0) == 0;
+      if (f->host_fd() > 2 && !socket) ::fcntl(f->host_fd(), F_SETFL, nf & ~O_NONBLOCK);
       f->set_flags(nf);
       return 0;
     }

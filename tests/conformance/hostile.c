@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,8 +45,22 @@ int main(void) {
   CHECK(int80(20 /* i386 getpid */) == -ENOSYS);
   // No host ptrace.
   CHECK(raw6(SYS_ptrace, PTRACE_TRACEME, 0, 0) == -ENOSYS);
-  // No host unix sockets (docker.sock, the init socket...).
-  CHECK(raw6(SYS_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */, 0) == -EAFNOSUPPORT);
+  // Unix sockets are the guest's: names resolve inside the root, so a path
+  // or a symlink out of it leads nowhere (docker.sock, the init socket...).
+  {
+    long s = raw6(SYS_socket, 1 /* AF_UNIX */, 1 /* SOCK_STREAM */, 0);
+    CHECK(s >= 0);
+    struct sockaddr_un sa = {AF_UNIX, "/escape_abs"};
+    CHECK(raw6(SYS_connect, s, (long)&sa, sizeof(sa)) == -ENOENT);
+    strcpy(sa.sun_path, "/../../../run/systemd/private");
+    CHECK(raw6(SYS_connect, s, (long)&sa, sizeof(sa)) == -ENOENT);
+    strcpy(sa.sun_path, "/proc/self/fd/0");
+    CHECK(raw6(SYS_connect, s, (long)&sa, sizeof(sa)) < 0);
+    // The host's abstract namespace is not the guest's.
+    memcpy(sa.sun_path, "\0/org/freedesktop/systemd1/notify", 34);
+    CHECK(raw6(SYS_connect, s, (long)&sa, 2 + 34) == -ECONNREFUSED);
+    close(s);
+  }
   // The stub's memory is not the guest's to map over or unmap.
   CHECK(mmap((void*)0x7f8000000000, 4096, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED);

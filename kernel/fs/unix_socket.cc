@@ -1,0 +1,260 @@
+#include "kernel/fs/unix_socket.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+
+namespace kernel::fs {
+namespace {
+
+// A host name the kernel bound, and the guest address it stands for.
+struct Bound {
+  std::string raw;
+  UnixCred listener;             // who called listen()
+  std::deque<UnixCred> pending;  // connects not yet accepted, in order
+};
+
+// host name (sun_path bytes as bound; abstract ones start with NUL) -> Bound
+std::unordered_map<std::string, Bound>& bound_names() {
+  static std::unordered_map<std::string, Bound> m;
+  return m;
+}
+
+// The guest's abstract namespace, one per socket type as in Linux: the type
+// as one byte + the guest name (without the leading NUL) -> host name.
+std::unordered_map<std::string, std::string>& abstract_names() {
+  static std::unordered_map<std::string, std::string> m;
+  return m;
+}
+
+// "pangaea-<16 hex digits>": random once per kernel process (per boot).
+const std::string& boot_prefix() {
+  static const std::string prefix = [] {
+    uint64_t r = 0;
+    if (::getrandom(&r, sizeof(r), 0) != sizeof(r)) r = static_cast<uint64_t>(::getpid()) << 32;
+    char buf[40];
+    snprintf(buf, sizeof(buf), "pangaea-%016llx", static_cast<unsigned long long>(r));
+    return std::string(buf);
+  }();
+  return prefix;
+}
+
+uint64_t next_serial() {
+  static uint64_t n = 0;
+  return ++n;
+}
+
+std::string abstract_key(int type, const std::string& name) {
+  return std::string(1, static_cast<char>(type)) + name;
+}
+
+std::string host_key(const sockaddr_un& sa, socklen_t len) {
+  if (len <= sizeof(sa_family_t)) return {};
+  size_t n = len - sizeof(sa_family_t);
+  if (n > sizeof(sa.sun_path)) n = sizeof(sa.sun_path);
+  if (sa.sun_path[0] == '\0') return std::string(sa.sun_path, n);
+  return std::string(sa.sun_path, strnlen(sa.sun_path, n));
+}
+
+std::string family_only() {
+  sa_family_t fam = AF_UNIX;
+  return std::string(reinterpret_cast<const char*>(&fam), sizeof(fam));
+}
+
+// A sockaddr_un holding `name` (sun_path bytes); a path gets its NUL.
+std::pair<sockaddr_un, socklen_t> make_sa(const std::string& name) {
+  sockaddr_un sa = {};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, name.data(), name.size());
+  socklen_t len = sizeof(sa_family_t) + name.size();
+  if (!name.empty() && name[0] != '\0') len += 1;
+  return {sa, len};
+}
+
+}  // namespace
+
+Result<UnixAddr> parse_unix_addr(const void* sa, size_t len) {
+  if (len < sizeof(sa_family_t) || len > sizeof(sockaddr_un)) return Errno(EINVAL);
+  const char* b = static_cast<const char*>(sa);
+  sa_family_t fam;
+  std::memcpy(&fam, b, sizeof(fam));
+  if (fam != AF_UNIX) return Errno(EINVAL);
+  UnixAddr a;
+  std::string path(b + sizeof(fam), len - sizeof(fam));
+  if (path.empty()) return a;  // autobind
+  if (path[0] == '\0') {
+    a.abstract = true;
+    a.name = path.substr(1);
+    a.raw = family_only() + path;
+    return a;
+  }
+  a.name = path.substr(0, strnlen(path.data(), path.size()));
+  a.raw = family_only() + a.name + std::string(1, '\0');
+  return a;
+}
+
+Result<UnixTarget> unix_target(const Root& root, int type, const UnixAddr& a,
+                             const std::string& guest_path) {
+  UnixTarget t;
+  if (a.abstract) {
+    auto it = abstract_names().find(abstract_key(type, a.name));
+    if (it == abstract_names().end()) return Errno(ECONNREFUSED);
+    std::tie(t.sa, t.len) = make_sa(it->second);
+    return t;
+  }
+  if (a.name.empty()) return Errno(EINVAL);
+  t.pin = TRY(root.open_path(guest_path, O_PATH));
+  struct stat st;
+  if (::fstat(t.pin.get(), &st) < 0) return Errno::last();
+  if (!S_ISSOCK(st.st_mode)) return Errno(ECONNREFUSED);
+  std::tie(t.sa, t.len) = make_sa("/proc/self/fd/" + std::to_string(t.pin.get()));
+  return t;
+}
+
+std::string unix_guest_name(const sockaddr_un& sa, socklen_t len) {
+  if (len == 0) return {};
+  std::string key = host_key(sa, len);
+  if (key.empty()) return family_only();
+  auto it = bound_names().find(key);
+  if (it == bound_names().end()) return family_only();
+  return it->second.raw;
+}
+
+UnixSocket::UnixSocket(base::UniqueFd host, std::string path, int type, int flags, UnixCred cred)
+    : File(path, flags),
+      host_(make_host_file(std::move(host), path, O_RDWR | O_NONBLOCK)),
+      type_(type),
+      cred_(cred) {}
+
+UnixSocket::~UnixSocket() {
+  if (!host_key_.empty()) bound_names().erase(host_key_);
+  if (has_abstract_) {
+    auto it = abstract_names().find(abstract_name_);
+    if (it != abstract_names().end() && it->second == host_key_) abstract_names().erase(it);
+  }
+}
+
+Result<void> UnixSocket::bind(const Root& root, const UnixAddr& a, const std::string& guest_path) {
+  if (!host_key_.empty()) return Errno(EINVAL);
+  std::string key;
+  if (a.abstract || a.name.empty()) {
+    UnixAddr ab = a;
+    if (a.name.empty()) {
+      // Autobind: five hex digits, as Linux names them.
+      char buf[8];
+      do {
+        snprintf(buf, sizeof(buf), "%05llx",
+                 static_cast<unsigned long long>(next_serial() & 0xfffff));
+      } while (abstract_names().count(abstract_key(type_, buf)));
+      ab.abstract = true;
+      ab.name = buf;
+      ab.raw = family_only() + std::string(1, '\0') + buf;
+    }
+    if (abstract_names().count(abstract_key(type_, ab.name))) return Errno(EADDRINUSE);
+    key = std::string(1, '\0') + boot_prefix() + "-" + std::to_string(next_serial());
+    auto [sa, len] = make_sa(key);
+    if (::bind(host_fd(), reinterpret_cast<sockaddr*>(&sa), len) < 0) return Errno::last();
+    abstract_name_ = abstract_key(type_, ab.name);
+    abstract_names()[abstract_name_] = key;
+    has_abstract_ = true;
+    local_ = ab.raw;
+  } else {
+    auto [dir, name] = TRY(root.open_parent(guest_path));
+    if (name.empty()) return Errno(EADDRINUSE);
+    std::string prefix = "/proc/self/fd/" + std::to_string(dir.get()) + "/";
+    if (prefix.size() + name.size() < sizeof(sockaddr_un::sun_path)) {
+      key = prefix + name;
+      auto [sa, len] = make_sa(key);
+      if (::bind(host_fd(), reinterpret_cast<sockaddr*>(&sa), len) < 0) return Errno::last();
+    } else {
+      // Too long for sun_path through /proc: bind a short name in the same
+      // directory, then move it to the guest's name (the socket's inode is
+      // what connect finds; the host name stays the short one).
+      std::string tmp = ".pangaea-sock-" + std::to_string(next_serial());
+      key = prefix + tmp;
+      auto [sa, len] = make_sa(key);
+      if (::bind(host_fd(), reinterpret_cast<sockaddr*>(&sa), len) < 0) return Errno::last();
+      if (::renameat2(dir.get(), tmp.c_str(), dir.get(), name.c_str(), RENAME_NOREPLACE) < 0) {
+        int err = errno;
+        ::unlinkat(dir.get(), tmp.c_str(), 0);
+        // The host socket is bound to a name that is gone: start afresh.
+        int type = type_ | SOCK_NONBLOCK | SOCK_CLOEXEC;
+        base::UniqueFd fresh(::socket(AF_UNIX, type, 0));
+        if (fresh.valid()) host_ = make_host_file(std::move(fresh), path_, O_RDWR | O_NONBLOCK);
+        return Errno(err == EEXIST ? EADDRINUSE : err);
+      }
+    }
+    dir_ = std::move(dir);
+    local_ = a.raw;
+  }
+  host_key_ = key;
+  bound_names()[key] = Bound{local_, {}, {}};
+  return {};
+}
+
+Result<void> UnixSocket::listen(int backlog, UnixCred cred) {
+  if (::listen(host_fd(), backlog) < 0) return Errno::last();
+  auto it = bound_names().find(host_key_);
+  if (it != bound_names().end()) it->second.listener = cred;
+  return {};
+}
+
+void UnixSocket::connected(UnixCred cred, const std::string& fallback_peer) {
+  sockaddr_un sa = {};
+  socklen_t len = sizeof(sa);
+  peer_ = fallback_peer;
+  if (::getpeername(host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) < 0) return;
+  auto it = bound_names().find(host_key(sa, len));
+  if (it == bound_names().end()) return;
+  peer_ = it->second.raw;
+  if (type_ == SOCK_DGRAM) return;
+  peer_cred_ = it->second.listener;
+  it->second.pending.push_back(cred);
+}
+
+std::shared_ptr<UnixSocket> UnixSocket::accepted(base::UniqueFd host, std::string path, int flags) {
+  auto s = std::make_shared<UnixSocket>(std::move(host), std::move(path), type_, flags, cred_);
+  s->local_ = local_;
+  sockaddr_un sa = {};
+  socklen_t len = sizeof(sa);
+  if (::getpeername(s->host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) == 0)
+    s->peer_ = unix_guest_name(sa, len);
+  if (s->peer_.empty()) s->peer_ = family_only();
+  auto it = bound_names().find(host_key_);
+  if (it != bound_names().end() && !it->second.pending.empty()) {
+    s->peer_cred_ = it->second.pending.front();
+    it->second.pending.pop_front();
+  }
+  return s;
+}
+
+Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) {
+  uint64_t done = 0;
+  while (done < len) {
+    uint64_t n = std::min<uint64_t>(len - done, 1u << 20);
+    auto iov = mm.host_iovecs(buf + done, n, false);
+    if (!iov.ok()) return done ? Result<uint64_t>(done) : Result<uint64_t>(iov.error());
+    msghdr msg = {};
+    msg.msg_iov = iov->data();
+    msg.msg_iovlen = iov->size();
+    ssize_t r = ::sendmsg(host_fd(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (done) return done;
+      return Errno::last();
+    }
+    done += r;
+    if (static_cast<uint64_t>(r) < n || type_ != SOCK_STREAM) break;
+  }
+  return done;
+}
+
+std::string UnixSocket::local() const { return local_.empty() ? family_only() : local_; }
+
+}  // namespace kernel::fs

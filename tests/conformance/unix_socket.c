@@ -1,0 +1,382 @@
+// AF_UNIX sockets: socketpair message boundaries (stream, dgram, seqpacket),
+// bind/listen/accept/connect on paths between two processes, abstract names,
+// autobind, getsockname/getpeername, datagram addresses, errors, poll and
+// SO_PEERCRED. Names hold the pid so that runs do not collide; nothing
+// printed depends on it.
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static char g_dir[64];
+
+static socklen_t path_addr(struct sockaddr_un* sa, const char* path) {
+  memset(sa, 0, sizeof(*sa));
+  sa->sun_family = AF_UNIX;
+  strcpy(sa->sun_path, path);
+  return offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1;
+}
+
+static socklen_t abstract_addr(struct sockaddr_un* sa, const char* name) {
+  memset(sa, 0, sizeof(*sa));
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path + 1, name, strlen(name));
+  return offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name);
+}
+
+static void in_dir(char* out, const char* name) { sprintf(out, "%s/%s", g_dir, name); }
+
+static void socketpairs(void) {
+  int sv[2];
+  char buf[16];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+  CHECK(write(sv[0], "abc", 3) == 3 && write(sv[0], "def", 3) == 3);
+  CHECK(read(sv[1], buf, sizeof(buf)) == 6 && memcmp(buf, "abcdef", 6) == 0);
+  CHECK(shutdown(sv[0], SHUT_WR) == 0);
+  CHECK(read(sv[1], buf, sizeof(buf)) == 0);
+  CHECK(write(sv[1], "x", 1) == 1 && read(sv[0], buf, 1) == 1 && buf[0] == 'x');
+  close(sv[1]);
+  CHECK(send(sv[0], "y", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+  close(sv[0]);
+
+  CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+  CHECK(send(sv[0], "a", 1, 0) == 1 && send(sv[0], "bc", 2, 0) == 2);
+  CHECK(recv(sv[1], buf, sizeof(buf), 0) == 1 && buf[0] == 'a');
+  CHECK(recv(sv[1], buf, sizeof(buf), 0) == 2 && memcmp(buf, "bc", 2) == 0);
+  CHECK(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == -1 && errno == EAGAIN);
+  close(sv[0]);
+  close(sv[1]);
+
+  CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+  CHECK(fcntl(sv[0], F_GETFD) & FD_CLOEXEC);
+  CHECK(fcntl(sv[1], F_GETFL) & O_NONBLOCK);
+  CHECK(read(sv[1], buf, sizeof(buf)) == -1 && errno == EAGAIN);
+  CHECK(write(sv[0], "hello", 5) == 5 && write(sv[0], "wo", 2) == 2);
+  struct pollfd pfd = {sv[1], POLLIN, 0};
+  CHECK(poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLIN));
+  struct iovec iov = {buf, 3};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  CHECK(recvmsg(sv[1], &mh, 0) == 3 && (mh.msg_flags & MSG_TRUNC) && memcmp(buf, "hel", 3) == 0);
+  CHECK(read(sv[1], buf, sizeof(buf)) == 2 && memcmp(buf, "wo", 2) == 0);
+  int type = 0;
+  socklen_t tl = sizeof(type);
+  CHECK(getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_SEQPACKET);
+
+  struct ucred cr;
+  socklen_t cl = sizeof(cr);
+  CHECK(getsockopt(sv[0], SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cl == sizeof(cr));
+  CHECK(cr.pid == getpid() && cr.uid == getuid() && cr.gid == getgid());
+  struct sockaddr_un sa;
+  socklen_t len = sizeof(sa);
+  CHECK(getsockname(sv[0], (struct sockaddr*)&sa, &len) == 0 && len == sizeof(sa_family_t) &&
+        sa.sun_family == AF_UNIX);
+  len = sizeof(sa);
+  CHECK(getpeername(sv[0], (struct sockaddr*)&sa, &len) == 0 && len == sizeof(sa_family_t));
+  close(sv[0]);
+  close(sv[1]);
+  CHECK(socketpair(AF_INET, SOCK_STREAM, 0, sv) == -1 && errno == EOPNOTSUPP);
+}
+
+// The child of paths(): connects twice (unnamed, then bound to "cli"),
+// checks what it sees and exits with a bit per failed check.
+static int path_client(const char* srv, pid_t server) {
+  int bad = 0;
+  struct sockaddr_un sa, got;
+  socklen_t len = path_addr(&sa, srv);
+  int c = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (connect(c, (struct sockaddr*)&sa, len) != 0) return 1;
+  socklen_t gl = sizeof(got);
+  if (getpeername(c, (struct sockaddr*)&got, &gl) != 0 || gl != len ||
+      strcmp(got.sun_path, srv) != 0)
+    bad |= 2;
+  struct ucred cr;
+  socklen_t cl = sizeof(cr);
+  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) != 0 || cr.pid != server) bad |= 4;
+  pid_t me = getpid();
+  if (write(c, &me, sizeof(me)) != sizeof(me)) bad |= 8;
+  char r;
+  if (read(c, &r, 1) != 1 || r != 'k') bad |= 16;
+  close(c);
+
+  char cli[100];
+  in_dir(cli, "cli");
+  struct sockaddr_un ca;
+  socklen_t clen = path_addr(&ca, cli);
+  c = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (bind(c, (struct sockaddr*)&ca, clen) != 0) bad |= 32;
+  if (connect(c, (struct sockaddr*)&sa, len) != 0) bad |= 64;
+  if (read(c, &r, 1) != 1 || r != 'z') bad |= 128;
+  close(c);
+  return bad;
+}
+
+static void paths(void) {
+  char srv[100], file[100], nolisten[100];
+  in_dir(srv, "srv");
+  in_dir(file, "plain");
+  in_dir(nolisten, "nolisten");
+  struct sockaddr_un sa, got;
+  socklen_t len = path_addr(&sa, srv);
+
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  CHECK(l >= 0);
+  CHECK(bind(l, (struct sockaddr*)&sa, len) == 0);
+  struct stat st;
+  CHECK(stat(srv, &st) == 0 && S_ISSOCK(st.st_mode));
+  socklen_t gl = sizeof(got);
+  CHECK(getsockname(l, (struct sockaddr*)&got, &gl) == 0 && gl == len &&
+        strcmp(got.sun_path, srv) == 0);
+  CHECK(listen(l, 8) == 0);
+  CHECK(accept(l, NULL, NULL) == -1 && errno == EAGAIN);
+
+  int again = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(bind(again, (struct sockaddr*)&sa, len) == -1 && errno == EADDRINUSE);
+  close(again);
+  // A bound socket cannot be bound again.
+  struct sockaddr_un oa;
+  char other[100];
+  in_dir(other, "other");
+  socklen_t ol = path_addr(&oa, other);
+  CHECK(bind(l, (struct sockaddr*)&oa, ol) == -1 && errno == EINVAL);
+
+  // Errors of connect: no such name, not a socket, a socket nobody listens on.
+  struct sockaddr_un xa;
+  char none[100];
+  in_dir(none, "none");
+  socklen_t xl = path_addr(&xa, none);
+  int c = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(connect(c, (struct sockaddr*)&xa, xl) == -1 && errno == ENOENT);
+  close(open(file, O_CREAT | O_WRONLY, 0600));
+  xl = path_addr(&xa, file);
+  CHECK(connect(c, (struct sockaddr*)&xa, xl) == -1 && errno == ECONNREFUSED);
+  int nl = socket(AF_UNIX, SOCK_STREAM, 0);
+  xl = path_addr(&xa, nolisten);
+  CHECK(bind(nl, (struct sockaddr*)&xa, xl) == 0);
+  CHECK(connect(c, (struct sockaddr*)&xa, xl) == -1 && errno == ECONNREFUSED);
+  close(nl);
+  close(c);
+  xl = path_addr(&xa, file);
+  c = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(bind(c, (struct sockaddr*)&xa, xl) == -1 && errno == EADDRINUSE);
+  close(c);
+
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) _exit(path_client(srv, getppid()));
+  CHECK(child > 0);
+
+  struct pollfd pfd = {l, POLLIN, 0};
+  CHECK(poll(&pfd, 1, 5000) == 1 && (pfd.revents & POLLIN));
+  struct sockaddr_un peer;
+  socklen_t pl = sizeof(peer);
+  int a = accept4(l, (struct sockaddr*)&peer, &pl, SOCK_CLOEXEC);
+  CHECK(a >= 0);
+  CHECK(pl == sizeof(sa_family_t));
+  gl = sizeof(got);
+  CHECK(getsockname(a, (struct sockaddr*)&got, &gl) == 0 && strcmp(got.sun_path, srv) == 0);
+  struct ucred cr;
+  socklen_t cl = sizeof(cr);
+  CHECK(getsockopt(a, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == child);
+  CHECK(cr.uid == getuid() && cr.gid == getgid());
+  pid_t sent = 0;
+  // Blocking reads on an accepted socket of a non-blocking listener.
+  CHECK(read(a, &sent, sizeof(sent)) == sizeof(sent) && sent == child);
+  CHECK(write(a, "k", 1) == 1);
+  close(a);
+
+  pfd.revents = 0;
+  CHECK(poll(&pfd, 1, 5000) == 1);
+  pl = sizeof(peer);
+  a = accept(l, (struct sockaddr*)&peer, &pl);
+  char cli[100];
+  in_dir(cli, "cli");
+  CHECK(a >= 0 && pl == offsetof(struct sockaddr_un, sun_path) + strlen(cli) + 1 &&
+        strcmp(peer.sun_path, cli) == 0);
+  pl = sizeof(peer);
+  CHECK(getpeername(a, (struct sockaddr*)&peer, &pl) == 0 && strcmp(peer.sun_path, cli) == 0);
+  CHECK(write(a, "z", 1) == 1);
+  close(a);
+  int status = -1;
+  CHECK(waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status)) printf("  client status %#x\n", status);
+  close(l);
+  unlink(srv);
+  unlink(cli);
+  unlink(file);
+  unlink(nolisten);
+}
+
+static void abstract(void) {
+  char name[64], other[64];
+  sprintf(name, "pangaea-conformance-%d", (int)getpid());
+  sprintf(other, "pangaea-conformance-none-%d", (int)getpid());
+  struct sockaddr_un sa, got;
+  socklen_t len = abstract_addr(&sa, name);
+  int l = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  CHECK(bind(l, (struct sockaddr*)&sa, len) == 0 && listen(l, 4) == 0);
+  socklen_t gl = sizeof(got);
+  CHECK(getsockname(l, (struct sockaddr*)&got, &gl) == 0 && gl == len &&
+        memcmp(&got, &sa, len) == 0);
+  int dup = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  CHECK(bind(dup, (struct sockaddr*)&sa, len) == -1 && errno == EADDRINUSE);
+  // Abstract names are per socket type.
+  int st = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(bind(st, (struct sockaddr*)&sa, len) == 0);
+  int sc = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(connect(sc, (struct sockaddr*)&sa, len) == -1 && errno == ECONNREFUSED);
+  close(sc);
+  close(st);
+  int c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  CHECK(connect(c, (struct sockaddr*)&sa, len) == 0);
+  gl = sizeof(got);
+  CHECK(getpeername(c, (struct sockaddr*)&got, &gl) == 0 && gl == len &&
+        memcmp(&got, &sa, len) == 0);
+  int a = accept(l, NULL, NULL);
+  CHECK(a >= 0);
+  char buf[8];
+  CHECK(send(c, "one", 3, 0) == 3 && send(c, "two!", 4, 0) == 4);
+  CHECK(recv(a, buf, sizeof(buf), 0) == 3 && recv(a, buf, sizeof(buf), 0) == 4);
+  struct ucred cr;
+  socklen_t cl = sizeof(cr);
+  CHECK(getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == getpid());
+  close(a);
+  close(c);
+  struct sockaddr_un oa;
+  socklen_t ol = abstract_addr(&oa, other);
+  c = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(connect(c, (struct sockaddr*)&oa, ol) == -1 && errno == ECONNREFUSED);
+  close(c);
+  // The name is free again once its socket is closed.
+  close(l);
+  CHECK(bind(dup, (struct sockaddr*)&sa, len) == 0);
+  close(dup);
+
+  // Autobind: an abstract name of five hex digits.
+  int ab = socket(AF_UNIX, SOCK_DGRAM, 0);
+  sa_family_t fam = AF_UNIX;
+  CHECK(bind(ab, (struct sockaddr*)&fam, sizeof(fam)) == 0);
+  gl = sizeof(got);
+  CHECK(getsockname(ab, (struct sockaddr*)&got, &gl) == 0 &&
+        gl == offsetof(struct sockaddr_un, sun_path) + 6 && got.sun_path[0] == 0);
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  CHECK(sendto(s, "q", 1, 0, (struct sockaddr*)&got, gl) == 1);
+  CHECK(recv(ab, buf, sizeof(buf), 0) == 1 && buf[0] == 'q');
+  close(s);
+  close(ab);
+}
+
+static void datagrams(void) {
+  char p1[100], p2[100];
+  in_dir(p1, "d1");
+  in_dir(p2, "d2");
+  struct sockaddr_un a1, a2, from;
+  socklen_t l1 = path_addr(&a1, p1), l2 = path_addr(&a2, p2);
+  int s1 = socket(AF_UNIX, SOCK_DGRAM, 0), s2 = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  CHECK(bind(s1, (struct sockaddr*)&a1, l1) == 0 && bind(s2, (struct sockaddr*)&a2, l2) == 0);
+  CHECK(sendto(s1, "to2", 3, 0, (struct sockaddr*)&a2, l2) == 3);
+  char buf[8];
+  socklen_t fl = sizeof(from);
+  CHECK(recvfrom(s2, buf, sizeof(buf), 0, (struct sockaddr*)&from, &fl) == 3);
+  CHECK(fl == l1 && strcmp(from.sun_path, p1) == 0);
+  CHECK(recvfrom(s2, buf, sizeof(buf), 0, NULL, NULL) == -1 && errno == EAGAIN);
+
+  // sendmsg/recvmsg with names; an unnamed sender has no address.
+  int u = socket(AF_UNIX, SOCK_DGRAM, 0);
+  struct iovec iov = {"msg", 3};
+  struct msghdr mh = {0};
+  mh.msg_name = &a2;
+  mh.msg_namelen = l2;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  CHECK(sendmsg(u, &mh, 0) == 3);
+  struct iovec riov = {buf, sizeof(buf)};
+  struct msghdr rh = {0};
+  rh.msg_name = &from;
+  rh.msg_namelen = sizeof(from);
+  rh.msg_iov = &riov;
+  rh.msg_iovlen = 1;
+  CHECK(recvmsg(s2, &rh, 0) == 3 && rh.msg_namelen == 0 && memcmp(buf, "msg", 3) == 0);
+  CHECK(connect(u, (struct sockaddr*)&a1, l1) == 0);
+  CHECK(send(u, "c", 1, 0) == 1 && recv(s1, buf, sizeof(buf), 0) == 1);
+  fl = sizeof(from);
+  CHECK(getpeername(u, (struct sockaddr*)&from, &fl) == 0 && strcmp(from.sun_path, p1) == 0);
+  struct sockaddr unspec = {AF_UNSPEC};
+  CHECK(connect(u, &unspec, sizeof(unspec)) == 0);
+  fl = sizeof(from);
+  CHECK(getpeername(u, (struct sockaddr*)&from, &fl) == -1 && errno == ENOTCONN);
+  close(u);
+  close(s1);
+  close(s2);
+  unlink(p1);
+  unlink(p2);
+}
+
+// Names relative to the cwd, in a directory whose absolute path is longer
+// than sun_path, and a name of 100 bytes.
+static void long_names(void) {
+  char deep[300], cwd[300];
+  CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+  strcpy(deep, g_dir);
+  for (int i = 0; i < 4; ++i) {
+    strcat(deep, "/dddddddddddddddddddddddddddddd");
+    mkdir(deep, 0700);
+  }
+  CHECK(strlen(deep) > sizeof(((struct sockaddr_un*)0)->sun_path));
+  CHECK(chdir(deep) == 0);
+  char longname[101];
+  memset(longname, 'n', 100);
+  longname[100] = 0;
+  const char* names[2] = {"s", longname};
+  for (int i = 0; i < 2; ++i) {
+    struct sockaddr_un sa, got;
+    socklen_t len = path_addr(&sa, names[i]);
+    int l = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(bind(l, (struct sockaddr*)&sa, len) == 0 && listen(l, 1) == 0);
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    CHECK(connect(c, (struct sockaddr*)&sa, len) == 0);
+    socklen_t gl = sizeof(got);
+    CHECK(getsockname(l, (struct sockaddr*)&got, &gl) == 0 && strcmp(got.sun_path, names[i]) == 0);
+    gl = sizeof(got);
+    CHECK(getpeername(c, (struct sockaddr*)&got, &gl) == 0 && strcmp(got.sun_path, names[i]) == 0);
+    int a = accept(l, NULL, NULL);
+    CHECK(a >= 0 && write(c, "L", 1) == 1);
+    char b = 0;
+    CHECK(read(a, &b, 1) == 1 && b == 'L');
+    struct stat st;
+    CHECK(lstat(names[i], &st) == 0 && S_ISSOCK(st.st_mode));
+    close(a);
+    close(c);
+    close(l);
+    unlink(names[i]);
+  }
+  CHECK(chdir(cwd) == 0);
+  for (int i = 0; i < 4; ++i) {
+    rmdir(deep);
+    *strrchr(deep, '/') = 0;
+  }
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  strcpy(g_dir, "/tmp/pangaea-unix-XXXXXX");
+  CHECK(mkdtemp(g_dir) != NULL);
+  socketpairs();
+  paths();
+  abstract();
+  datagrams();
+  long_names();
+  CHECK(rmdir(g_dir) == 0);
+  return DONE();
+}
