@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,7 +79,53 @@ std::pair<sockaddr_un, socklen_t> make_sa(const std::string& name) {
   return {sa, len};
 }
 
+// Files in flight: token inode -> file (make_file_token).
+std::unordered_map<uint64_t, std::shared_ptr<File>>& files_in_flight() {
+  static std::unordered_map<uint64_t, std::shared_ptr<File>> m;
+  return m;
+}
+
+uint64_t token_key(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) < 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
 }  // namespace
+
+Result<base::UniqueFd> make_file_token(std::shared_ptr<File> f) {
+  base::UniqueFd t(::memfd_create("pangaea-scm-rights", MFD_CLOEXEC));
+  if (!t.valid()) return Errno::last();
+  uint64_t key = token_key(t.get());
+  if (!key) return Errno(ENOMEM);
+  files_in_flight()[key] = std::move(f);
+  return t;
+}
+
+std::shared_ptr<File> file_of_token(int token, bool peek) {
+  struct stat st;
+  if (::fstat(token, &st) < 0 || !S_ISREG(st.st_mode)) return nullptr;
+  auto it = files_in_flight().find(token_key(token));
+  if (it == files_in_flight().end()) return nullptr;
+  auto f = it->second;
+  if (!peek) files_in_flight().erase(it);
+  return f;
+}
+
+void forget_file_token(int token) { files_in_flight().erase(token_key(token)); }
+
+void drop_received_rights(msghdr& m) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+      (void)file_of_token(fd, false);
+      ::close(fd);
+    }
+  }
+}
 
 Result<UnixAddr> parse_unix_addr(const void* sa, size_t len) {
   if (len < sizeof(sa_family_t) || len > sizeof(sockaddr_un)) return Errno(EINVAL);
@@ -232,6 +280,20 @@ std::shared_ptr<UnixSocket> UnixSocket::accepted(base::UniqueFd host, std::strin
     it->second.pending.pop_front();
   }
   return s;
+}
+
+Result<uint64_t> UnixSocket::read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) {
+  auto iov = TRY(mm.host_iovecs(buf, std::min<uint64_t>(len, 1u << 20), true));
+  alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 253)];
+  msghdr msg = {};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = iov.size();
+  msg.msg_control = ctl;
+  msg.msg_controllen = sizeof(ctl);
+  ssize_t r = ::recvmsg(host_fd(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (r < 0) return Errno::last();
+  drop_received_rights(msg);
+  return static_cast<uint64_t>(r);
 }
 
 Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) {

@@ -84,14 +84,30 @@ Result<UnixTarget> unix_target(const Root& root, int type, const UnixAddr& a,
 // empty for len 0 (no address), family only when unnamed or unknown.
 std::string unix_guest_name(const sockaddr_un& sa, socklen_t len);
 
+// SCM_RIGHTS. A guest file in flight travels as a host token: an empty
+// memfd whose inode names the file in a kernel-side table until the message
+// is received. The host's SCM_RIGHTS carries the token, so the host keeps a
+// message and its fds together (stream merging, peeking, truncation); no
+// guest file ever becomes a host fd in a message (a host process receiving
+// one gets an empty memfd). A message that is never received keeps its
+// files until the kernel exits.
+Result<base::UniqueFd> make_file_token(std::shared_ptr<File> f);
+// The file that received token `token` stands for (null: not one of ours).
+// Unless `peek`, the token is spent.
+std::shared_ptr<File> file_of_token(int token, bool peek);
+// A token whose message was not sent.
+void forget_file_token(int token);
+// Control data a host recvmsg gave: spends the tokens in it (and closes
+// every fd in it) without giving them to anyone.
+void drop_received_rights(msghdr& m);
+
 class UnixSocket : public File {
  public:
   UnixSocket(base::UniqueFd host, std::string path, int type, int flags, UnixCred cred);
   ~UnixSocket() override;
 
-  Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
-    return host_->read(mm, buf, len);
-  }
+  // recv(2): files in flight that come with the data are dropped.
+  Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override;
   // send(2) with MSG_NOSIGNAL: a closed peer is EPIPE for the guest (the
   // caller raises the guest's SIGPIPE), never a SIGPIPE of the kernel.
   Result<uint64_t> write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override;

@@ -1,9 +1,11 @@
 // AF_UNIX sockets of the guest: host AF_UNIX sockets of the kernel process
 // whose names are translated both ways by fs::UnixSocket (fs/unix_socket.h:
 // paths resolved inside the root, a private abstract namespace, guest
-// credentials). Control messages (SCM_RIGHTS, SCM_CREDENTIALS) are refused
-// with EOPNOTSUPP: the host's would carry the kernel's fds and ids, not the
-// guest's. Blocking is as for the other host sockets (sys_socket.cc).
+// credentials). SCM_RIGHTS passes guest files of any kind as host tokens
+// (fs::make_file_token); a guest cannot send SCM_CREDENTIALS (EOPNOTSUPP),
+// and with SO_PASSCRED it receives its peer's guest credentials where they
+// are known (stream, seqpacket), never the host's. Blocking is as for the
+// other host sockets (sys_socket.cc).
 
 #include <fcntl.h>
 #include <poll.h>
@@ -171,14 +173,135 @@ Result<uint64_t> unix_getpeername(task::Process& p, fs::UnixSocket& s, uint64_t 
   return 0;
 }
 
+namespace {
+
+constexpr size_t kMaxControl = 64 * 1024;
+constexpr size_t kMaxRights = 253;  // SCM_MAX_FD
+
+// The tokens of one sendmsg's SCM_RIGHTS (fs::make_file_token): forgotten
+// unless the message went out.
+struct Rights {
+  std::vector<base::UniqueFd> tokens;
+  bool sent = false;
+  ~Rights() {
+    if (!sent)
+      for (auto& t : tokens) fs::forget_file_token(t.get());
+  }
+};
+
+// The guest's control messages as host ones: SCM_RIGHTS as tokens;
+// SCM_CREDENTIALS refused (EOPNOTSUPP: a guest cannot state its
+// credentials yet); anything else is EINVAL, as Linux says.
+Result<std::vector<uint8_t>> copy_in_control(task::Process& p, const msghdr& gm, Rights& rights) {
+  if (gm.msg_controllen > kMaxControl) return Errno(ENOBUFS);
+  std::vector<uint8_t> ctl(gm.msg_controllen);
+  TRY(p.mm->copy_in(reinterpret_cast<uint64_t>(gm.msg_control), ctl.data(), ctl.size()));
+  msghdr m = {};
+  m.msg_control = ctl.data();
+  m.msg_controllen = ctl.size();
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    size_t off = reinterpret_cast<uint8_t*>(c) - ctl.data();
+    if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > ctl.size() - off) return Errno(EINVAL);
+    if (c->cmsg_level != SOL_SOCKET) return Errno(EINVAL);
+    if (c->cmsg_type == SCM_CREDENTIALS) return Errno(EOPNOTSUPP);
+    if (c->cmsg_type != SCM_RIGHTS) return Errno(EINVAL);
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    if (rights.tokens.size() + n > kMaxRights) return Errno(EINVAL);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+      auto f = TRY(p.fds.get(fd));
+      rights.tokens.push_back(TRY(fs::make_file_token(std::move(f))));
+    }
+  }
+  std::vector<uint8_t> host;
+  if (rights.tokens.empty()) return host;
+  size_t n = rights.tokens.size();
+  host.assign(CMSG_SPACE(n * sizeof(int)), 0);
+  auto* c = reinterpret_cast<cmsghdr*>(host.data());
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(n * sizeof(int));
+  for (size_t i = 0; i < n; ++i) {
+    int fd = rights.tokens[i].get();
+    std::memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(fd));
+  }
+  return host;
+}
+
+// Appends one control message to the guest's buffer image; false when it
+// does not fit (the caller sets MSG_CTRUNC).
+bool put_cmsg(std::vector<uint8_t>& out, size_t cap, int type, const void* data, size_t len) {
+  size_t need = CMSG_SPACE(len);
+  if (out.size() + CMSG_LEN(len) > cap) return false;
+  size_t at = out.size();
+  out.resize(std::min(at + need, cap), 0);
+  cmsghdr c = {};
+  c.cmsg_len = CMSG_LEN(len);
+  c.cmsg_level = SOL_SOCKET;
+  c.cmsg_type = type;
+  std::memcpy(out.data() + at, &c, sizeof(c));
+  std::memcpy(out.data() + at + CMSG_LEN(0), data, len);
+  return true;
+}
+
+// The host's control messages as the guest's: tokens become guest fds of
+// the files they stand for, host credentials become the peer's guest
+// credentials (when known), the rest is dropped. Every host fd is closed.
+std::vector<uint8_t> guest_control(task::Process& p, fs::UnixSocket& s, msghdr& m, size_t cap,
+                                   int flags, int& msg_flags) {
+  std::vector<uint8_t> out;
+  bool peek = flags & MSG_PEEK;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_RIGHTS) {
+      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      std::vector<int> guest_fds;
+      for (size_t i = 0; i < n; ++i) {
+        int host;
+        std::memcpy(&host, CMSG_DATA(c) + i * sizeof(int), sizeof(host));
+        auto f = fs::file_of_token(host, peek);
+        ::close(host);
+        // Room for one more fd in the guest's buffer?
+        bool room = out.size() + CMSG_LEN((guest_fds.size() + 1) * sizeof(int)) <= cap;
+        if (!f || !room) {
+          msg_flags |= MSG_CTRUNC;
+          continue;
+        }
+        auto fd = p.fds.install(std::move(f), flags & MSG_CMSG_CLOEXEC);
+        if (!fd.ok()) {
+          msg_flags |= MSG_CTRUNC;
+          continue;
+        }
+        guest_fds.push_back(*fd);
+      }
+      if (!guest_fds.empty())
+        put_cmsg(out, cap, SCM_RIGHTS, guest_fds.data(), guest_fds.size() * sizeof(int));
+    } else if (c->cmsg_type == SCM_CREDENTIALS) {
+      const fs::UnixCred& pc = s.peer_cred();
+      if (pc.pid == 0) continue;  // not known (a datagram's sender)
+      struct ucred u = {pc.pid, pc.uid, pc.gid};
+      if (!put_cmsg(out, cap, SCM_CREDENTIALS, &u, sizeof(u))) msg_flags |= MSG_CTRUNC;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<uint64_t> unix_send(task::Kernel& k, task::Process& p, int fd, fs::UnixSocket& s,
                            std::vector<iovec> iov, uint64_t name, uint64_t namelen,
                            const msghdr* gm, int flags) {
-  // The host's control messages would carry the kernel's fds and ids.
-  if (gm && gm->msg_control && gm->msg_controllen >= sizeof(cmsghdr)) return Errno(EOPNOTSUPP);
+  Rights rights;
+  std::vector<uint8_t> ctl;
+  if (gm && gm->msg_control && gm->msg_controllen) ctl = TRY(copy_in_control(p, *gm, rights));
   msghdr m = {};
   m.msg_iov = iov.data();
   m.msg_iovlen = iov.size();
+  if (!ctl.empty()) {
+    m.msg_control = ctl.data();
+    m.msg_controllen = ctl.size();
+  }
   fs::UnixTarget target;
   if (name && namelen) {
     auto ua = TRY(copy_in_unix_addr(p, name, namelen));
@@ -192,34 +315,47 @@ Result<uint64_t> unix_send(task::Kernel& k, task::Process& p, int fd, fs::UnixSo
     return would_block(k, p, fd, s.host_fd(), POLLOUT, EAGAIN);
   if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) k.signal(p, SIGPIPE);
   if (n < 0) return Errno::last();
+  rights.sent = true;
   return static_cast<uint64_t>(n);
 }
 
 Result<uint64_t> unix_recv(task::Kernel& k, task::Process& p, int fd, fs::UnixSocket& s,
                            std::vector<iovec> iov, uint64_t name, uint64_t namelenp,
                            uint64_t gm_addr, int flags) {
+  msghdr gm = {};
+  if (gm_addr) gm = TRY(p.mm->copy_in(mm::UserPtr<msghdr>(gm_addr)));
+  size_t cap = gm.msg_control ? std::min<size_t>(gm.msg_controllen, kMaxControl) : 0;
+  // Room for the host's fds (as many as the guest's buffer takes, and
+  // always some, so that none is lost unseen) and credentials.
+  std::vector<uint8_t> ctl(std::max<size_t>(cap, CMSG_SPACE(sizeof(int) * kMaxRights)) +
+                           CMSG_SPACE(sizeof(struct ucred)));
   sockaddr_un sa = {};
   msghdr m = {};
   m.msg_iov = iov.data();
   m.msg_iovlen = iov.size();
   m.msg_name = &sa;
   m.msg_namelen = sizeof(sa);
-  ssize_t n = ::recvmsg(s.host_fd(), &m, (flags & ~MSG_CMSG_CLOEXEC) | MSG_DONTWAIT);
+  m.msg_control = ctl.data();
+  m.msg_controllen = ctl.size();
+  ssize_t n = ::recvmsg(s.host_fd(), &m, flags | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0 && errno == EAGAIN && !(flags & MSG_DONTWAIT))
     return would_block(k, p, fd, s.host_fd(), POLLIN, EAGAIN);
   if (n < 0) return Errno::last();
+  int msg_flags = m.msg_flags & ~MSG_CTRUNC;
+  std::vector<uint8_t> gctl = guest_control(p, s, m, cap, flags, msg_flags);
   std::string from = fs::unix_guest_name(sa, m.msg_namelen);
   if (!gm_addr) {
     TRY(copy_out_sockaddr(p, name, namelenp, from.data(), from.size()));
     return static_cast<uint64_t>(n);
   }
-  msghdr gm = TRY(p.mm->copy_in(mm::UserPtr<msghdr>(gm_addr)));
   if (gm.msg_name && gm.msg_namelen)
     TRY(p.mm->copy_out(reinterpret_cast<uint64_t>(gm.msg_name), from.data(),
                        std::min<size_t>(gm.msg_namelen, from.size())));
+  if (!gctl.empty())
+    TRY(p.mm->copy_out(reinterpret_cast<uint64_t>(gm.msg_control), gctl.data(), gctl.size()));
   gm.msg_namelen = from.size();
-  gm.msg_controllen = 0;
-  gm.msg_flags = m.msg_flags & ~MSG_CTRUNC;
+  gm.msg_controllen = gctl.size();
+  gm.msg_flags = msg_flags;
   TRY(p.mm->copy_out(mm::UserPtr<msghdr>(gm_addr), gm));
   return static_cast<uint64_t>(n);
 }

@@ -368,6 +368,134 @@ static void long_names(void) {
   }
 }
 
+static int send_fds(int s, const int* fds, int n, const char* data) {
+  char ctl[CMSG_SPACE(sizeof(int) * 4)];
+  memset(ctl, 0, sizeof(ctl));
+  struct iovec iov = {(void*)data, strlen(data)};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+  memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+  return sendmsg(s, &mh, 0);
+}
+
+// Receives into `fds` (up to 4); returns the fd count, or -1. *flags gets
+// msg_flags.
+static int recv_fds(int s, int* fds, size_t ctl_len, int rflags, int* flags) {
+  char ctl[CMSG_SPACE(sizeof(int) * 4)];
+  char buf[16];
+  struct iovec iov = {buf, sizeof(buf)};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = ctl_len;
+  if (recvmsg(s, &mh, rflags) < 0) return -1;
+  *flags = mh.msg_flags;
+  int n = 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    memcpy(fds + n, CMSG_DATA(c), sizeof(int) * k);
+    n += k;
+  }
+  return n;
+}
+
+static void rights(void) {
+  int sv[2], pp[2], got[4], flags = 0;
+  char file[100], b = 0;
+  in_dir(file, "rights");
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && pipe(pp) == 0);
+  int f = open(file, O_CREAT | O_RDWR, 0600);
+  CHECK(f >= 0 && write(f, "abc", 3) == 3);
+  int two[2] = {pp[1], f};
+  CHECK(send_fds(sv[0], two, 2, "r") == 1);
+  close(pp[1]);
+  close(f);
+  CHECK(recv_fds(sv[1], got, sizeof(got) + 64, MSG_CMSG_CLOEXEC, &flags) == 2 &&
+        !(flags & MSG_CTRUNC));
+  CHECK(fcntl(got[0], F_GETFD) & FD_CLOEXEC);
+  // The same open files: the pipe's write end, the file's offset.
+  CHECK(write(got[0], "p", 1) == 1 && read(pp[0], &b, 1) == 1 && b == 'p');
+  CHECK(lseek(got[1], 0, SEEK_CUR) == 3);
+  struct stat a, c;
+  CHECK(fstat(got[1], &a) == 0 && stat(file, &c) == 0 && a.st_ino == c.st_ino);
+  close(got[0]);
+  close(got[1]);
+  // No copy of the write end is left anywhere: the reader sees EOF.
+  CHECK(read(pp[0], &b, 1) == 0);
+  close(pp[0]);
+
+  // Too little room: one fd arrives, MSG_CTRUNC; the other is closed.
+  CHECK(pipe(pp) == 0);
+  int both[2] = {pp[1], pp[1]};
+  CHECK(send_fds(sv[0], both, 2, "t") == 1);
+  close(pp[1]);
+  CHECK(recv_fds(sv[1], got, CMSG_LEN(sizeof(int)), 0, &flags) == 1 && (flags & MSG_CTRUNC));
+  close(got[0]);
+  CHECK(read(pp[0], &b, 1) == 0);
+  close(pp[0]);
+
+  // read(2) of a message with fds drops them.
+  CHECK(pipe(pp) == 0);
+  CHECK(send_fds(sv[0], &pp[1], 1, "d") == 1);
+  close(pp[1]);
+  CHECK(read(sv[1], &b, 1) == 1 && b == 'd');
+  CHECK(read(pp[0], &b, 1) == 0);
+  close(pp[0]);
+
+  // A socket itself, through a datagram pair; a bad fd is EBADF.
+  int dv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dv) == 0);
+  CHECK(send_fds(dv[0], &sv[0], 1, "s") == 1);
+  CHECK(recv_fds(dv[1], got, sizeof(got) + 64, 0, &flags) == 1);
+  CHECK(write(got[0], "v", 1) == 1 && read(sv[1], &b, 1) == 1 && b == 'v');
+  close(got[0]);
+  int bad = 999;
+  CHECK(send_fds(dv[0], &bad, 1, "x") == -1 && errno == EBADF);
+  // MSG_PEEK gives the fds and leaves them in the message.
+  CHECK(pipe(pp) == 0);
+  CHECK(send_fds(dv[0], &pp[1], 1, "k") == 1);
+  close(pp[1]);
+  CHECK(recv_fds(dv[1], got, sizeof(got) + 64, MSG_PEEK, &flags) == 1);
+  close(got[0]);
+  CHECK(recv_fds(dv[1], got, sizeof(got) + 64, 0, &flags) == 1);
+  CHECK(write(got[0], "q", 1) == 1 && read(pp[0], &b, 1) == 1 && b == 'q');
+  close(got[0]);
+  CHECK(read(pp[0], &b, 1) == 0);
+  close(pp[0]);
+  close(dv[0]);
+  close(dv[1]);
+
+  // SO_PASSCRED: the sender's credentials (here the pair's creator).
+  int on = 1;
+  CHECK(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0);
+  CHECK(write(sv[0], "c", 1) == 1);
+  char ctl[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec iov = {&b, 1};
+  struct msghdr mh = {0};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = sizeof(ctl);
+  CHECK(recvmsg(sv[1], &mh, 0) == 1);
+  struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  CHECK(cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS);
+  struct ucred cr;
+  if (cm) memcpy(&cr, CMSG_DATA(cm), sizeof(cr));
+  CHECK(cm && cr.pid == getpid() && cr.uid == getuid() && cr.gid == getgid());
+  close(sv[0]);
+  close(sv[1]);
+  unlink(file);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   strcpy(g_dir, "/tmp/pangaea-unix-XXXXXX");
@@ -377,6 +505,7 @@ int main(void) {
   abstract();
   datagrams();
   long_names();
+  rights();
   CHECK(rmdir(g_dir) == 0);
   return DONE();
 }
