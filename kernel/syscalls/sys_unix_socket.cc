@@ -303,6 +303,13 @@ Result<uint64_t> unix_send(task::Kernel& k, task::Process& p, int fd, fs::UnixSo
     m.msg_controllen = ctl.size();
   }
   fs::UnixTarget target;
+  if (name && namelen && s.type() == SOCK_STREAM) {
+    // A stream socket takes no address (Linux says so before looking at it).
+    sockaddr_un peer;
+    socklen_t plen = sizeof(peer);
+    bool connected = ::getpeername(s.host_fd(), reinterpret_cast<sockaddr*>(&peer), &plen) == 0;
+    return Errno(connected ? EISCONN : EOPNOTSUPP);
+  }
   if (name && namelen) {
     auto ua = TRY(copy_in_unix_addr(p, name, namelen));
     if (!ua.abstract && ua.name.empty()) return Errno(EINVAL);
