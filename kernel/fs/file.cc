@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -35,7 +36,9 @@ class HostFile : public File {
   HostFile(base::UniqueFd fd, std::string path, int flags)
       : File(std::move(path), flags), fd_(std::move(fd)) {
     struct stat st;
-    may_block_ = ::fstat(fd_.get(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+    bool ok = ::fstat(fd_.get(), &st) == 0;
+    may_block_ = ok && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+    socket_ = ok && S_ISSOCK(st.st_mode);
   }
 
   Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
@@ -125,8 +128,7 @@ class HostFile : public File {
         r = write ? ::pwritev(fd_.get(), iov->data(), iov->size(), off + done)
                   : ::preadv(fd_.get(), iov->data(), iov->size(), off + done);
       else
-        r = write ? ::writev(fd_.get(), iov->data(), iov->size())
-                  : ::readv(fd_.get(), iov->data(), iov->size());
+        r = write ? host_writev(*iov) : ::readv(fd_.get(), iov->data(), iov->size());
       if (r < 0) {
         if (errno == EINTR) continue;
         if (done) return done;
@@ -138,8 +140,19 @@ class HostFile : public File {
     return done;
   }
 
+  // A socket whose peer is gone says EPIPE (the syscall layer raises the
+  // guest's SIGPIPE): MSG_NOSIGNAL, or the kernel itself would get SIGPIPE.
+  ssize_t host_writev(std::vector<iovec>& iov) {
+    if (!socket_) return ::writev(fd_.get(), iov.data(), iov.size());
+    msghdr msg = {};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = iov.size();
+    return ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+
   base::UniqueFd fd_;
   bool may_block_ = false;  // a character device or FIFO: reads may wait
+  bool socket_ = false;
 };
 
 class DevFile : public File {

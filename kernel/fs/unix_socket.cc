@@ -283,6 +283,7 @@ std::shared_ptr<UnixSocket> UnixSocket::accepted(base::UniqueFd host, std::strin
 }
 
 Result<uint64_t> UnixSocket::read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) {
+  if (len == 0) return 0;  // as Linux: no message is taken
   auto iov = TRY(mm.host_iovecs(buf, std::min<uint64_t>(len, 1u << 20), true));
   alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 253)];
   msghdr msg = {};

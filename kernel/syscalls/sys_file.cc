@@ -12,6 +12,7 @@
 #include "kernel/fs/pipe.h"
 #include "kernel/syscalls/file_paths.h"
 #include "kernel/syscalls/handlers.h"
+#include "kernel/syscalls/socket_common.h"
 #include "kernel/syscalls/util.h"
 #include "kernel/task/procfs.h"
 
@@ -125,6 +126,16 @@ Result<uint64_t> do_iov(task::Kernel& k, task::Process& p, const SyscallArgs& a,
   if (write ? !writable(*f) : !readable(*f)) return Errno(EBADF);
   int cnt = arg_int(a.a[2]);
   if (cnt < 0 || cnt > kIovMax) return Errno(EINVAL);
+  if (auto* u = dynamic_cast<fs::UnixSocket*>(f.get())) {
+    // One message for all the buffers: a datagram keeps its boundaries.
+    msghdr gm = {};
+    gm.msg_iov = reinterpret_cast<iovec*>(a.a[1]);
+    gm.msg_iovlen = cnt;
+    auto host = TRY(copy_in_msg_iov(p, gm, !write));
+    int fd = arg_int(a.a[0]);
+    return write ? unix_send(k, p, fd, *u, std::move(host), 0, 0, nullptr, 0)
+                 : unix_recv(k, p, fd, *u, std::move(host), 0, 0, 0, 0);
+  }
   std::vector<iovec> iov(cnt);
   TRY(p.mm->copy_in(a.a[1], iov.data(), cnt * sizeof(iovec)));
   uint64_t total = 0;

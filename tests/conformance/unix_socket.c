@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,17 @@ static void socketpairs(void) {
   CHECK(write(sv[1], "x", 1) == 1 && read(sv[0], buf, 1) == 1 && buf[0] == 'x');
   close(sv[1]);
   CHECK(send(sv[0], "y", 1, MSG_NOSIGNAL) == -1 && errno == EPIPE);
+  CHECK(write(sv[0], "y", 1) == -1 && errno == EPIPE);
+  // SIGPIPE's default action ends the writer (and only the writer).
+  fflush(stdout);
+  pid_t w = fork();
+  if (w == 0) {
+    signal(SIGPIPE, SIG_DFL);
+    (void)write(sv[0], "y", 1);
+    _exit(0);
+  }
+  int ws = 0;
+  CHECK(waitpid(w, &ws, 0) == w && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGPIPE);
   close(sv[0]);
 
   CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
@@ -56,6 +68,14 @@ static void socketpairs(void) {
   CHECK(recv(sv[1], buf, sizeof(buf), 0) == 1 && buf[0] == 'a');
   CHECK(recv(sv[1], buf, sizeof(buf), 0) == 2 && memcmp(buf, "bc", 2) == 0);
   CHECK(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == -1 && errno == EAGAIN);
+  // writev is one datagram, readv takes one.
+  struct iovec two[2] = {{"12", 2}, {"345", 3}};
+  CHECK(writev(sv[0], two, 2) == 5);
+  char r1[2], r2[8];
+  struct iovec rv[2] = {{r1, 2}, {r2, 8}};
+  CHECK(readv(sv[1], rv, 2) == 5 && memcmp(r1, "12", 2) == 0 && memcmp(r2, "345", 3) == 0);
+  CHECK(read(sv[1], buf, 0) == 0 && send(sv[0], "e", 1, 0) == 1);
+  CHECK(recv(sv[1], buf, sizeof(buf), 0) == 1 && buf[0] == 'e');
   close(sv[0]);
   close(sv[1]);
 
