@@ -181,6 +181,20 @@ UnixSocket::UnixSocket(base::UniqueFd host, std::string path, int type, int flag
       cred_(cred) {}
 
 UnixSocket::~UnixSocket() {
+  // Files in flight to this socket go with it, as in Linux: the host would
+  // drop the tokens unseen and leave their files open in the table.
+  for (int i = 0; i < 4096 && !files_in_flight().empty(); ++i) {
+    char data[4096];
+    alignas(cmsghdr) char ctl[CMSG_SPACE(sizeof(int) * 253)];
+    iovec iov = {data, sizeof(data)};
+    msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = ctl;
+    msg.msg_controllen = sizeof(ctl);
+    if (::recvmsg(host_fd(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) break;
+    drop_received_rights(msg);
+  }
   if (!host_key_.empty()) bound_names().erase(host_key_);
   if (has_abstract_) {
     auto it = abstract_names().find(abstract_name_);

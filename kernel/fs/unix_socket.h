@@ -89,8 +89,10 @@ std::string unix_guest_name(const sockaddr_un& sa, socklen_t len);
 // is received. The host's SCM_RIGHTS carries the token, so the host keeps a
 // message and its fds together (stream merging, peeking, truncation); no
 // guest file ever becomes a host fd in a message (a host process receiving
-// one gets an empty memfd). A message that is never received keeps its
-// files until the kernel exits.
+// one gets an empty memfd). The files of messages never received are
+// dropped when the receiving socket closes (~UnixSocket drains it); those
+// queued on a connection that was never accepted stay in the table until
+// the kernel exits.
 Result<base::UniqueFd> make_file_token(std::shared_ptr<File> f);
 // The file that received token `token` stands for (null: not one of ours).
 // Unless `peek`, the token is spent.

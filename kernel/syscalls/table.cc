@@ -159,7 +159,7 @@ const Entry kEntries[] = {
      "AF_INET/AF_INET6 through the host; AF_UNIX",
      "dd"},
     {"sendmsg", sys_sendmsg, P,
-     "AF_INET/AF_INET6 through the host, control messages dropped; AF_UNIX: SCM_RIGHTS passes guest files of any kind (host tokens, fs/unix_socket.h); SCM_CREDENTIALS refused (EOPNOTSUPP); files of a message never received stay open until the kernel exits",
+     "AF_INET/AF_INET6 through the host, control messages dropped; AF_UNIX: SCM_RIGHTS passes guest files of any kind (host tokens, fs/unix_socket.h); SCM_CREDENTIALS refused (EOPNOTSUPP); the files of a message never received close with the receiving socket (not those of an unaccepted connection)",
      "dxx"},
     {"recvmsg", sys_recvmsg, P,
      "AF_INET/AF_INET6 through the host; AF_UNIX with guest addresses, SCM_RIGHTS (MSG_CTRUNC, MSG_CMSG_CLOEXEC, MSG_PEEK); SO_PASSCRED gives the SO_PEERCRED process (not the sending one after a fork), none for datagrams",

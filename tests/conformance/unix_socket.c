@@ -475,6 +475,16 @@ static void rights(void) {
   CHECK(read(pp[0], &b, 1) == 0);
   close(pp[0]);
 
+  // Files in flight to a socket that is closed are closed with it.
+  int lost[2];
+  CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, lost) == 0 && pipe(pp) == 0);
+  CHECK(send_fds(lost[0], &pp[1], 1, "l") == 1);
+  close(pp[1]);
+  close(lost[0]);
+  close(lost[1]);
+  CHECK(read(pp[0], &b, 1) == 0);
+  close(pp[0]);
+
   // A socket itself, through a datagram pair; a bad fd is EBADF.
   int dv[2];
   CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dv) == 0);
