@@ -148,7 +148,7 @@ Result<UnixAddr> parse_unix_addr(const void* sa, size_t len) {
 }
 
 Result<UnixTarget> unix_target(const Root& root, int type, const UnixAddr& a,
-                             const std::string& guest_path) {
+                               const std::string& guest_path) {
   UnixTarget t;
   if (a.abstract) {
     auto it = abstract_names().find(abstract_key(type, a.name));

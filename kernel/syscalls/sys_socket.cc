@@ -205,8 +205,7 @@ PANGAEA_SYSCALL(recvfrom) {
   int host = TRY(host_socket_fd(p, arg_int(a.a[0])));
   auto iov = TRY(p.mm->host_iovecs(a.a[1], std::min<uint64_t>(a.a[2], 1 << 20), true));
   if (auto* u = unix_socket_of(p, arg_int(a.a[0])))
-    return unix_recv(k, p, arg_int(a.a[0]), *u, std::move(iov), a.a[4], a.a[5], 0,
-                     arg_int(a.a[3]));
+    return unix_recv(k, p, arg_int(a.a[0]), *u, std::move(iov), a.a[4], a.a[5], 0, arg_int(a.a[3]));
   sockaddr_storage ss = {};
   msghdr msg = {};
   msg.msg_iov = iov.data();

@@ -38,11 +38,10 @@ Result<int> unix_type(int type, int protocol) {
 std::shared_ptr<fs::UnixSocket> make_socket(base::UniqueFd host, int type, int guest_type,
                                             fs::UnixCred cred) {
   struct stat st;
-  std::string name = "socket:[" +
-                     std::to_string(::fstat(host.get(), &st) == 0 ? st.st_ino : 0) + "]";
-  return std::make_shared<fs::UnixSocket>(std::move(host), name, type,
-                                          O_RDWR | (guest_type & SOCK_NONBLOCK ? O_NONBLOCK : 0),
-                                          cred);
+  std::string name =
+      "socket:[" + std::to_string(::fstat(host.get(), &st) == 0 ? st.st_ino : 0) + "]";
+  return std::make_shared<fs::UnixSocket>(
+      std::move(host), name, type, O_RDWR | (guest_type & SOCK_NONBLOCK ? O_NONBLOCK : 0), cred);
 }
 
 Result<fs::UnixAddr> copy_in_unix_addr(task::Process& p, uint64_t addr, uint64_t len) {
@@ -146,8 +145,7 @@ Result<uint64_t> unix_accept4(task::Kernel& k, task::Process& p, int fd, fs::Uni
   }
   base::UniqueFd host(c);
   struct stat st;
-  std::string name =
-      "socket:[" + std::to_string(::fstat(c, &st) == 0 ? st.st_ino : 0) + "]";
+  std::string name = "socket:[" + std::to_string(::fstat(c, &st) == 0 ? st.st_ino : 0) + "]";
   auto ns = s.accepted(std::move(host), name, O_RDWR | (flags & SOCK_NONBLOCK ? O_NONBLOCK : 0));
   int nfd = TRY(p.fds.install(ns, flags & SOCK_CLOEXEC));
   TRY(copy_out_sockaddr(p, addr, lenp, ns->peer().data(), ns->peer().size()));
@@ -165,8 +163,7 @@ Result<uint64_t> unix_getpeername(task::Process& p, fs::UnixSocket& s, uint64_t 
                                   uint64_t lenp) {
   sockaddr_un sa = {};
   socklen_t len = sizeof(sa);
-  if (::getpeername(s.host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) < 0)
-    return Errno::last();
+  if (::getpeername(s.host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) < 0) return Errno::last();
   std::string peer = s.peer().empty() ? fs::unix_guest_name(sa, len) : s.peer();
   if (peer.empty()) peer = fs::unix_guest_name(sa, sizeof(sa_family_t));
   TRY(copy_out_sockaddr(p, addr, lenp, peer.data(), peer.size()));
