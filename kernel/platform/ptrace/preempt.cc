@@ -28,7 +28,10 @@ Preempter::~Preempter() {
 
 void Preempter::set_slice(uint64_t ns) {
   uint64_t old = slice_ns_.exchange(ns);
-  if (old == 0 && ns != 0) {
+  // Only a parked helper needs a wake-up (a futex call and a context switch
+  // the kernel would otherwise pay on every switch between two guests that
+  // hand work to each other: each run turns the slice on and off).
+  if (old == 0 && ns != 0 && parked_.load()) {
     std::lock_guard<std::mutex> lock(mu_);  // so the wake-up cannot be missed
     cv_.notify_all();
   }
@@ -47,13 +50,32 @@ void Preempter::end_run() {
 }
 
 void Preempter::loop() {
+  uint64_t last_slice = kIdlePoll.count();
+  uint64_t off_since = 0;  // when the slice was last seen off (0: on)
   for (;;) {
     uint64_t slice;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || slice_ns_.load() != 0; });
-      if (stop_) return;
       slice = slice_ns_.load();
+      if (slice == 0) {
+        // Off: poll on (at the last slice's pace) for a while, since the
+        // kernel turns it on again at the next switch; park only when it
+        // stays off.
+        uint64_t now = monotonic_ns();
+        if (!off_since) off_since = now;
+        if (now - off_since < kParkAfter.count()) {
+          auto wait = std::chrono::nanoseconds(last_slice / 2 ? last_slice / 2 : 1);
+          if (cv_.wait_for(lock, wait, [this] { return stop_; })) return;
+          continue;
+        }
+        parked_.store(true);
+        cv_.wait(lock, [this] { return stop_ || slice_ns_.load() != 0; });
+        parked_.store(false);
+        if (stop_) return;
+        slice = slice_ns_.load();
+      }
+      off_since = 0;
+      last_slice = slice;
       // Sleep half a slice (bounded), waking early only to stop.
       auto wait = std::chrono::nanoseconds(slice / 2 ? slice / 2 : 1);
       if (cv_.wait_for(lock, wait, [this] { return stop_; })) return;

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -49,6 +50,11 @@ class Preempter {
   std::atomic<uint64_t> gen_{0};
   std::atomic<pid_t> pid_{0}, tid_{0};
   std::atomic<uint64_t> start_ns_{0};
+  // The helper sleeps on cv_ until a slice is set (it parks only after the
+  // slice stayed off for kParkAfter; set_slice wakes it only then).
+  std::atomic<bool> parked_{false};
+  static constexpr std::chrono::nanoseconds kParkAfter{200'000'000};
+  static constexpr std::chrono::nanoseconds kIdlePoll{10'000'000};
 
   std::mutex mu_;
   std::condition_variable cv_;

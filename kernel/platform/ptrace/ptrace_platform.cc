@@ -128,6 +128,24 @@ class PtraceContext : public Context {
   RegisterCache regs_;
   bool ids_set_ = false;
   ThreadIds ids_;
+  int cpu_ = -1;  // the host CPU the thread is bound to (-1: not bound yet)
+
+  // Binds the thread to the CPU the tracer runs on, before resuming it.
+  // Guest threads run one at a time and the tracer waits while one runs, so
+  // they lose no parallelism; what it saves is a cross-CPU wake-up at every
+  // switch between stubs (an IPI to an idle vCPU on a VM: measured ~45 us a
+  // switch between two guest processes, 3x the rest of a pipe round trip;
+  // docs/PERFORMANCE.md "Guest syscalls"). gVisor's ptrace platform binds its
+  // stub threads the same way. sched_getcpu is a vDSO call; the affinity is
+  // set again only when the tracer has moved.
+  void follow_cpu(pid_t tid) {
+    int cpu = ::sched_getcpu();
+    if (cpu < 0 || cpu == cpu_) return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (::sched_setaffinity(tid, sizeof(set), &set) == 0) cpu_ = cpu;
+  }
 };
 
 class PtraceAddressSpace : public AddressSpace {
@@ -297,6 +315,7 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   Registers w = regs;
   w.orig_rax = static_cast<uint64_t>(-1);
   TRY(regs_.store(pid, w));
+  follow_cpu(pid);
   Preempter* preempter = stub_->preempter ? stub_->preempter->get() : nullptr;
   if (preempter) preempter->begin_run(stub_->pid, pid);
   if (xptrace(request, pid, 0, 0) < 0) {
