@@ -65,7 +65,7 @@ base::Status FaultEngine::init() {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd_.get(), 0);
   if (p == MAP_FAILED) return base::Error::from_errno("mmap frames memfd");
   base_ = static_cast<std::byte*>(p);
-  uffd_ = TRY(uffd::open(uffd::kShmemFeatures));
+  uffd_ = TRY(uffd::open(uffd::kShmemFeatures, uffd::kOptionalFeatures));
   TRY(uffd::register_range(uffd_.get(), own_addr(0), size));
   // Every pte starts write-protected (markers), so the invariant holds for
   // the engine's own mapping from the first fault on.
@@ -448,8 +448,13 @@ void FaultEngine::complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supp
     spdlog::debug("fault engine: frame {}: {}", frame, status.error().message());
     after->release = r.has_slot;
     // Faulting threads fault again and start a new request; wake them
-    // once the slot is back, so their retry finds it free.
-    after->retry = std::move(r.waiters);
+    // once the slot is back, so their retry finds it free. Those of a lost
+    // frame get SIGBUS instead.
+    if (status.error().code() == kFrameLostErrno && was_absent) {
+      after->poison = std::move(r.waiters);
+    } else {
+      after->retry = std::move(r.waiters);
+    }
     finish(s, r, std::move(status));
     return;
   }
@@ -475,6 +480,7 @@ void FaultEngine::complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supp
 void FaultEngine::settle(Aftermath& a) {
   if (a.release) release_slot();
   if (!a.retry.empty()) wake_waiters(a.retry, false, false);
+  if (!a.poison.empty()) poison_waiters(a.poison);
   if (a.demand) {
     const uint64_t total = now_ns() - a.started;
     const uint64_t protocol_ns = std::min(a.protocol_ns, a.provider_ns);

@@ -208,6 +208,7 @@ class FaultEngine final : public FrameStore {
   struct Aftermath {
     bool release = false;       // give a slot back
     std::vector<Waiter> retry;  // wake after the slot is back (failed fetch)
+    std::vector<Waiter> poison;  // the frame is lost: SIGBUS (kFrameLostErrno)
     bool demand = false;        // record the latency split
     uint64_t started = 0, uffd_ns = 0, protocol_ns = 0, provider_ns = 0;
   };
@@ -256,6 +257,9 @@ class FaultEngine final : public FrameStore {
   // (counted as ioctl_errors); the caller must not rely on the protection.
   bool protect_everywhere(uint64_t frame, bool protect);
   uint64_t wake_waiters(const std::vector<Waiter>& waiters, bool unprotect, bool skip_own);
+  // UFFDIO_POISON where each waiter faults (it wakes with SIGBUS); where
+  // the kernel refuses, logs the error and wakes it to fault again.
+  void poison_waiters(const std::vector<Waiter>& waiters);
   base::Status punch(uint64_t frame);
   void note_resident(uint64_t frame, Frame& f);
 

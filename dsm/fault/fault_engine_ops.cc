@@ -73,6 +73,25 @@ uint64_t FaultEngine::wake_waiters(const std::vector<Waiter>& waiters, bool unpr
   return now_ns() - t;
 }
 
+void FaultEngine::poison_waiters(const std::vector<Waiter>& waiters) {
+  std::shared_lock lock(attach_mu_);
+  for (const Waiter& w : waiters) {
+    if (w.uffd != uffd_.get()) {
+      auto ref = uffd_refs_.find(w.uffd);
+      if (ref == uffd_refs_.end() || ref->second.gen != w.gen) continue;  // detached
+    }
+    base::Status st = uffd::poison(w.uffd, w.addr & ~(kPage - 1), kPage);
+    // EEXIST: poisoned already by another waiter of the same mapping.
+    if (st.ok() || st.error().code() == EEXIST) continue;
+    // No UFFDIO_POISON (kernel before 6.6, or a uffd without the feature):
+    // the thread is woken and faults again, and fails again: it spins
+    // instead of reading anything.
+    spdlog::error("fault engine: lost frame at {:#x}: {} (the faulting thread spins)", w.addr,
+                  st.error().message());
+    (void)uffd::wake(w.uffd, w.addr & ~(kPage - 1), kPage);
+  }
+}
+
 base::Status FaultEngine::punch(uint64_t frame) {
   if (::fallocate(memfd_.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                   static_cast<off_t>(frame * kPage), kPage) != 0) {
@@ -93,7 +112,7 @@ base::Status FaultEngine::attach(int uffd, uint64_t addr, uint64_t first, uint64
       count > options_.frames - first) {
     return base::Error("attach: bad range", EINVAL);
   }
-  TRY(uffd::handshake(uffd, uffd::kShmemFeatures));
+  TRY(uffd::handshake(uffd, uffd::kShmemFeatures, uffd::kOptionalFeatures));
   {
     // In the table first, so faults that arrive the moment the range is
     // registered find their frame.

@@ -16,6 +16,7 @@
 // from inside invalidate(), downgrade(), read_page(), install() or a `done`:
 // the protocol may hold its own locks around those and inside `done`.
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -50,6 +51,12 @@ struct Supply {
   // `done`): the engine may then install it later, with its neighbours.
   bool page_lasts = false;
 };
+
+// A fetch answered with an error of this code: the frame is lost (a node
+// died with its only copy, dsm/PROTOCOLS.md "Node failure"). The engine does
+// not let the faulting threads retry: it poisons the page where they fault
+// (UFFDIO_POISON), so they get SIGBUS. Other errors make them fault again.
+inline constexpr int kFrameLostErrno = ENOLINK;
 
 using FetchDone = std::function<void(base::StatusOr<Supply>)>;
 using EvictDone = std::function<void(base::Status)>;

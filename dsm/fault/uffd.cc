@@ -15,11 +15,20 @@ base::Status ioctl_status(int fd, unsigned long request, void* arg, const char* 
 
 }  // namespace
 
-base::StatusOr<base::UniqueFd> open(uint64_t features) {
+base::StatusOr<base::UniqueFd> open(uint64_t features, uint64_t optional) {
   int fd = static_cast<int>(::syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
   if (fd < 0) return base::Error::from_errno("userfaultfd");
   base::UniqueFd owned(fd);
   uffdio_api api{};
+  api.api = UFFD_API;
+  api.features = features | optional;
+  if (optional != 0 && ::ioctl(fd, UFFDIO_API, &api) == 0) {
+    if ((api.features & features) != features) {
+      return base::Error("UFFDIO_API: kernel lacks requested userfaultfd features", ENOTSUP);
+    }
+    return owned;
+  }
+  api = {};
   api.api = UFFD_API;
   api.features = features;
   TRY(ioctl_status(fd, UFFDIO_API, &api, "UFFDIO_API"));
@@ -29,7 +38,14 @@ base::StatusOr<base::UniqueFd> open(uint64_t features) {
   return owned;
 }
 
-base::StatusOr<bool> handshake(int fd, uint64_t features) {
+base::StatusOr<bool> handshake(int fd, uint64_t features, uint64_t optional) {
+  if (optional != 0) {
+    uffdio_api api{};
+    api.api = UFFD_API;
+    api.features = features | optional;
+    if (::ioctl(fd, UFFDIO_API, &api) == 0) return true;
+    // Refused: the kernel lacks `optional` (try without), or done already.
+  }
   uffdio_api api{};
   api.api = UFFD_API;
   api.features = features;
@@ -100,6 +116,24 @@ base::Status write_protect(int fd, uint64_t addr, uint64_t len, bool protect, bo
 base::Status wake(int fd, uint64_t addr, uint64_t len) {
   uffdio_range range{addr, len};
   return ioctl_status(fd, UFFDIO_WAKE, &range, "UFFDIO_WAKE");
+}
+
+base::Status poison(int fd, uint64_t addr, uint64_t len) {
+  uffdio_poison p{};
+  p.range = {addr, len};
+  p.mode = 0;
+  for (;;) {
+    if (::ioctl(fd, UFFDIO_POISON, &p) == 0) return {};
+    if (errno == EAGAIN) {
+      if (p.updated > 0) {
+        p.range.start += static_cast<uint64_t>(p.updated);
+        p.range.len -= static_cast<uint64_t>(p.updated);
+      }
+      p.updated = 0;
+      continue;
+    }
+    return base::Error::from_errno("UFFDIO_POISON");
+  }
 }
 
 }  // namespace dsm::uffd
