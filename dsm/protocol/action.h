@@ -30,6 +30,10 @@ enum class ActionType : uint8_t {
   kStore,         // write the page from `page` into the home copy (msi-home)
   kComplete,      // wake local faults on `frame` that need at most `access`
   kArmTimer,      // call on_timeout(frame) after the retry interval
+  kFail,          // the frame is lost on this node (a node died with its data,
+                  // dsm/PROTOCOLS.md "Node failure"): every local fault on
+                  // `frame`, waiting or later, fails (the driver makes the
+                  // faulting thread get SIGBUS); nothing of it is cached here
 };
 
 struct Action {

@@ -11,7 +11,7 @@
 //                        busy frames
 //
 // The home copy of the frame's bytes (4 KiB) is kept by the driver
-// (PageSource::kHome); it is current unless state == kModified.
+// (PageSource::kHome); it is current unless state == kModified or kLost.
 
 #include <cstdint>
 
@@ -23,6 +23,8 @@ enum class DirState : uint8_t {
   kUncached = 0,  // no cached copies
   kShared = 1,    // copyset may hold read-only copies; the home copy is current
   kModified = 2,  // `owner` holds the only current copy
+  kLost = 3,      // the owner died with the only current copy: every request
+                  // is answered Lost (dsm/PROTOCOLS.md "Node failure")
 };
 
 inline constexpr uint8_t kDirBusy = 1;

@@ -11,7 +11,12 @@
 //               kWriteBack: an evicted Modified copy awaits the home's ack
 //               (kept read-only until then, so nothing is ever lost);
 //               kDirty: a Shared copy left by a recall whose reply may have
-//               been lost: it is written back, not dropped, on eviction
+//               been lost: it is written back, not dropped, on eviction;
+//               kOrphan: the frame's home died: the copy held here (if any)
+//               is all this node will ever have (never evicted; a write
+//               needing a grant makes it lost);
+//               kLost: no copy here and none to be had: faults fail
+//               (dsm/PROTOCOLS.md "Node failure")
 
 #include <cstdint>
 
@@ -22,6 +27,8 @@ namespace dsm::protocol {
 inline constexpr uint8_t kLocalSent = 1;
 inline constexpr uint8_t kLocalWriteBack = 2;
 inline constexpr uint8_t kLocalDirty = 4;
+inline constexpr uint8_t kLocalOrphan = 8;
+inline constexpr uint8_t kLocalLost = 16;
 
 struct LocalEntry {
   RequestId req = 0;

@@ -90,6 +90,14 @@ void IvyDynamic::coalesce(FrameId f, Access a) {
 
 void IvyDynamic::fault(FrameId f, Access a) {
   IvyEntry& e = table_[f];
+  if (e.flags & kIvyLost) {
+    // A write to a readable copy nobody can grant (see lose_frame()): the
+    // copy goes, as with msi-home.
+    if (e.state != LocalState::kInvalid) drop(f);
+    e.state = LocalState::kInvalid;
+    lose(f, true);
+    return;
+  }
   e.pending = e.want = a;
   e.req = next_req_++;
   e.flags &= ~kIvySent;
@@ -165,6 +173,9 @@ base::Status IvyDynamic::evict(FrameId f) {
   IvyEntry& e = table_[f];
   if (e.pending != Access::kNone || e.busy()) {
     return base::Error("evict: a request or hand-over is in flight", EBUSY);
+  }
+  if ((e.flags & (kIvyStranded | kIvyLost)) && e.state != LocalState::kInvalid) {
+    return base::Error("evict: no live node can take this copy back", EBUSY);
   }
   if (!e.owner()) {
     if (e.state == LocalState::kShared) {  // silent: the copyset is a superset
@@ -251,6 +262,14 @@ void IvyDynamic::on_request(const Message& m) {
     stale();  // our own request came back along an old chain; our retry goes on
     return;
   }
+  if (down(m.requester)) {
+    stale();  // queued or forwarded before its requester died
+    return;
+  }
+  if ((e.flags & kIvyLost) && !e.owner()) {
+    answer_lost(m);  // the chain ends here: no live owner behind us
+    return;
+  }
   if (e.busy()) {
     Busy& b = busy_[f];
     if (b.kind == Busy::Kind::kHandoff && b.to == m.requester && b.req == m.req) {
@@ -334,6 +353,8 @@ base::Status IvyDynamic::handle(const Message& m) {
     case MsgType::kHandbackAck:
       if (m.from != home_of(m.frame)) return reject(m, "hand-back ack not from the home");
       return on_handback_ack(m);
+    case MsgType::kLost:
+      return on_lost(m);
     default:
       return reject(m, "not an ivy-dynamic message");
   }

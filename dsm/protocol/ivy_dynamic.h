@@ -37,6 +37,13 @@ namespace dsm::protocol {
 inline constexpr uint8_t kIvyOwner = 1;
 inline constexpr uint8_t kIvySent = 2;
 inline constexpr uint8_t kIvyBusy = 4;
+// Node failure (dsm/PROTOCOLS.md "Node failure"): kIvyStranded: the frame's
+// home died while this node owns it: ownership cannot be handed back, so the
+// copy is never evicted; kIvyLost: this node cannot reach a live owner: a
+// copy it holds stays readable, a write or a miss fails, and requests that
+// reach it are answered Lost.
+inline constexpr uint8_t kIvyStranded = 8;
+inline constexpr uint8_t kIvyLost = 16;
 
 // A node's table entry for one frame (ivy-dynamic): 32 bytes with padding.
 struct IvyEntry {
@@ -47,7 +54,7 @@ struct IvyEntry {
   LocalState state = LocalState::kInvalid;  // an owner in kInvalid holds the zero page
   Access pending = Access::kNone;
   Access want = Access::kNone;
-  uint8_t flags = 0;  // kIvyOwner, kIvySent, kIvyBusy
+  uint8_t flags = 0;  // kIvyOwner, kIvySent, kIvyBusy, kIvyStranded, kIvyLost
 
   bool owner() const { return flags & kIvyOwner; }
   bool busy() const { return flags & kIvyBusy; }
@@ -70,6 +77,10 @@ class IvyDynamic final : public ProtocolBase {
   FrameView local_view(FrameId frame) const override;
   std::string describe_local(FrameId frame) const override;
   void home_learned(FrameId frame, NodeId home) override;
+  void node_down(NodeId node) override;
+  bool frame_lost(FrameId frame) const override {
+    return (table_[frame].flags & kIvyLost) && table_[frame].state == LocalState::kInvalid;
+  }
 
  private:
   // What makes a frame busy on this node.
@@ -118,6 +129,9 @@ class IvyDynamic final : public ProtocolBase {
   base::Status on_inval_ack(const Message& m);
   base::Status on_handback(const Message& m);
   base::Status on_handback_ack(const Message& m);
+  base::Status on_lost(const Message& m);
+  // The frame cannot be had from a live owner any more (ivy_failure.cc).
+  void lose_frame(FrameId f);
 
   std::vector<IvyEntry> table_;
   std::unordered_map<FrameId, Busy> busy_;

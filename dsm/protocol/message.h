@@ -40,8 +40,10 @@ enum class MsgType : uint8_t {
   kHandbackAck = 13,   // home -> evicting owner (ivy)
   kClaim = 14,         // first-touch: node -> the frame's arbiter, "I touch it; who is home?"
   kClaimReply = 15,    // arbiter -> claimant: the frame's home (the first claimant)
+  kLost = 16,          // home/owner -> requester: the frame's data died with a node
+                       // (dsm/PROTOCOLS.md "Node failure"); req = the request answered
 };
-inline constexpr uint8_t kMaxMsgType = 15;
+inline constexpr uint8_t kMaxMsgType = 16;
 
 std::string_view to_string(MsgType t);
 

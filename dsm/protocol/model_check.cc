@@ -174,6 +174,15 @@ base::Status Simulator::apply(NodeId n, const Actions& actions, const InFlight* 
       case ActionType::kArmTimer:
         node.timer[f] = 1;
         break;
+      case ActionType::kFail:
+        // A lost frame: nothing of it may stay readable here, and its
+        // waiting faults end (failed, never served stale data).
+        if (node.map[f] != Access::kNone) {
+          return fail(fmt::format("n{} fails f{} but still maps it", n, f));
+        }
+        trace(fmt::format("n{} fail f{}", n, f));
+        node.read_waiters[f] = node.write_waiters[f] = 0;
+        break;
     }
   }
   return {};

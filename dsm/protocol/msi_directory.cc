@@ -12,6 +12,14 @@ namespace dsm::protocol {
 void MsiHome::home_request(const Message& m) {
   FrameId f = m.frame;
   DirEntry& d = dir_[f];
+  if (down(m.requester)) {
+    stale();  // queued before its requester died: nobody to serve
+    return;
+  }
+  if (d.state == DirState::kLost) {
+    answer_lost(m);
+    return;
+  }
   if (d.busy()) {
     Txn& t = txns_[f];
     auto same = [&](const Message& q) { return q.requester == m.requester && q.req == m.req; };
@@ -131,11 +139,57 @@ base::Status MsiHome::on_inval_ack(const Message& m) {
   }
   Txn& t = it->second;
   t.acks &= ~node_bit(m.from);
-  if (t.acks == 0) {
-    grant_write(t.request, t.prev);
-    finish_txn(m.frame, false);
-  }
+  if (t.acks == 0) inval_done(m.frame);
   return {};
+}
+
+void MsiHome::inval_done(FrameId f) {
+  Txn& t = txns_[f];
+  if (down(t.request.requester)) {
+    // The writer died before its grant: nobody writes this epoch. Every
+    // other copy is gone, and the home copy is current.
+    DirEntry& d = dir_[f];
+    d.state = DirState::kUncached;
+    d.copyset = 0;
+    d.owner = kNoNode;
+  } else {
+    grant_write(t.request, t.prev);
+  }
+  finish_txn(f, false);
+}
+
+void MsiHome::home_node_down(FrameId f, NodeId node) {
+  DirEntry& d = dir_[f];
+  if (d.state == DirState::kLost) return;
+  d.copyset &= ~node_bit(node);
+  auto it = txns_.find(f);
+  if (d.state == DirState::kModified && d.owner == node) {
+    // The only current copy died with its owner (a recall or write-back we
+    // never received included): the home copy is stale. Lost, for good.
+    d.state = DirState::kLost;
+    d.copyset = 0;
+    d.owner = kNoNode;
+    ++stats_.lost_frames;
+    if (it != txns_.end()) {
+      Txn t = std::move(it->second);
+      txns_.erase(it);
+      d.flags &= ~kDirBusy;
+      answer_lost(t.request);  // send() drops answers to dead requesters
+      for (const Message& q : t.queue) answer_lost(q);
+    }
+    return;
+  }
+  if (it == txns_.end()) return;
+  Txn& t = it->second;
+  std::erase_if(t.queue, [&](const Message& q) { return q.requester == node; });
+  if (t.kind == Txn::Kind::kInval && (t.acks & node_bit(node))) {
+    // A dead sharer's copy is gone with it: its ack counts as received.
+    t.acks &= ~node_bit(node);
+    ++stats_.acks_waived;
+    if (t.acks == 0) inval_done(f);
+  }
+  // A recall of a live owner for a dead requester finishes normally;
+  // home_request then skips the dead requester.
 }
 
 base::Status MsiHome::on_grant_refused(const Message& m) {

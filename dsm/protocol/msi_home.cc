@@ -34,6 +34,7 @@ std::string MsiHome::describe_local(FrameId f) const {
     s += fmt::format(" | dir {} v{} owner={} copyset={:#x}{}",
                      d.state == DirState::kModified ? "M"
                      : d.state == DirState::kShared ? "S"
+                     : d.state == DirState::kLost   ? "LOST"
                                                     : "U",
                      d.version, d.owner, d.copyset, d.busy() ? " busy" : "");
     auto it = txns_.find(f);
@@ -50,7 +51,66 @@ std::string MsiHome::describe_local(FrameId f) const {
 // ---------------------------------------------------------------------------
 // Requester side: this node's cached copy.
 
-void MsiHome::fault(FrameId f, Access a) { start_request(f, a); }
+void MsiHome::fault(FrameId f, Access a) {
+  LocalEntry& e = local_[f];
+  if ((e.flags & kLocalOrphan) || down(home_of(f))) {
+    // The home is gone: nobody can grant anything. Only a write to a Shared
+    // copy gets here (reads of it do not fault, and an Invalid orphan is
+    // lost already): it cannot be granted, and a present page cannot be
+    // made to fail a write while it stays readable, so the copy goes too.
+    if (e.state == LocalState::kShared) drop(f);
+    e.state = LocalState::kInvalid;
+    e.pending = e.want = Access::kNone;
+    e.flags = kLocalOrphan | kLocalLost;
+    lose(f, true);
+    return;
+  }
+  start_request(f, a);
+}
+
+void MsiHome::orphan(FrameId f, NodeId /*home*/) {
+  LocalEntry& e = local_[f];
+  bool waiting = e.pending != Access::kNone;
+  // A write-back the dead home never acknowledged: our copy is the data.
+  e.flags &= ~(kLocalSent | kLocalWriteBack | kLocalDirty);
+  e.flags |= kLocalOrphan;
+  if (e.state == LocalState::kShared && e.pending == Access::kWrite) {
+    drop(f);  // a write waits for a grant that cannot come (see fault())
+    e.state = LocalState::kInvalid;
+  }
+  e.pending = e.want = Access::kNone;
+  if (e.state == LocalState::kInvalid) {
+    e.flags |= kLocalLost;
+    lose(f, waiting);
+  }
+}
+
+base::Status MsiHome::on_lost(const Message& m) {
+  LocalEntry& e = local_[m.frame];
+  if (e.pending == Access::kNone || m.req != e.req || (e.flags & kLocalLost)) {
+    stale();
+    return {};
+  }
+  // The home's directory says the frame died with its owner. A Shared copy
+  // we hold (an upgrade was asked) is older than the lost data: drop it.
+  if (e.state != LocalState::kInvalid) drop(m.frame);
+  e.state = LocalState::kInvalid;
+  e.pending = e.want = Access::kNone;
+  e.flags = kLocalLost;
+  lose(m.frame, true);
+  return {};
+}
+
+void MsiHome::node_down(NodeId node) {
+  for (FrameId f = 0; f < local_.size(); ++f) {
+    NodeId home = home_of(f);
+    if (home == self()) {
+      home_node_down(f, node);
+    } else if (home == node) {
+      orphan(f, node);
+    }
+  }
+}
 
 void MsiHome::coalesce(FrameId f, Access a) {
   LocalEntry& e = local_[f];
@@ -94,6 +154,9 @@ void MsiHome::send_deferred(FrameId f) {
 base::Status MsiHome::evict(FrameId f) {
   LocalEntry& e = local_[f];
   if (e.pending != Access::kNone) return base::Error("evict: a request is in flight", EBUSY);
+  if ((e.flags & kLocalOrphan) && e.state != LocalState::kInvalid) {
+    return base::Error("evict: the frame's home is down; this copy is the only one", EBUSY);
+  }
   if (e.flags & kLocalWriteBack) return {};  // already being written back
   switch (e.state) {
     case LocalState::kInvalid:
@@ -293,6 +356,7 @@ base::Status MsiHome::handle(const Message& m) {
     case MsgType::kInval:
     case MsgType::kRecall:
     case MsgType::kWriteBackAck:
+    case MsgType::kLost:
       if (m.from != home_of(m.frame)) return reject(m, "sender is not the frame's home");
       break;
     case MsgType::kHandback:
@@ -325,6 +389,8 @@ base::Status MsiHome::handle(const Message& m) {
       return on_recall(m);
     case MsgType::kWriteBackAck:
       return on_writeback_ack(m);
+    case MsgType::kLost:
+      return on_lost(m);
     default:
       return reject(m, "not an msi-home message");
   }

@@ -46,6 +46,8 @@ class MsiHome final : public ProtocolBase {
   base::Status evict(FrameId frame) override;
   base::Status handle(const Message& msg) override;
   void timeout(FrameId frame) override;
+  void node_down(NodeId node) override;
+  bool frame_lost(FrameId frame) const override { return local_[frame].flags & kLocalLost; }
   FrameView local_view(FrameId frame) const override;
   std::string describe_local(FrameId frame) const override;
 
@@ -68,11 +70,19 @@ class MsiHome final : public ProtocolBase {
   base::Status on_inval(const Message& m);
   base::Status on_recall(const Message& m);
   base::Status on_writeback_ack(const Message& m);
+  base::Status on_lost(const Message& m);
+  // The home died (or answered Lost): keep a Shared/Modified copy that
+  // needs no grant, else the frame is lost here.
+  void orphan(FrameId f, NodeId home);
 
   // Home side.
   void home_request(const Message& m);
   void grant_write(const Message& m, Version prev);
   void finish_txn(FrameId f, bool redispatch);
+  // Every invalidation ack of a write round is in: grant (or, when the
+  // writer died meanwhile, leave the frame Uncached).
+  void inval_done(FrameId f);
+  void home_node_down(FrameId f, NodeId node);
   base::Status on_recall_reply(const Message& m);
   base::Status on_writeback(const Message& m);
   base::Status on_inval_ack(const Message& m);

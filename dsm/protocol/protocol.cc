@@ -57,6 +57,8 @@ std::string_view to_string(MsgType t) {
       return "WriteBackAck";
     case MsgType::kHandback:
       return "Handback";
+    case MsgType::kLost:
+      return "Lost";
     case MsgType::kHandbackAck:
       return "HandbackAck";
     case MsgType::kClaim:
@@ -99,6 +101,8 @@ std::string_view to_string(ActionType t) {
       return "complete";
     case ActionType::kArmTimer:
       return "arm-timer";
+    case ActionType::kFail:
+      return "fail";
   }
   return "?";
 }

@@ -72,6 +72,14 @@ struct ProtocolStats {
   uint64_t homes_won = 0;       // frames this node became home of by its claim
   uint64_t claims_decided = 0;  // as arbiter: frames whose first claim it granted
   uint64_t redirects = 0;       // as arbiter: requests answered with the home (msi-home)
+  // node failure (dsm/PROTOCOLS.md "Node failure"):
+  uint64_t nodes_down = 0;     // on_node_down calls for a node that was up
+  uint64_t from_down = 0;      // messages rejected because their sender was declared down
+                               // (also counted in `rejected`)
+  uint64_t lost_frames = 0;    // frames that became lost on this node (kFail), at home
+                               // or as a requester
+  uint64_t failed_faults = 0;  // local faults answered kFail
+  uint64_t acks_waived = 0;    // awaited invalidation acks counted as received (dead sharer)
 };
 
 // What a node knows about its own copy of a frame.
@@ -80,6 +88,7 @@ struct FrameView {
   Access pending = Access::kNone;  // the access a request in flight will give
   bool busy = false;               // a write-back/hand-back or invalidation round runs
   Version version = 0;
+  bool lost = false;  // the frame is lost on this node: every fault on it fails
 };
 
 class Protocol {
@@ -99,6 +108,19 @@ class Protocol {
   virtual base::Status on_evict(FrameId frame, Actions* out) = 0;
   virtual base::Status on_message(const Message& msg, Actions* out) = 0;
   virtual void on_timeout(FrameId frame, Actions* out) = 0;
+  // Cluster membership declared `node` dead (its process is gone, with every
+  // copy it held). From now on its messages are rejected (counted in
+  // stats().from_down); waits on it end: its invalidation acks count as
+  // received, requests to it fail, frames whose only current copy it held
+  // are lost (kFail for local faults; a Lost answer to requesters). See
+  // dsm/PROTOCOLS.md "Node failure". Repeated calls are harmless.
+  virtual void on_node_down(NodeId node, Actions* out) = 0;
+  // `node` is back as a new incarnation: an empty node (it holds no copy and
+  // no frame's home copy); its messages are accepted again. Frames lost when
+  // it died stay lost. REQUIRES on_node_down(node) before (a rejoin the
+  // daemon sees without a death in between: call both).
+  virtual void on_node_up(NodeId node, Actions* out) = 0;
+  virtual bool node_is_down(NodeId node) const = 0;
 
   virtual FrameView view(FrameId frame) const = 0;
   // The frame's home as this node knows it: the placement's, or with

@@ -15,6 +15,7 @@ ProtocolBase::ProtocolBase(ProtocolConfig config) : cfg_(std::move(config)) {
 
 FrameView ProtocolBase::view(FrameId frame) const {
   FrameView v = local_view(frame);
+  v.lost = frame_lost(frame);
   if (!claims_.empty()) {
     if (auto it = claims_.find(frame); it != claims_.end()) v.pending = it->second;
   }
@@ -36,7 +37,12 @@ void ProtocolBase::on_fault(FrameId frame, Access access, Actions* out) {
   out_ = out;
   if (frame < cfg_.frame_count && access != Access::kNone) {
     const FrameView v = view(frame);
-    if (v.state == LocalState::kModified ||
+    if (v.lost || (home_of(frame) == kNoNode && (ever_down_ & node_bit(arbiter_of(frame))))) {
+      // Lost here (or, first-touch, its arbiter died before this node
+      // learned the home: the decision is gone): the fault fails.
+      ++stats_.failed_faults;
+      emit(ActionType::kFail, frame);
+    } else if (v.state == LocalState::kModified ||
         (access == Access::kRead && v.state != LocalState::kInvalid)) {
       // Already enough (another thread's fault resolved it first).
       complete(frame, v.state == LocalState::kModified ? Access::kWrite : Access::kRead);
@@ -75,6 +81,13 @@ base::Status ProtocolBase::on_message(const Message& msg, Actions* out) {
     ++stats_.rejected;
     return st;
   }
+  if (down(msg.from)) {
+    // Sent before it died (late in the network) or by a node we believe
+    // dead: its state is gone, so nothing it says may change ours.
+    ++stats_.rejected;
+    ++stats_.from_down;
+    return reject(msg, "from a node declared down");
+  }
   out_ = out;
   incoming_ = PageSource::kIncoming;
   base::Status st = dispatch(msg);
@@ -99,6 +112,37 @@ void ProtocolBase::on_timeout(FrameId frame, Actions* out) {
   timeout(frame);
   drain_self();
   out_ = nullptr;
+}
+
+void ProtocolBase::on_node_down(NodeId node, Actions* out) {
+  if (node >= cfg_.node_count || node == cfg_.self || down(node)) return;
+  out_ = out;
+  down_ |= node_bit(node);
+  ever_down_ |= node_bit(node);
+  ++stats_.nodes_down;
+  // first-touch: a claim waiting for a dead arbiter gets no answer, ever.
+  for (auto it = claims_.begin(); it != claims_.end();) {
+    if (arbiter_of(it->first) == node) {
+      lose(it->first, true);
+      it = claims_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  node_down(node);
+  drain_self();
+  out_ = nullptr;
+}
+
+void ProtocolBase::on_node_up(NodeId node, Actions* /*out*/) {
+  if (node >= cfg_.node_count) return;
+  // A new, empty incarnation: node_down() already removed it from every
+  // copyset and wait; frames lost with it stay lost (their flags persist).
+  down_ &= ~node_bit(node);
+}
+
+void ProtocolBase::answer_lost(const Message& request) {
+  send(make(MsgType::kLost, request.frame, request.requester, 0, request.req));
 }
 
 void ProtocolBase::drain_self() {
@@ -150,6 +194,7 @@ void ProtocolBase::send(Message m, PageSource page) {
   m.from = cfg_.self;
   if (page == PageSource::kIncoming) page = incoming_;
   m.has_page = page != PageSource::kNone;
+  if (down(m.to)) return;  // nobody there to receive it
   ++stats_.sent[static_cast<uint8_t>(m.type)];
   if (m.to == cfg_.self) {
     self_queue_.emplace_back(m, page);

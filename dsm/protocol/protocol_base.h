@@ -26,6 +26,9 @@ class ProtocolBase : public Protocol {
   base::Status on_evict(FrameId frame, Actions* out) final;
   base::Status on_message(const Message& msg, Actions* out) final;
   void on_timeout(FrameId frame, Actions* out) final;
+  void on_node_down(NodeId node, Actions* out) final;
+  void on_node_up(NodeId node, Actions* out) final;
+  bool node_is_down(NodeId node) const final { return node < 64 && (down_ & node_bit(node)); }
 
   // The protocol's view, with a claim in flight shown as the pending access.
   FrameView view(FrameId frame) const final;
@@ -51,6 +54,11 @@ class ProtocolBase : public Protocol {
   // frame, before any fault() for it and before any other message about it
   // reaches handle()).
   virtual void home_learned(FrameId /*frame*/, NodeId /*home*/) {}
+  // `node` was declared down (it is already in down_, so sends to it are
+  // dropped and its messages rejected). Must end every wait on it.
+  virtual void node_down(NodeId node) = 0;
+  // Whether the frame is lost on this node (faults on it fail at once).
+  virtual bool frame_lost(FrameId frame) const = 0;
 
   NodeId self() const { return cfg_.self; }
   // first-touch: homes are learned from the frames' arbiters.
@@ -78,6 +86,19 @@ class ProtocolBase : public Protocol {
   void store(FrameId f, PageSource page);
   void complete(FrameId f, Access a);
   void arm_timer(FrameId f) { emit(ActionType::kArmTimer, f); }
+  // The frame became lost here (counts lost_frames). `waiting`: local
+  // faults wait for it: fail them (kFail, counted in failed_faults). Later
+  // faults fail in on_fault (frame_lost()).
+  void lose(FrameId f, bool waiting) {
+    ++stats_.lost_frames;
+    if (waiting) {
+      ++stats_.failed_faults;
+      emit(ActionType::kFail, f);
+    }
+  }
+  bool down(NodeId n) const { return node_is_down(n); }
+  // Answers a request for a lost frame (the requester fails its faults).
+  void answer_lost(const Message& request);
   void stale() { ++stats_.stale; }
 
   // Errors used for rejected messages.
@@ -109,6 +130,10 @@ class ProtocolBase : public Protocol {
   // first-touch: claims in flight, with the strongest access the local
   // faults wait for. Only frames being claimed are here.
   std::unordered_map<FrameId, Access> claims_;
+  // Nodes declared down and not back; nodes that were ever down (with
+  // first-touch, the decisions of an arbiter that died are gone for good).
+  uint64_t down_ = 0;
+  uint64_t ever_down_ = 0;
 };
 
 }  // namespace dsm::protocol
