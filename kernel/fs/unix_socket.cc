@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 
 namespace kernel::fs {
@@ -18,14 +19,34 @@ namespace {
 // A host name the kernel bound, and the guest address it stands for.
 struct Bound {
   std::string raw;
+  UnixCred owner;                // the bound socket's creator (datagram senders)
   UnixCred listener;             // who called listen()
   std::deque<UnixCred> pending;  // connects not yet accepted, in order
+  bool retired = false;          // its socket is closed
 };
 
 // host name (sun_path bytes as bound; abstract ones start with NUL) -> Bound
 std::unordered_map<std::string, Bound>& bound_names() {
   static std::unordered_map<std::string, Bound> m;
   return m;
+}
+
+// The socket of a host name closed, but messages it sent may still be
+// queued: their receivers still ask for its guest name and credentials, so
+// the entry stays (marked retired) until the name is bound again or the
+// 4096 most recently retired names push it out.
+void retire(const std::string& key) {
+  static std::deque<std::string> fifo;
+  auto it = bound_names().find(key);
+  if (it == bound_names().end()) return;
+  it->second.retired = true;
+  it->second.pending.clear();
+  fifo.push_back(key);
+  if (fifo.size() > 4096) {
+    auto old = bound_names().find(fifo.front());
+    if (old != bound_names().end() && old->second.retired) bound_names().erase(old);
+    fifo.pop_front();
+  }
 }
 
 // The guest's abstract namespace, one per socket type as in Linux: the type
@@ -195,7 +216,7 @@ UnixSocket::~UnixSocket() {
     if (::recvmsg(host_fd(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) break;
     drop_received_rights(msg);
   }
-  if (!host_key_.empty()) bound_names().erase(host_key_);
+  if (!host_key_.empty()) retire(host_key_);
   if (has_abstract_) {
     auto it = abstract_names().find(abstract_name_);
     if (it != abstract_names().end() && it->second == host_key_) abstract_names().erase(it);
@@ -256,7 +277,7 @@ Result<void> UnixSocket::bind(const Root& root, const UnixAddr& a, const std::st
     local_ = a.raw;
   }
   host_key_ = key;
-  bound_names()[key] = Bound{local_, {}, {}};
+  bound_names()[key] = Bound{local_, cred_, {}, {}};
   return {};
 }
 
@@ -273,7 +294,7 @@ void UnixSocket::connected(UnixCred cred, const std::string& fallback_peer) {
   peer_ = fallback_peer;
   if (::getpeername(host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) < 0) return;
   auto it = bound_names().find(host_key(sa, len));
-  if (it == bound_names().end()) return;
+  if (it == bound_names().end() || it->second.retired) return;
   peer_ = it->second.raw;
   if (type_ == SOCK_DGRAM) return;
   peer_cred_ = it->second.listener;
@@ -330,6 +351,32 @@ Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t
     if (static_cast<uint64_t>(r) < n || type_ != SOCK_STREAM) break;
   }
   return done;
+}
+
+void UnixSocket::note_host_autobind() {
+  if (!host_key_.empty()) return;
+  sockaddr_un sa = {};
+  socklen_t len = sizeof(sa);
+  if (::getsockname(host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) < 0) return;
+  std::string key = host_key(sa, len);
+  if (key.empty() || key[0] != '\0') return;
+  // The host named it like Linux does ("\0" + five hex digits): the guest
+  // sees the same name, in its own namespace.
+  host_key_ = key;
+  local_ = family_only() + key;
+  bound_names()[key] = Bound{local_, cred_, {}, {}};
+  std::string ak = abstract_key(type_, key.substr(1));
+  if (!abstract_names().count(ak)) {
+    abstract_names()[ak] = key;
+    abstract_name_ = ak;
+    has_abstract_ = true;
+  }
+}
+
+std::optional<UnixCred> unix_sender_cred(const sockaddr_un& sa, socklen_t len) {
+  auto it = bound_names().find(host_key(sa, len));
+  if (it == bound_names().end()) return std::nullopt;
+  return it->second.owner;
 }
 
 std::string UnixSocket::local() const { return local_.empty() ? family_only() : local_; }

@@ -27,13 +27,18 @@
 //    it stands for, so getsockname, getpeername, accept and recvfrom answer
 //    guest addresses (an unknown host name reads as unnamed).
 //
-// Credentials (SO_PEERCRED) are the guest's: a socketpair's peer is its
-// creator; a connected stream/seqpacket socket's peer is the process that
-// called listen(); an accepted socket's peer is the connecting process, taken
-// from a queue of connects per listening name in connect order (the host's
-// accept queue order). A host process connecting to a guest listener from
-// outside the kernel is not in that queue: the credentials of such accepted
-// sockets may be wrong (documented in docs/syscalls.md).
+// Credentials are the guest's, never the host's. SO_PEERCRED: a
+// socketpair's peer is its creator; a connected stream/seqpacket socket's
+// peer is the process that called listen(); an accepted socket's peer is the
+// connecting process, taken from a queue of connects per listening name in
+// connect order (the host's accept queue order). A host process connecting
+// to a guest listener from outside the kernel is not in that queue: the
+// credentials of such accepted sockets may be wrong. SCM_CREDENTIALS (a
+// receiver with SO_PASSCRED): on a connection, the peer's SO_PEERCRED; on a
+// datagram, the creator of the sending socket when the kernel knows its name
+// (a bound or autobound guest socket), else none. So a message sent by a
+// process other than the one named (a socket shared by fork) carries the
+// named one's credentials.
 //
 // Threads: the kernel thread only (the namespace is a process-wide table).
 
@@ -41,6 +46,7 @@
 #include <sys/un.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kernel/fs/file.h"
@@ -83,6 +89,9 @@ Result<UnixTarget> unix_target(const Root& root, int type, const UnixAddr& a,
 // The guest address (raw) standing for a host address the kernel received:
 // empty for len 0 (no address), family only when unnamed or unknown.
 std::string unix_guest_name(const sockaddr_un& sa, socklen_t len);
+// The guest credentials of the socket that sent from host address `sa` (its
+// creator), when the kernel bound that name.
+std::optional<UnixCred> unix_sender_cred(const sockaddr_un& sa, socklen_t len);
 
 // SCM_RIGHTS. A guest file in flight travels as a host token: an empty
 // memfd whose inode names the file in a kernel-side table until the message
@@ -132,6 +141,10 @@ class UnixSocket : public File {
   void connected(UnixCred cred, const std::string& fallback_peer);
   // An accepted host socket of this listener as a new guest socket.
   std::shared_ptr<UnixSocket> accepted(base::UniqueFd host, std::string path, int flags);
+
+  // After a send or connect: the host may have autobound an unnamed socket
+  // (SO_PASSCRED on either end); its name joins the guest's namespace.
+  void note_host_autobind();
 
   // getsockname's answer: the bound guest address, or the family alone.
   std::string local() const;

@@ -2,10 +2,9 @@
 // whose names are translated both ways by fs::UnixSocket (fs/unix_socket.h:
 // paths resolved inside the root, a private abstract namespace, guest
 // credentials). SCM_RIGHTS passes guest files of any kind as host tokens
-// (fs::make_file_token); a guest cannot send SCM_CREDENTIALS (EOPNOTSUPP),
-// and with SO_PASSCRED it receives its peer's guest credentials where they
-// are known (stream, seqpacket), never the host's. Blocking is as for the
-// other host sockets (sys_socket.cc).
+// (fs::make_file_token); SCM_CREDENTIALS carries guest credentials, never
+// the host's (fs/unix_socket.h says whose). Blocking is as for the other
+// host sockets (sys_socket.cc).
 
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +13,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -123,6 +123,7 @@ Result<uint64_t> unix_connect(task::Kernel& k, task::Process& p, int fd, fs::Uni
   auto target = TRY(fs::unix_target(k.root(), s.type(), ua, guest_path_of(k, p, ua)));
   if (::connect(s.host_fd(), reinterpret_cast<sockaddr*>(&target.sa), target.len) == 0) {
     s.connected(cred_of(p), ua.raw);
+    s.note_host_autobind();
     return 0;
   }
   // A full backlog: wait until the listener accepts (or the guest said
@@ -187,8 +188,8 @@ struct Rights {
 };
 
 // The guest's control messages as host ones: SCM_RIGHTS as tokens;
-// SCM_CREDENTIALS refused (EOPNOTSUPP: a guest cannot state its
-// credentials yet); anything else is EINVAL, as Linux says.
+// SCM_CREDENTIALS checked (a guest may state only its own: EPERM) and
+// dropped; anything else is EINVAL, as Linux says.
 Result<std::vector<uint8_t>> copy_in_control(task::Process& p, const msghdr& gm, Rights& rights) {
   if (gm.msg_controllen > kMaxControl) return Errno(ENOBUFS);
   std::vector<uint8_t> ctl(gm.msg_controllen);
@@ -200,7 +201,16 @@ Result<std::vector<uint8_t>> copy_in_control(task::Process& p, const msghdr& gm,
     size_t off = reinterpret_cast<uint8_t*>(c) - ctl.data();
     if (c->cmsg_len < CMSG_LEN(0) || c->cmsg_len > ctl.size() - off) return Errno(EINVAL);
     if (c->cmsg_level != SOL_SOCKET) return Errno(EINVAL);
-    if (c->cmsg_type == SCM_CREDENTIALS) return Errno(EOPNOTSUPP);
+    if (c->cmsg_type == SCM_CREDENTIALS) {
+      // A process may state its own credentials; the receiver gets the
+      // sender's from the kernel anyway (guest_control), so nothing travels.
+      struct ucred u;
+      if (c->cmsg_len != CMSG_LEN(sizeof(u))) return Errno(EINVAL);
+      std::memcpy(&u, CMSG_DATA(c), sizeof(u));
+      fs::UnixCred own = cred_of(p);
+      if (u.pid != own.pid || u.uid != own.uid || u.gid != own.gid) return Errno(EPERM);
+      continue;
+    }
     if (c->cmsg_type != SCM_RIGHTS) return Errno(EINVAL);
     size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     if (rights.tokens.size() + n > kMaxRights) return Errno(EINVAL);
@@ -245,8 +255,8 @@ bool put_cmsg(std::vector<uint8_t>& out, size_t cap, int type, const void* data,
 // The host's control messages as the guest's: tokens become guest fds of
 // the files they stand for, host credentials become the peer's guest
 // credentials (when known), the rest is dropped. Every host fd is closed.
-std::vector<uint8_t> guest_control(task::Process& p, fs::UnixSocket& s, msghdr& m, size_t cap,
-                                   int flags, int& msg_flags) {
+std::vector<uint8_t> guest_control(task::Process& p, std::optional<fs::UnixCred> sender, msghdr& m,
+                                   size_t cap, int flags, int& msg_flags) {
   std::vector<uint8_t> out;
   bool peek = flags & MSG_PEEK;
   for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
@@ -275,9 +285,8 @@ std::vector<uint8_t> guest_control(task::Process& p, fs::UnixSocket& s, msghdr& 
       if (!guest_fds.empty())
         put_cmsg(out, cap, SCM_RIGHTS, guest_fds.data(), guest_fds.size() * sizeof(int));
     } else if (c->cmsg_type == SCM_CREDENTIALS) {
-      const fs::UnixCred& pc = s.peer_cred();
-      if (pc.pid == 0) continue;  // not known (a datagram's sender)
-      struct ucred u = {pc.pid, pc.uid, pc.gid};
+      if (!sender || sender->pid == 0) continue;  // not known
+      struct ucred u = {sender->pid, sender->uid, sender->gid};
       if (!put_cmsg(out, cap, SCM_CREDENTIALS, &u, sizeof(u))) msg_flags |= MSG_CTRUNC;
     }
   }
@@ -320,6 +329,7 @@ Result<uint64_t> unix_send(task::Kernel& k, task::Process& p, int fd, fs::UnixSo
   if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL)) k.signal(p, SIGPIPE);
   if (n < 0) return Errno::last();
   rights.sent = true;
+  s.note_host_autobind();
   return static_cast<uint64_t>(n);
 }
 
@@ -346,7 +356,12 @@ Result<uint64_t> unix_recv(task::Kernel& k, task::Process& p, int fd, fs::UnixSo
     return would_block(k, p, fd, s.host_fd(), POLLIN, EAGAIN);
   if (n < 0) return Errno::last();
   int msg_flags = m.msg_flags & ~MSG_CTRUNC;
-  std::vector<uint8_t> gctl = guest_control(p, s, m, cap, flags, msg_flags);
+  std::optional<fs::UnixCred> sender;
+  if (s.type() == SOCK_DGRAM)
+    sender = fs::unix_sender_cred(sa, m.msg_namelen);
+  else
+    sender = s.peer_cred();
+  std::vector<uint8_t> gctl = guest_control(p, sender, m, cap, flags, msg_flags);
   std::string from = fs::unix_guest_name(sa, m.msg_namelen);
   if (!gm_addr) {
     TRY(copy_out_sockaddr(p, name, namelenp, from.data(), from.size()));

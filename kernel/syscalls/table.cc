@@ -153,14 +153,15 @@ const Entry kEntries[] = {
     {"shutdown", sys_shutdown, P, "AF_INET/AF_INET6 through the host; AF_UNIX", "dd"},
     {"sendmsg", sys_sendmsg, P,
      "AF_INET/AF_INET6 through the host, control messages dropped; AF_UNIX: SCM_RIGHTS passes "
-     "guest files of any kind (host tokens, fs/unix_socket.h); SCM_CREDENTIALS refused "
-     "(EOPNOTSUPP); the files of a message never received close with the receiving socket (not "
-     "those of an unaccepted connection)",
+     "guest files of any kind (host tokens, fs/unix_socket.h); SCM_CREDENTIALS only the "
+     "sender's own (else EPERM); the files of a message never received close with the "
+     "receiving socket (not those of an unaccepted connection)",
      "dxx"},
     {"recvmsg", sys_recvmsg, P,
      "AF_INET/AF_INET6 through the host; AF_UNIX with guest addresses, SCM_RIGHTS (MSG_CTRUNC, "
-     "MSG_CMSG_CLOEXEC, MSG_PEEK); SO_PASSCRED gives the SO_PEERCRED process (not the sending one "
-     "after a fork), none for datagrams",
+     "MSG_CMSG_CLOEXEC, MSG_PEEK); SO_PASSCRED gives guest credentials: a connection's "
+     "SO_PEERCRED process (not the sender after a fork), a named datagram sender's creator, none "
+     "for an unnamed datagram sender",
      "dxx"},
     {"pipe", sys_pipe, S, "", "x"},
     {"pipe2", sys_pipe2, S, "", "xx"},

@@ -530,6 +530,93 @@ static void rights(void) {
   unlink(file);
 }
 
+// Receives one datagram with its sender's address and credentials; returns
+// the credentials' pid (0: none).
+static pid_t recv_cred(int s, struct sockaddr_un* from, socklen_t* fl) {
+  char b, ctl[CMSG_SPACE(sizeof(struct ucred))];
+  struct iovec iov = {&b, 1};
+  struct msghdr mh = {0};
+  mh.msg_name = from;
+  mh.msg_namelen = *fl;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = sizeof(ctl);
+  if (recvmsg(s, &mh, 0) != 1) return -1;
+  *fl = mh.msg_namelen;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS) return 0;
+  struct ucred u;
+  memcpy(&u, CMSG_DATA(c), sizeof(u));
+  if (u.uid != getuid() || u.gid != getgid()) return -2;
+  return u.pid;
+}
+
+static void credentials(void) {
+  char rp[100];
+  in_dir(rp, "creds");
+  struct sockaddr_un ra, from;
+  socklen_t rl = path_addr(&ra, rp), fl;
+  int r = socket(AF_UNIX, SOCK_DGRAM, 0), on = 1;
+  CHECK(bind(r, (struct sockaddr*)&ra, rl) == 0);
+  CHECK(setsockopt(r, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0);
+  // A named sender in another process (gone before the receive): its
+  // address and its credentials.
+  char sp[100];
+  in_dir(sp, "sender");
+  struct sockaddr_un sa;
+  socklen_t sal = path_addr(&sa, sp);
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (bind(s, (struct sockaddr*)&sa, sal) != 0) _exit(2);
+    _exit(sendto(s, "c", 1, 0, (struct sockaddr*)&ra, rl) == 1 ? 0 : 1);
+  }
+  int status = -1;
+  CHECK(waitpid(child, &status, 0) == child && status == 0);
+  fl = sizeof(from);
+  CHECK(recv_cred(r, &from, &fl) == child);
+  CHECK(fl == sal && strcmp(from.sun_path, sp) == 0);
+  unlink(sp);
+
+  // A process may state its own credentials. A sender with SO_PASSCRED is
+  // autobound at its first send.
+  int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  CHECK(setsockopt(s, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0);
+  char ctl[CMSG_SPACE(sizeof(struct ucred))];
+  memset(ctl, 0, sizeof(ctl));
+  struct iovec iov = {"o", 1};
+  struct msghdr mh = {0};
+  mh.msg_name = &ra;
+  mh.msg_namelen = rl;
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = ctl;
+  mh.msg_controllen = sizeof(ctl);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_CREDENTIALS;
+  c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
+  struct ucred me = {getpid(), getuid(), getgid()};
+  memcpy(CMSG_DATA(c), &me, sizeof(me));
+  CHECK(sendmsg(s, &mh, 0) == 1);
+  fl = sizeof(from);
+  CHECK(recv_cred(r, &from, &fl) == getpid());
+  CHECK(fl == offsetof(struct sockaddr_un, sun_path) + 6 && from.sun_path[0] == 0);
+  // The autobound name answers like any other.
+  struct sockaddr_un sn;
+  socklen_t sl = sizeof(sn);
+  CHECK(getsockname(s, (struct sockaddr*)&sn, &sl) == 0 && sl == fl &&
+        memcmp(&sn, &from, sl) == 0);
+  CHECK(sendto(r, "b", 1, 0, (struct sockaddr*)&from, fl) == 1);
+  char b = 0;
+  CHECK(recv(s, &b, 1, 0) == 1 && b == 'b');
+  close(s);
+  close(r);
+  unlink(rp);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   strcpy(g_dir, "/tmp/pangaea-unix-XXXXXX");
@@ -540,6 +627,7 @@ int main(void) {
   datagrams();
   long_names();
   rights();
+  credentials();
   CHECK(rmdir(g_dir) == 0);
   return DONE();
 }
