@@ -59,7 +59,44 @@ int main(void) {
     // The host's abstract namespace is not the guest's.
     memcpy(sa.sun_path, "\0/org/freedesktop/systemd1/notify", 34);
     CHECK(raw6(SYS_connect, s, (long)&sa, 2 + 34) == -ECONNREFUSED);
+    CHECK(raw6(SYS_connect, s, (long)&sa, 4096) == -EINVAL);
+    CHECK(raw6(SYS_bind, s, 0x10, sizeof(sa)) == -EFAULT);
     close(s);
+    // Lying control messages: too long, past their buffer, bad pointers,
+    // too many fds. None may reach the host or hurt the kernel.
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) == 0);
+    char ctl[CMSG_SPACE(sizeof(int) * 300)];
+    memset(ctl, 0, sizeof(ctl));
+    struct iovec iov = {"x", 1};
+    struct msghdr mh = {0};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl;
+    mh.msg_controllen = 1 << 30;
+    CHECK(raw6(SYS_sendmsg, sv[0], (long)&mh, 0) < 0);
+    struct cmsghdr* c = (struct cmsghdr*)ctl;
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = 4096;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int));
+    CHECK(raw6(SYS_sendmsg, sv[0], (long)&mh, 0) == -EINVAL);
+    c->cmsg_len = CMSG_LEN(sizeof(int) * 300);
+    mh.msg_controllen = sizeof(ctl);
+    CHECK(raw6(SYS_sendmsg, sv[0], (long)&mh, 0) == -EINVAL);
+    mh.msg_control = (void*)0x10;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int));
+    CHECK(raw6(SYS_sendmsg, sv[0], (long)&mh, 0) == -EFAULT);
+    // A real one, received into a bad buffer: EFAULT, the kernel lives on.
+    mh.msg_control = ctl;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &sv[0], sizeof(int));
+    CHECK(raw6(SYS_sendmsg, sv[0], (long)&mh, 0) == 1);
+    mh.msg_control = (void*)0x10;
+    CHECK(raw6(SYS_recvmsg, sv[1], (long)&mh, 0) == -EFAULT);
+    CHECK(raw6(SYS_recvmsg, sv[1], 0x10, 0) == -EFAULT);
+    close(sv[0]);
+    close(sv[1]);
   }
   // The stub's memory is not the guest's to map over or unmap.
   CHECK(mmap((void*)0x7f8000000000, 4096, PROT_READ | PROT_WRITE,
