@@ -1,7 +1,9 @@
 #include "kernel/fs/unix_socket.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -330,6 +332,14 @@ Result<uint64_t> UnixSocket::read(mm::MemoryManager& mm, uint64_t buf, uint64_t 
   if (r < 0) return Errno::last();
   drop_received_rights(msg);
   return static_cast<uint64_t>(r);
+}
+
+Result<uint64_t> UnixSocket::ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t arg) {
+  if (cmd != SIOCINQ && cmd != SIOCOUTQ) return Errno(ENOTTY);
+  int n = 0;
+  if (::ioctl(host_fd(), cmd, &n) < 0) return Errno::last();
+  TRY(mm.copy_out(arg, &n, sizeof(n)));
+  return 0;
 }
 
 Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) {

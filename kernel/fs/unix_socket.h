@@ -123,9 +123,8 @@ class UnixSocket : public File {
   // caller raises the guest's SIGPIPE), never a SIGPIPE of the kernel.
   Result<uint64_t> write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override;
   Result<struct stat> stat() override { return host_->stat(); }
-  Result<uint64_t> ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t arg) override {
-    return host_->ioctl(mm, cmd, arg);
-  }
+  // SIOCINQ (FIONREAD) and SIOCOUTQ: bytes queued, from the host socket.
+  Result<uint64_t> ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t arg) override;
   short poll_events(short events) override { return host_->poll_events(events); }
   int host_fd() const override { return host_->host_fd(); }
 

@@ -341,6 +341,17 @@ PANGAEA_SYSCALL(ioctl) {
     }
     return 0;
   }
+  // The fd-level ioctls of every file (Linux's do_vfs_ioctl): what fcntl
+  // does, another way (Python's os.set_blocking uses FIONBIO).
+  if (cmd == FIONBIO) {
+    int on = TRY(p.mm->copy_in(mm::UserPtr<int>(a.a[2])));
+    f->set_flags(on ? f->flags() | O_NONBLOCK : f->flags() & ~O_NONBLOCK);
+    return 0;
+  }
+  if (cmd == FIOCLEX || cmd == FIONCLEX) {
+    TRY(p.fds.set_cloexec(arg_int(a.a[0]), cmd == FIOCLEX));
+    return 0;
+  }
   return f->ioctl(*p.mm, cmd, a.a[2]);
 }
 

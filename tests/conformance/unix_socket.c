@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -68,6 +69,16 @@ static void socketpairs(void) {
   CHECK(recv(sv[1], buf, sizeof(buf), 0) == 1 && buf[0] == 'a');
   CHECK(recv(sv[1], buf, sizeof(buf), 0) == 2 && memcmp(buf, "bc", 2) == 0);
   CHECK(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == -1 && errno == EAGAIN);
+  // FIONREAD: the next datagram's size; FIONBIO as O_NONBLOCK.
+  int avail = -1, on = 1;
+  CHECK(send(sv[0], "four", 4, 0) == 4 && send(sv[0], "sixsix", 6, 0) == 6);
+  CHECK(ioctl(sv[1], FIONREAD, &avail) == 0 && avail == 4);
+  CHECK(ioctl(sv[1], FIONBIO, &on) == 0 && (fcntl(sv[1], F_GETFL) & O_NONBLOCK));
+  CHECK(recv(sv[1], buf, sizeof(buf), 0) == 4 && recv(sv[1], buf, sizeof(buf), 0) == 6);
+  CHECK(recv(sv[1], buf, sizeof(buf), 0) == -1 && errno == EAGAIN);
+  on = 0;
+  CHECK(ioctl(sv[1], FIONBIO, &on) == 0 && !(fcntl(sv[1], F_GETFL) & O_NONBLOCK));
+  CHECK(ioctl(sv[1], FIOCLEX) == 0 && (fcntl(sv[1], F_GETFD) & FD_CLOEXEC));
   // writev is one datagram, readv takes one.
   struct iovec two[2] = {{"12", 2}, {"345", 3}};
   CHECK(writev(sv[0], two, 2) == 5);
