@@ -38,7 +38,10 @@ const Entry kEntries[] = {
     {"lstat", sys_lstat, S, "", "sx"},
     {"newfstatat", sys_newfstatat, S, "", "dsxx"},
     {"lseek", sys_lseek, S, "", "ddd"},
-    {"ioctl", sys_ioctl, P, "TCGETS, TCSETS*, TIOCGWINSZ, FIONREAD, TIOCGPGRP/TIOCSPGRP", "dxx"},
+    {"ioctl", sys_ioctl, P,
+     "TCGETS, TCSETS*, TIOCGWINSZ, FIONREAD, TIOCGPGRP/TIOCSPGRP; FIONBIO, FIOCLEX, FIONCLEX on "
+     "any fd; SIOCINQ/SIOCOUTQ on unix sockets",
+     "dxx"},
     {"getcwd", sys_getcwd, S, "", "xd"},
     {"chdir", sys_chdir, S, "", "s"},
     {"fchdir", sys_fchdir, S, "", "d"},
