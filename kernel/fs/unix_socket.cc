@@ -285,6 +285,7 @@ Result<void> UnixSocket::bind(const Root& root, const UnixAddr& a, const std::st
 
 Result<void> UnixSocket::listen(int backlog, UnixCred cred) {
   if (::listen(host_fd(), backlog) < 0) return Errno::last();
+  peer_cred_ = cred;  // Linux: a listener's SO_PEERCRED is its own
   auto it = bound_names().find(host_key_);
   if (it != bound_names().end()) it->second.listener = cred;
   return {};

@@ -173,6 +173,9 @@ static void paths(void) {
         strcmp(got.sun_path, srv) == 0);
   CHECK(listen(l, 8) == 0);
   CHECK(accept(l, NULL, NULL) == -1 && errno == EAGAIN);
+  struct ucred lc;
+  socklen_t lcl = sizeof(lc);
+  CHECK(getsockopt(l, SOL_SOCKET, SO_PEERCRED, &lc, &lcl) == 0 && lc.pid == getpid());
 
   int again = socket(AF_UNIX, SOCK_STREAM, 0);
   CHECK(bind(again, (struct sockaddr*)&sa, len) == -1 && errno == EADDRINUSE);
