@@ -631,6 +631,37 @@ static void credentials(void) {
   unlink(rp);
 }
 
+// Blocking connects to a listener with a backlog of one: each waits until
+// the other process accepts.
+static void backlog(void) {
+  char bp[100];
+  in_dir(bp, "backlog");
+  struct sockaddr_un a;
+  socklen_t al = path_addr(&a, bp);
+  int l = socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK(bind(l, (struct sockaddr*)&a, al) == 0 && listen(l, 1) == 0);
+  fflush(stdout);
+  pid_t c = fork();
+  if (c == 0) {
+    for (int i = 0; i < 6; ++i) {
+      int s = socket(AF_UNIX, SOCK_STREAM, 0);
+      if (connect(s, (struct sockaddr*)&a, al) != 0 || write(s, "x", 1) != 1) _exit(1);
+    }
+    _exit(0);
+  }
+  int got = 0;
+  for (int i = 0; i < 6; ++i) {
+    int s = accept(l, NULL, NULL);
+    char b;
+    if (s >= 0 && read(s, &b, 1) == 1) got++;
+    close(s);
+  }
+  int st = -1;
+  CHECK(got == 6 && waitpid(c, &st, 0) == c && st == 0);
+  close(l);
+  unlink(bp);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   strcpy(g_dir, "/tmp/pangaea-unix-XXXXXX");
@@ -642,6 +673,7 @@ int main(void) {
   long_names();
   rights();
   credentials();
+  backlog();
   CHECK(rmdir(g_dir) == 0);
   return DONE();
 }
