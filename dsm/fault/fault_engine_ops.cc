@@ -80,8 +80,16 @@ void FaultEngine::poison_waiters(const std::vector<Waiter>& waiters) {
       auto ref = uffd_refs_.find(w.uffd);
       if (ref == uffd_refs_.end() || ref->second.gen != w.gen) continue;  // detached
     }
-    base::Status st = uffd::poison(w.uffd, w.addr & ~(kPage - 1), kPage);
-    // EEXIST: poisoned already by another waiter of the same mapping.
+    const uint64_t page = w.addr & ~(kPage - 1);
+    base::Status st = uffd::poison(w.uffd, page, kPage);
+    if (!st.ok() && st.error().code() == EEXIST) {
+      // The hole carries a write-protect marker (every frame not Writable
+      // has one), which is not an empty pte: clear it, then poison. Any
+      // access there faults for good, so the protection is no longer needed.
+      (void)uffd::write_protect(w.uffd, page, kPage, false, /*wake=*/false);
+      st = uffd::poison(w.uffd, page, kPage);
+    }
+    // EEXIST now: poisoned already by another waiter of the same mapping.
     if (st.ok() || st.error().code() == EEXIST) continue;
     // No UFFDIO_POISON (kernel before 6.6, or a uffd without the feature):
     // the thread is woken and faults again, and fails again: it spins
