@@ -133,6 +133,9 @@ RegionMapping::~RegionMapping() {
   ::close(uffd_);
 }
 
+void Region::node_down(uint16_t node) { driver_->node_down(node); }
+void Region::node_up(uint16_t node) { driver_->node_up(node); }
+
 RegionStats Region::stats() const {
   RegionStats s;
   s.protocol = config_.protocol;

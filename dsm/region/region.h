@@ -127,6 +127,14 @@ class Region {
   // userfaultfd (FrameStore::attach), as a second process would see them.
   base::StatusOr<std::unique_ptr<RegionMapping>> map(uint64_t first, uint64_t count);
 
+  // Membership (the node daemon, or a test): node `node` died, with every
+  // copy it held. Waits on it end; frames whose only copy it held are lost:
+  // an access to one on this node gets SIGBUS (dsm/PROTOCOLS.md "Node
+  // failure"). Idempotent. node_up: it came back as a new incarnation, an
+  // empty node; call node_down first if its death was not seen.
+  void node_down(uint16_t node);
+  void node_up(uint16_t node);
+
   RegionStats stats() const;
   // One line of what the protocol knows about `frame`.
   std::string describe(uint64_t frame) const;

@@ -332,6 +332,9 @@ void Driver::run(const protocol::Actions& out, const std::byte* incoming, uint64
       case protocol::ActionType::kArmTimer:
         arm(a.frame);
         break;
+      case protocol::ActionType::kFail:
+        fail(a.frame);
+        break;
     }
   }
 }
@@ -505,6 +508,32 @@ void Driver::drop(uint64_t frame) {
     return;
   }
   if (!engine_->invalidate(frame).ok()) AtomicDriverCounters::bump(counters_.install_errors);
+}
+
+void Driver::fail(uint64_t frame) {
+  parked_.erase(frame);
+  auto it = fetches_.find(frame);
+  if (it == fetches_.end()) return;
+  FetchDone done = std::move(it->second.done);
+  fetches_.erase(it);
+  disarm_if_idle(frame);
+  done(base::Error("frame lost: a node died with its only copy", kFrameLostErrno));
+}
+
+void Driver::node_down(uint16_t node) {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  protocol::Actions out;
+  protocol_->on_node_down(node, &out);
+  run(out, nullptr, 0);
+}
+
+void Driver::node_up(uint16_t node) {
+  std::lock_guard lock(mu_);
+  if (closed_) return;
+  protocol::Actions out;
+  protocol_->on_node_up(node, &out);
+  run(out, nullptr, 0);
 }
 
 void Driver::arm(uint64_t frame) {

@@ -23,6 +23,8 @@
 //                 FaultEngine::invalidate
 //   Store         memcpy into the home copy
 //   Complete      a pending fetch's `done` when no Install answered it
+//   Fail          the pending fetch's `done` with kFrameLostErrno (the
+//                 engine poisons the page: SIGBUS for the faulting threads)
 //   ArmTimer      the timer thread calls on_timeout after retry_interval,
 //                 unless the timer was disarmed: when a fetch or eviction is
 //                 answered and the protocol's view of the frame shows
@@ -87,6 +89,10 @@ class Driver final : public PageProvider {
   void evict(uint64_t frame, const std::byte* dirty, EvictDone done) override;
 
   void on_incoming(const rpc::Incoming& in);
+  // Membership: `node` died / came back as a new incarnation
+  // (Protocol::on_node_down / on_node_up, their actions carried out).
+  void node_down(uint16_t node);
+  void node_up(uint16_t node);
 
   protocol::ProtocolStats protocol_stats() const;
   DriverCounters counters() const { return counters_.snapshot(); }
@@ -126,6 +132,8 @@ class Driver final : public PageProvider {
       REQUIRES(mu_);
   void complete(uint64_t frame, protocol::Access access, uint64_t call_ns) REQUIRES(mu_);
   void drop(uint64_t frame) REQUIRES(mu_);
+  // kFail: the fetch waiting for `frame` (if any) fails with kFrameLostErrno.
+  void fail(uint64_t frame) REQUIRES(mu_);
   void answer(uint64_t frame, Fetch& f, const std::byte* page, bool writable, uint64_t call_ns)
       REQUIRES(mu_);
   // The 4 KiB a PageSource names, or null (counted) when there is none.
