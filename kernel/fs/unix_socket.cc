@@ -365,7 +365,8 @@ Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t
 }
 
 void UnixSocket::note_host_autobind() {
-  if (!host_key_.empty()) return;
+  // Bound, or an accepted socket (whose host name is its listener's).
+  if (!host_key_.empty() || !local_.empty()) return;
   sockaddr_un sa = {};
   socklen_t len = sizeof(sa);
   if (::getsockname(host_fd(), reinterpret_cast<sockaddr*>(&sa), &len) < 0) return;

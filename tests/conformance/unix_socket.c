@@ -286,9 +286,23 @@ static void abstract(void) {
   char buf[8];
   CHECK(send(c, "one", 3, 0) == 3 && send(c, "two!", 4, 0) == 4);
   CHECK(recv(a, buf, sizeof(buf), 0) == 3 && recv(a, buf, sizeof(buf), 0) == 4);
+  // The accepted end answers with the listener's name.
+  CHECK(send(a, "back", 4, 0) == 4 && recv(c, buf, sizeof(buf), 0) == 4);
+  gl = sizeof(got);
+  CHECK(getsockname(a, (struct sockaddr*)&got, &gl) == 0 && gl == len &&
+        memcmp(&got, &sa, len) == 0);
   struct ucred cr;
   socklen_t cl = sizeof(cr);
   CHECK(getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0 && cr.pid == getpid());
+  close(a);
+  close(c);
+  // Closing an accepted end leaves the listener's name alone.
+  c = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  CHECK(connect(c, (struct sockaddr*)&sa, len) == 0);
+  a = accept(l, NULL, NULL);
+  gl = sizeof(got);
+  CHECK(a >= 0 && getpeername(c, (struct sockaddr*)&got, &gl) == 0 && gl == len &&
+        memcmp(&got, &sa, len) == 0);
   close(a);
   close(c);
   struct sockaddr_un oa;
