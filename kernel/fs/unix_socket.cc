@@ -345,7 +345,7 @@ Result<uint64_t> UnixSocket::ioctl(mm::MemoryManager& mm, uint64_t cmd, uint64_t
 
 Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t len) {
   uint64_t done = 0;
-  while (done < len) {
+  do {  // at least once: an empty datagram is a message
     uint64_t n = std::min<uint64_t>(len - done, 1u << 20);
     auto iov = mm.host_iovecs(buf + done, n, false);
     if (!iov.ok()) return done ? Result<uint64_t>(done) : Result<uint64_t>(iov.error());
@@ -360,7 +360,7 @@ Result<uint64_t> UnixSocket::write(mm::MemoryManager& mm, uint64_t buf, uint64_t
     }
     done += r;
     if (static_cast<uint64_t>(r) < n || type_ != SOCK_STREAM) break;
-  }
+  } while (done < len);
   return done;
 }
 

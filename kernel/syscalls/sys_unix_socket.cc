@@ -28,8 +28,10 @@ namespace {
 fs::UnixCred cred_of(const task::Process& p) { return fs::UnixCred{p.pid, 0, 0}; }
 
 Result<int> unix_type(int type, int protocol) {
-  int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if ((type & ~0xf) & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) return Errno(EINVAL);
+  int base = type & 0xf;  // SOCK_TYPE_MASK
   if (protocol != 0 && protocol != PF_UNIX) return Errno(EPROTONOSUPPORT);
+  if (base == SOCK_RAW) base = SOCK_DGRAM;  // as Linux
   if (base != SOCK_STREAM && base != SOCK_DGRAM && base != SOCK_SEQPACKET)
     return Errno(ESOCKTNOSUPPORT);
   return base;

@@ -79,6 +79,10 @@ static void socketpairs(void) {
   on = 0;
   CHECK(ioctl(sv[1], FIONBIO, &on) == 0 && !(fcntl(sv[1], F_GETFL) & O_NONBLOCK));
   CHECK(ioctl(sv[1], FIOCLEX) == 0 && (fcntl(sv[1], F_GETFD) & FD_CLOEXEC));
+  // An empty datagram is one.
+  CHECK(write(sv[0], "", 0) == 0 && recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == 0);
+  CHECK(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == -1 && errno == EAGAIN);
+  CHECK(socket(AF_UNIX, SOCK_STREAM | 0x1000, 0) == -1 && errno == EINVAL);
   // writev is one datagram, readv takes one.
   struct iovec two[2] = {{"12", 2}, {"345", 3}};
   CHECK(writev(sv[0], two, 2) == 5);
