@@ -1,7 +1,11 @@
 #include "kernel/fs/unix_socket.h"
 
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
+#include <linux/unix_diag.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -21,10 +25,12 @@ namespace {
 // A host name the kernel bound, and the guest address it stands for.
 struct Bound {
   std::string raw;
-  UnixCred owner;                // the bound socket's creator (datagram senders)
-  UnixCred listener;             // who called listen()
-  std::deque<UnixCred> pending;  // connects not yet accepted, in order
-  bool retired = false;          // its socket is closed
+  UnixCred owner;     // the bound socket's creator (datagram senders)
+  UnixCred listener;  // who called listen()
+  // Connects not yet accepted, in order: the connecting host socket's inode
+  // and the connector's credentials.
+  std::deque<std::pair<uint64_t, UnixCred>> pending;
+  bool retired = false;  // its socket is closed
 };
 
 // host name (sun_path bytes as bound; abstract ones start with NUL) -> Bound
@@ -112,6 +118,44 @@ uint64_t token_key(int fd) {
   struct stat st;
   if (::fstat(fd, &st) < 0) return 0;
   return static_cast<uint64_t>(st.st_ino);
+}
+
+uint64_t socket_inode(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 ? static_cast<uint64_t>(st.st_ino) : 0;
+}
+
+// The inode of the host socket connected to host socket `fd`, asked of the
+// host's sock_diag (NETLINK_SOCK_DIAG, UNIX_DIAG_PEER); nullopt when the
+// host does not say (no unix_diag).
+std::optional<uint64_t> peer_inode(int fd) {
+  static base::UniqueFd nl(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl.valid()) return std::nullopt;
+  struct {
+    nlmsghdr nh;
+    unix_diag_req req;
+  } msg = {};
+  msg.nh.nlmsg_len = sizeof(msg);
+  msg.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nh.nlmsg_flags = NLM_F_REQUEST;
+  msg.req.sdiag_family = AF_UNIX;
+  msg.req.udiag_states = ~0u;
+  msg.req.udiag_ino = static_cast<uint32_t>(socket_inode(fd));
+  msg.req.udiag_show = UDIAG_SHOW_PEER;
+  msg.req.udiag_cookie[0] = msg.req.udiag_cookie[1] = ~0u;
+  if (::send(nl.get(), &msg, sizeof(msg), 0) != sizeof(msg)) return std::nullopt;
+  alignas(nlmsghdr) char buf[512];
+  ssize_t n = ::recv(nl.get(), buf, sizeof(buf), 0);
+  if (n < static_cast<ssize_t>(sizeof(nlmsghdr))) return std::nullopt;
+  auto* nh = reinterpret_cast<nlmsghdr*>(buf);
+  if (!NLMSG_OK(nh, n) || nh->nlmsg_type != SOCK_DIAG_BY_FAMILY) return std::nullopt;
+  auto* m = static_cast<unix_diag_msg*>(NLMSG_DATA(nh));
+  int len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*m));
+  for (auto* at = reinterpret_cast<rtattr*>(m + 1); RTA_OK(at, len); at = RTA_NEXT(at, len)) {
+    if (at->rta_type == UNIX_DIAG_PEER && RTA_PAYLOAD(at) >= sizeof(uint32_t))
+      return *static_cast<uint32_t*>(RTA_DATA(at));
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -301,7 +345,7 @@ void UnixSocket::connected(UnixCred cred, const std::string& fallback_peer) {
   peer_ = it->second.raw;
   if (type_ == SOCK_DGRAM) return;
   peer_cred_ = it->second.listener;
-  it->second.pending.push_back(cred);
+  it->second.pending.emplace_back(socket_inode(host_fd()), cred);
 }
 
 std::shared_ptr<UnixSocket> UnixSocket::accepted(base::UniqueFd host, std::string path, int flags) {
@@ -314,8 +358,19 @@ std::shared_ptr<UnixSocket> UnixSocket::accepted(base::UniqueFd host, std::strin
   if (s->peer_.empty()) s->peer_ = family_only();
   auto it = bound_names().find(host_key_);
   if (it != bound_names().end() && !it->second.pending.empty()) {
-    s->peer_cred_ = it->second.pending.front();
-    it->second.pending.pop_front();
+    // The host says which socket connected (sock_diag); when it cannot (no
+    // unix_diag, or the connecting socket is closed already: inode 0), the
+    // accept queue's order.
+    auto& q = it->second.pending;
+    std::optional<uint64_t> peer = peer_inode(s->host_fd());
+    auto found = q.begin();
+    if (peer && *peer) {
+      while (found != q.end() && found->first != *peer) ++found;
+    }
+    if (found != q.end()) {
+      s->peer_cred_ = found->second;
+      q.erase(found);
+    }
   }
   return s;
 }

@@ -30,10 +30,11 @@
 // Credentials are the guest's, never the host's. SO_PEERCRED: a
 // socketpair's peer is its creator; a connected stream/seqpacket socket's
 // peer is the process that called listen(); an accepted socket's peer is the
-// connecting process, taken from a queue of connects per listening name in
-// connect order (the host's accept queue order). A host process connecting
-// to a guest listener from outside the kernel is not in that queue: the
-// credentials of such accepted sockets may be wrong. SCM_CREDENTIALS (a
+// connecting process, from a queue of connects per listening name: the host's
+// sock_diag says which host socket is the peer (UNIX_DIAG_PEER), so a host
+// process connecting from outside the kernel gets no credentials. Without
+// unix_diag, or once the connecting socket is closed, the queue's order is
+// taken (the host's accept order), which an outside connect shifts. SCM_CREDENTIALS (a
 // receiver with SO_PASSCRED): on a connection, the peer's SO_PEERCRED; on a
 // datagram, the creator of the sending socket when the kernel knows its name
 // (a bound or autobound guest socket), else none. So a message sent by a

@@ -150,8 +150,9 @@ const Entry kEntries[] = {
     {"setsockopt", sys_setsockopt, P, "AF_INET/AF_INET6 through the host; options through the host",
      "dddxd"},
     {"getsockopt", sys_getsockopt, P,
-     "AF_INET/AF_INET6 through the host; AF_UNIX SO_PEERCRED gives guest pid/uid/gid (wrong for a "
-     "peer that connected from outside the kernel); SO_PEERPIDFD refused",
+     "AF_INET/AF_INET6 through the host; AF_UNIX SO_PEERCRED gives guest pid/uid/gid (none for a "
+     "peer outside the kernel, found by sock_diag; a peer closed before accept is matched by "
+     "connect order); SO_PEERPIDFD refused",
      "dddxx"},
     {"shutdown", sys_shutdown, P, "AF_INET/AF_INET6 through the host; AF_UNIX", "dd"},
     {"sendmsg", sys_sendmsg, P,

@@ -11,6 +11,8 @@
 //   unix_escape guest OUTSIDE ABSTRACT   in the guest: every way out must fail.
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -74,6 +76,38 @@ static int guest(const char* outside, const char* abstract) {
   len = addr_of(&sa, "/tmp/guest.sock", 0);
   CHECK(bind(g, (struct sockaddr*)&sa, len) == 0);
   close(g);
+  // A host process (the runner's helper) connects to a guest listener inside
+  // the root before a guest process does: only the guest's connection has
+  // guest credentials.
+  int l = socket(AF_UNIX, SOCK_STREAM, 0);
+  len = addr_of(&sa, "/tmp/listen.sock", 0);
+  CHECK(bind(l, (struct sockaddr*)&sa, len) == 0 && listen(l, 4) == 0);
+  struct pollfd pfd = {l, POLLIN, 0};
+  CHECK(poll(&pfd, 1, 20000) == 1);
+  // The guest child connects while the helper's connection is still
+  // queued; both stay open until accepted (the host names a peer only
+  // while it is open).
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    int c = socket(AF_UNIX, SOCK_STREAM, 0);
+    char x;
+    if (connect(c, (struct sockaddr*)&sa, len) != 0) _exit(1);
+    _exit(read(c, &x, 1) == 0 ? 0 : 2);  // until the parent closes
+  }
+  struct ucred cr[2];
+  int acc[2];
+  for (int i = 0; i < 2; ++i) {
+    acc[i] = accept(l, NULL, NULL);
+    socklen_t cl = sizeof(cr[i]);
+    CHECK(acc[i] >= 0 && getsockopt(acc[i], SOL_SOCKET, SO_PEERCRED, &cr[i], &cl) == 0);
+  }
+  close(acc[0]);
+  close(acc[1]);
+  int st = -1;
+  CHECK(waitpid(child, &st, 0) == child && st == 0);
+  CHECK(cr[0].pid == 0 && cr[1].pid == child);
+  close(l);
   printf("guest done\n");
   return DONE();
 }
@@ -128,8 +162,24 @@ int main(int argc, char** argv) {
   int inside = listener(SOCK_STREAM, path, 0);
   CHECK(out >= 0 && abs_stream >= 0 && abs_dgram >= 0 && inside >= 0);
 
-  snprintf(rootflags, sizeof(rootflags), "rootflags=%s", root);
+  // The helper: connects to the guest's listener once it is there.
   fflush(stdout);
+  pid_t helper = fork();
+  if (helper == 0) {
+    struct sockaddr_un ga;
+    char gp[200];
+    snprintf(gp, sizeof(gp), "%s/tmp/listen.sock", root);
+    socklen_t gl = addr_of(&ga, gp, 0);
+    for (int i = 0; i < 20000; ++i) {
+      int c = socket(AF_UNIX, SOCK_STREAM, 0);
+      char x;
+      if (connect(c, (struct sockaddr*)&ga, gl) == 0) _exit(read(c, &x, 1) == 0 ? 0 : 2);
+      close(c);
+      usleep(1000);
+    }
+    _exit(1);
+  }
+  snprintf(rootflags, sizeof(rootflags), "rootflags=%s", root);
   pid_t boot = fork();
   if (boot == 0) {
     execl(argv[1], argv[1], "mem=64M", "root=/dev/root", "rootfstype=hostfs", rootflags, "--",
@@ -139,6 +189,8 @@ int main(int argc, char** argv) {
   int status = -1;
   CHECK(waitpid(boot, &status, 0) == boot);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  kill(helper, SIGKILL);  // only if the guest failed before listening
+  CHECK(waitpid(helper, &status, 0) == helper);
 
   // Nothing reached the host's sockets outside the root.
   CHECK(accept(out, NULL, NULL) == -1 && errno == EAGAIN);
@@ -153,6 +205,8 @@ int main(int argc, char** argv) {
   snprintf(path, sizeof(path), "%s/tmp/guest.sock", root);
   CHECK(lstat(path, &st) == 0 && S_ISSOCK(st.st_mode));
 
+  unlink(path);
+  snprintf(path, sizeof(path), "%s/tmp/listen.sock", root);
   unlink(path);
   snprintf(path, sizeof(path), "%s/tmp", root);
   rmdir(path);
