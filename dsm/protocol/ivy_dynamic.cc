@@ -146,7 +146,7 @@ void IvyDynamic::owner_access(FrameId f) {
 void IvyDynamic::owner_write(FrameId f) {
   IvyEntry& e = table_[f];
   ++e.version;
-  e.copyset &= ~node_bit(self());
+  e.copyset = alive(e.copyset) & ~node_bit(self());
   if (e.copyset == 0) {
     finish_write(f);
     return;

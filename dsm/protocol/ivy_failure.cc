@@ -11,11 +11,13 @@
 //    have written) makes the frame lost here; a hand-back in flight to a
 //    dead home is taken back (our copy is the data) and the frame stays
 //    with us for good (stranded: never evicted);
-//  - a probable-owner pointer to the dead node is re-pointed at the frame's
-//    home, the owner of last resort; at the home itself, or when the home is
-//    the dead node, the frame is lost here: the chain ends in a node that
-//    may have held the only copy. Requests that reach a node where the
-//    frame is lost are answered Lost, so chains through it end too.
+//  - a non-owner whose probable-owner pointer leads to the dead node, or
+//    whose frame's home (the owner of last resort) is the dead node, loses
+//    the frame: its chain ends in a node that may have held the only copy.
+//    (Re-pointing at the home instead was tried: the home's pointer may
+//    lead back to us, a cycle the model check found.) Requests that reach
+//    a node where the frame is lost are answered Lost, so chains through
+//    it end too.
 // A frame may thus be declared lost while a live node still owns it (the
 // dead node had passed it on): pessimistic, never incoherent: that owner
 // stays the only writer, and nodes that got Lost never read.
@@ -88,16 +90,10 @@ void IvyDynamic::node_down(NodeId node) {
       if (home == node) e.flags |= kIvyStranded;
       continue;
     }
-    if (e.prob_owner != node && home != node) continue;
-    if (home == self() || home == node) {
-      lose_frame(f);  // the chain's last resort is here or dead
-      continue;
-    }
-    e.prob_owner = home;  // the owner of last resort knows more
-    if (e.pending != Access::kNone && (e.flags & kIvySent)) {
-      ++stats_.retries;
-      send_request(f);
-    }
+    // Our chain leads into the dead node, or its last resort died: lost
+    // here. (Re-pointing at the home instead can close a cycle: the home's
+    // own pointer may lead back to us, and epochs no longer order them.)
+    if (e.prob_owner == node || home == node) lose_frame(f);
   }
 }
 

@@ -72,7 +72,7 @@ base::Status IvyDynamic::on_write_grant(const Message& m) {
   e.flags &= ~kIvySent;
   e.prob_owner = self();
   e.version = m.version;
-  e.copyset = m.copyset & ~node_bit(self());
+  e.copyset = alive(m.copyset) & ~node_bit(self());
   if (e.copyset == 0) {
     finish_write(f);
     return {};
@@ -103,7 +103,7 @@ base::Status IvyDynamic::on_grant_refused(const Message& m) {
   e.flags |= kIvyOwner;
   e.prob_owner = self();
   e.version = b.version;
-  e.copyset = (b.copyset | node_bit(m.from)) & ~node_bit(self());
+  e.copyset = alive(b.copyset | node_bit(m.from)) & ~node_bit(self());
   clear_busy(m.frame);
   return {};
 }
@@ -180,9 +180,11 @@ base::Status IvyDynamic::on_handback(const Message& m) {
   }
   e.version = m.version;
   e.flags |= kIvyOwner;
-  e.flags &= ~kIvySent;  // a request of ours in flight is answered by this
+  // A request of ours in flight is answered by this; a frame we had given
+  // up as lost (our pointer led to a dead node) is back with its owner's bytes.
+  e.flags &= ~(kIvySent | kIvyLost);
   e.prob_owner = self();
-  e.copyset = m.copyset & ~node_bit(self());
+  e.copyset = alive(m.copyset) & ~node_bit(self());
   send(make(MsgType::kHandbackAck, f, m.from, m.version));
   send_deferred(f);
   return {};

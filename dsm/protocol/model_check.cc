@@ -1,5 +1,8 @@
 #include "dsm/protocol/model_check.h"
 
+#include <algorithm>
+#include <bit>
+
 #include <fmt/format.h>
 
 namespace dsm::protocol::sim {
@@ -182,6 +185,7 @@ base::Status Simulator::apply(NodeId n, const Actions& actions, const InFlight* 
         }
         trace(fmt::format("n{} fail f{}", n, f));
         node.read_waiters[f] = node.write_waiters[f] = 0;
+        ++counters_.failed;
         break;
     }
   }
@@ -255,9 +259,40 @@ base::Status Simulator::evict(NodeId n, FrameId f) {
   return {};
 }
 
+base::Status Simulator::kill(NodeId k) {
+  trace(fmt::format("n{} KILLED", k));
+  dead_ |= node_bit(k);
+  ++counters_.deaths;
+  Node& node = nodes_[k];
+  std::fill(node.map.begin(), node.map.end(), Access::kNone);
+  std::fill(node.read_waiters.begin(), node.read_waiters.end(), 0);
+  std::fill(node.write_waiters.begin(), node.write_waiters.end(), 0);
+  std::fill(node.timer.begin(), node.timer.end(), 0);
+  for (NodeId n = 0; n < nodes_.size(); ++n) {
+    if (dead(n)) continue;
+    Actions out;
+    nodes_[n].proto->on_node_down(k, &out);
+    TRY(apply(n, out, nullptr));
+  }
+  return {};
+}
+
 base::Status Simulator::deliver(size_t index, bool keep_copy) {
   InFlight m = net_[index];
   if (!keep_copy) net_.erase(net_.begin() + static_cast<long>(index));
+  if (dead(m.msg.to)) {
+    ++counters_.dropped;  // nobody there
+    return {};
+  }
+  if (dead(m.msg.from)) {
+    // Sent before its sender died: must be rejected, and change nothing.
+    Actions out;
+    ++counters_.from_dead;
+    if (nodes_[m.msg.to].proto->on_message(m.msg, &out).ok() || !out.empty()) {
+      return fail("a message of a dead node was accepted: " + describe(m.msg));
+    }
+    return {};
+  }
   trace(fmt::format("n{} recv {} val={}{}", m.msg.to, describe(m.msg), m.value,
                     keep_copy ? " (dup)" : ""));
   ++counters_.delivered;
@@ -289,8 +324,11 @@ bool Simulator::waiting() const {
 base::Status Simulator::check_invariants() const {
   for (FrameId f = 0; f < opt_.frames; ++f) {
     int writers = 0, readers = 0;
-    bool found = latest_[f] == 0;
+    // After a death the last write may be gone with it (the frame lost):
+    // then no node may serve it, which the reads check.
+    bool found = latest_[f] == 0 || dead_ != 0;
     for (NodeId n = 0; n < nodes_.size(); ++n) {
+      if (dead(n)) continue;
       const Node& node = nodes_[n];
       if (node.map[f] == Access::kWrite) ++writers;
       if (node.map[f] == Access::kRead) ++readers;
@@ -343,7 +381,7 @@ base::Status Simulator::drain(uint64_t max_events) {
     } else {
       bool fired = false;
       for (NodeId n = 0; n < nodes_.size(); ++n) {
-        for (FrameId f = 0; f < opt_.frames; ++f) {
+        for (FrameId f = 0; f < opt_.frames && !dead(n); ++f) {
           if (nodes_[n].timer[f]) {
             TRY(fire_timer(n, f));
             fired = true;
@@ -375,7 +413,15 @@ base::Status Simulator::run() {
     double r = std::uniform_real_distribution<double>(0, 1)(rng_);
     NodeId n = static_cast<NodeId>(pick(nodes));
     FrameId f = pick(opt_.frames);
-    if (r < opt_.p_access) {
+    if (opt_.p_kill > 0 && counters_.deaths < opt_.max_deaths &&
+        nodes - std::popcount(dead_) > 2 && chance(opt_.p_kill)) {
+      if (!dead(n)) TRY(kill(n));
+      TRY(check_invariants());
+      continue;
+    }
+    if (dead(n)) {
+      // A dead node does nothing; its messages still travel.
+    } else if (r < opt_.p_access) {
       TRY(access(n, f, chance(opt_.p_write) ? Access::kWrite : Access::kRead));
     } else if (r < opt_.p_access + opt_.p_evict) {
       TRY(evict(n, f));
@@ -404,6 +450,7 @@ base::Status Simulator::run() {
   TRY(drain());
   // Every node reads every frame: each read must complete with the last value.
   for (NodeId n = 0; n < nodes; ++n) {
+    if (dead(n)) continue;
     for (FrameId f = 0; f < opt_.frames; ++f) TRY(access(n, f, Access::kRead));
     TRY(drain());
   }

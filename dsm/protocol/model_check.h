@@ -51,6 +51,12 @@ struct SimOptions {
   double p_hold = 0;
   uint64_t hold_steps = 2000;
   Version first_version = 0;  // ProtocolConfig::first_version
+  // Node deaths (dsm/PROTOCOLS.md "Node failure"): per step, kill a random
+  // live node (its state is gone; the others get on_node_down at once; its
+  // messages still in flight arrive later and must be rejected), at most
+  // max_deaths times and never the last two live nodes.
+  double p_kill = 0;
+  uint16_t max_deaths = 0;
 };
 
 struct SimCounters {
@@ -65,6 +71,9 @@ struct SimCounters {
   uint64_t timeouts = 0;
   uint64_t sent = 0;        // messages put on the network (self-deliveries excluded)
   uint64_t sent_pages = 0;  // of which carried a page
+  uint64_t deaths = 0;
+  uint64_t failed = 0;         // kFail actions (faults on lost frames)
+  uint64_t from_dead = 0;      // messages of dead nodes delivered (and rejected)
 };
 
 class Simulator {
@@ -80,6 +89,8 @@ class Simulator {
   base::Status evict(NodeId n, FrameId f);
   base::Status deliver(size_t index, bool keep_copy);
   base::Status fire_timer(NodeId n, FrameId f);
+  base::Status kill(NodeId n);
+  bool dead(NodeId n) const { return dead_ & node_bit(n); }
   // Delivers reliably and fires timers until nothing is in flight or waiting.
   base::Status drain(uint64_t max_events = 200000);
   base::Status check_invariants() const;
@@ -123,6 +134,7 @@ class Simulator {
   std::deque<InFlight> net_;
   std::vector<std::pair<uint64_t, InFlight>> held_;  // (release step, message)
   uint64_t next_value_ = 1;
+  uint64_t dead_ = 0;  // bitset of killed nodes
   SimCounters counters_;
   std::deque<std::string> trace_;  // the last events, for failure reports
 };

@@ -256,7 +256,7 @@ TEST(IvyNodeDown, HandoffToADeadNodeLosesTheFrame) {
   EXPECT_TRUE(find(a, ActionType::kFail));
 }
 
-TEST(IvyNodeDown, PointerToADeadNodeGoesBackToTheHome) {
+TEST(IvyNodeDown, PointerToADeadNodeLosesTheFrameHere) {
   auto r = make("ivy-dynamic", 2);
   // Node 2 learns that node 1 owns kF (an invalidation from it).
   Message req = only_sent(fault(*r, kF, Access::kRead));
@@ -265,10 +265,14 @@ TEST(IvyNodeDown, PointerToADeadNodeGoesBackToTheHome) {
   fault(*r, kF, Access::kRead);
   ASSERT_EQ(ivy(*r, kF).prob_owner, 1);
   Actions a = node_down(*r, 1);
-  Message retry = only_sent(a);
-  EXPECT_EQ(retry.type, MsgType::kReadReq);
-  EXPECT_EQ(retry.to, 0);
-  EXPECT_FALSE(r->view(kF).lost);
+  EXPECT_TRUE(find(a, ActionType::kFail));
+  EXPECT_TRUE(sent(a).empty());
+  EXPECT_TRUE(r->view(kF).lost);
+  // Requests forwarded to us end here.
+  a = deliver(*r, request(MsgType::kReadReq, 3, 2, kF, 8));
+  EXPECT_EQ(only_sent(a).type, MsgType::kLost);
+  // Frames whose chain does not lead to node 1 are untouched.
+  EXPECT_FALSE(r->view(2).lost);
 }
 
 TEST(IvyNodeDown, HomeWhosePointerLeadsToTheDeadNodeDeclaresTheFrameLost) {

@@ -97,6 +97,9 @@ class ProtocolBase : public Protocol {
     }
   }
   bool down(NodeId n) const { return node_is_down(n); }
+  // Copysets taken from messages (ivy-dynamic) may name nodes that died
+  // since they were sent: without them, nobody waits for a dead node's ack.
+  uint64_t alive(uint64_t copyset) const { return copyset & ~down_; }
   // Answers a request for a lost frame (the requester fails its faults).
   void answer_lost(const Message& request);
   void stale() { ++stats_.stale; }

@@ -57,6 +57,13 @@ std::string RegionStats::to_text() const {
       "queued {} stale {} rejected {}\n",
       proto.faults, proto.coalesced, proto.retries, proto.invalidations, proto.evictions,
       proto.forwards, proto.queued, proto.stale, proto.rejected);
+  if (proto.nodes_down != 0 || proto.lost_frames != 0) {
+    s += fmt::format(
+        "node failure: nodes down {} lost frames {} failed faults {} acks waived {} "
+        "rejected from dead nodes {}\n",
+        proto.nodes_down, proto.lost_frames, proto.failed_faults, proto.acks_waived,
+        proto.from_down);
+  }
   s += "messages (sent/received, bytes sent):";
   for (size_t i = 1; i < DriverCounters::kTypes; ++i) {
     if (driver.messages_sent[i] == 0 && driver.messages_received[i] == 0) continue;
