@@ -72,6 +72,9 @@ void add_region_counters(std::vector<rpc::control::Counter>& out, const dsm::Reg
   add("write_misses", r.engine.write_misses);
   add("write_upgrades", r.engine.write_upgrades);
   add("read_ahead_hits", r.engine.read_ahead_hits);
+  add("lost_frames", r.proto.lost_frames);      // died with a node (dsm/PROTOCOLS.md)
+  add("failed_faults", r.proto.failed_faults);  // accesses that got SIGBUS
+  add("nodes_down", r.proto.nodes_down);
   // Grants carry the pages: received = fetched by this node, sent = served.
   add("grants_received",
       at(d.messages_received, MsgType::kReadGrant) + at(d.messages_received, MsgType::kWriteGrant));
@@ -148,8 +151,22 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
 
   PageStore* store = d->store_.get();
   // Used = host memory the store holds: written pages and home copies.
-  d->membership_ = TRY(Membership::Create(config, self, *d->transport_,
-                                          [store] { return store->resident_bytes(); }));
+  // A peer membership declares dead takes its copies with it: the region
+  // stops waiting for it and marks what died with it lost (SIGBUS on
+  // access); one that comes back is a new, empty node (dsm/PROTOCOLS.md
+  // "Node failure"). The first "up" of each peer is not a return: on_node_up
+  // of a node never down changes nothing.
+  dsm::Region* region = d->region_.get();
+  d->membership_ = TRY(Membership::Create(
+      config, self, *d->transport_, [store] { return store->resident_bytes(); },
+      [region](int node, bool up) {
+        if (up) {
+          region->node_up(static_cast<uint16_t>(node));
+        } else {
+          spdlog::warn("guest region: node {} is down: frames only it held are lost", node);
+          region->node_down(static_cast<uint16_t>(node));
+        }
+      }));
   // Local processes may attach the guest region (dsm/client).
   Daemon* self_ptr = d.get();
   d->attach_ = std::make_unique<dsm::client::AttachService>(

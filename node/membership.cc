@@ -30,6 +30,7 @@ struct Membership::State {
   int self = 0;
   uint64_t memory_given = 0;
   std::function<uint64_t()> local_memory_used;
+  Membership::PeerChange on_change;  // set before the threads start
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -38,23 +39,28 @@ struct Membership::State {
 
   // A sign of life from `from`; RTT when it answered our heartbeat.
   void heard(int from, uint64_t given, uint64_t used, double rtt_us) {
-    std::lock_guard lock(mu);
-    if (stopping) return;
-    Peer& p = peers[static_cast<size_t>(from)];
-    p.heard = Clock::now();
-    p.status.memory_given = given;
-    p.status.memory_used = used;
-    if (rtt_us > 0) p.status.rtt_us = rtt_us;
-    if (!p.status.up) {
-      p.status.up = true;
-      spdlog::info("node {} ({}) is up", p.status.name, p.status.address);
+    bool came_up = false;
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+      Peer& p = peers[static_cast<size_t>(from)];
+      p.heard = Clock::now();
+      p.status.memory_given = given;
+      p.status.memory_used = used;
+      if (rtt_us > 0) p.status.rtt_us = rtt_us;
+      if (!p.status.up) {
+        p.status.up = true;
+        came_up = true;
+        spdlog::info("node {} ({}) is up", p.status.name, p.status.address);
+      }
     }
+    if (came_up && on_change) on_change(from, true);
   }
 };
 
 base::StatusOr<std::unique_ptr<Membership>> Membership::Create(
     const ClusterConfig& config, int self_index, rpc::Transport& transport,
-    std::function<uint64_t()> local_memory_used) {
+    std::function<uint64_t()> local_memory_used, PeerChange on_change) {
   if (self_index < 0 || self_index >= static_cast<int>(config.nodes.size())) {
     return base::Error(
         "membership: node index " + std::to_string(self_index) + " is not in the config", EINVAL);
@@ -67,6 +73,7 @@ base::StatusOr<std::unique_ptr<Membership>> Membership::Create(
   state->memory_given = config.nodes[static_cast<size_t>(self_index)].memory;
   state->local_memory_used =
       local_memory_used ? std::move(local_memory_used) : [] { return uint64_t{0}; };
+  state->on_change = std::move(on_change);
   for (size_t i = 0; i < config.nodes.size(); ++i) {
     const NodeConfig& n = config.nodes[i];
     State::Peer p;
@@ -172,6 +179,9 @@ void Membership::check_silence() {
   }
   // Its return must be authenticated afresh.
   for (int i : went_down) transport_.forget_peer(i);
+  if (state_->on_change) {
+    for (int i : went_down) state_->on_change(i, false);
+  }
 }
 
 std::vector<PeerStatus> Membership::snapshot() const {

@@ -41,11 +41,17 @@ class Membership {
   static constexpr std::chrono::milliseconds kHeartbeatInterval{200};
   static constexpr std::chrono::milliseconds kDownAfter{1000};
 
+  // A peer went down (silent for kDownAfter) or came up (heard from again,
+  // or for the first time): `node` is its config index. Called without the
+  // peer table's lock, from the heartbeat thread (down) or the transport's
+  // progress thread (up), one call per transition.
+  using PeerChange = std::function<void(int node, bool up)>;
+
   // Starts heartbeats at once. `transport` must outlive the Membership;
   // `local_memory_used` is called from both threads.
   static base::StatusOr<std::unique_ptr<Membership>> Create(
       const ClusterConfig& config, int self_index, rpc::Transport& transport,
-      std::function<uint64_t()> local_memory_used);
+      std::function<uint64_t()> local_memory_used, PeerChange on_change = {});
   ~Membership();
 
   Membership(const Membership&) = delete;

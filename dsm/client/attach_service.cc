@@ -148,7 +148,9 @@ base::StatusOr<uint64_t> AttachService::checked_attach(const ServedRegion& r,
   if (!is_userfaultfd(uffd.get())) return base::Error("the fd sent is not a userfaultfd", EBADF);
   // The node chooses the features: a userfaultfd already initialised may
   // have asked for events (fork, remap) whose reading would hand fds over.
-  bool fresh = TRY(uffd::handshake(uffd.get(), uffd::kShmemFeatures));
+  // POISON where the kernel has it: a lost frame then gives the client
+  // SIGBUS (dsm/PROTOCOLS.md "Node failure").
+  bool fresh = TRY(uffd::handshake(uffd.get(), uffd::kShmemFeatures, uffd::kOptionalFeatures));
   if (!fresh) {
     return base::Error("the userfaultfd was already initialised (UFFDIO_API): send a fresh one",
                        EINVAL);
