@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "base/bytes.h"
+
 namespace kernel::fs {
 namespace {
 
@@ -39,6 +41,11 @@ class HostFile : public File {
     bool ok = ::fstat(fd_.get(), &st) == 0;
     may_block_ = ok && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
     socket_ = ok && S_ISSOCK(st.st_mode);
+    if (ok && S_ISREG(st.st_mode)) {
+      regular_ = true;
+      dev_ = st.st_dev;
+      ino_ = st.st_ino;
+    }
   }
 
   Result<uint64_t> read(mm::MemoryManager& mm, uint64_t buf, uint64_t len) override {
@@ -113,7 +120,29 @@ class HostFile : public File {
   int host_fd() const override { return fd_.get(); }
 
  private:
+  // A regular file some guest maps shared goes through its SharedObject's
+  // pages first (read) or after (write), so read(2), write(2) and the
+  // mappings agree (shared_object.h).
   Result<uint64_t> io(mm::MemoryManager& mm, uint64_t buf, uint64_t len, int64_t off, bool write) {
+    std::shared_ptr<mm::SharedObject> shared = regular_ ? mm.shared_file(dev_, ino_) : nullptr;
+    if (!shared) return io_host(mm, buf, len, off, write);
+    if (!write) {
+      int64_t at = off >= 0 ? off : ::lseek(fd_.get(), 0, SEEK_CUR);
+      if (at >= 0) {
+        uint64_t lo = static_cast<uint64_t>(at) / base::kPageSize;
+        TRY(shared->write_back(lo, base::page_round_up(static_cast<uint64_t>(at) + len) / base::kPageSize));
+      }
+      return io_host(mm, buf, len, off, write);
+    }
+    uint64_t done = TRY(io_host(mm, buf, len, off, write));
+    int64_t end = off >= 0 ? off + static_cast<int64_t>(done) : ::lseek(fd_.get(), 0, SEEK_CUR);
+    if (done > 0 && end >= static_cast<int64_t>(done))
+      TRY(shared->reload(static_cast<uint64_t>(end) - done, done));
+    return done;
+  }
+
+  Result<uint64_t> io_host(mm::MemoryManager& mm, uint64_t buf, uint64_t len, int64_t off,
+                           bool write) {
     uint64_t done = 0;
     while (done < len) {
       uint64_t n = std::min(len - done, kMaxIo);
@@ -153,6 +182,8 @@ class HostFile : public File {
   base::UniqueFd fd_;
   bool may_block_ = false;  // a character device or FIFO: reads may wait
   bool socket_ = false;
+  bool regular_ = false;  // a regular file: dev_/ino_ name it
+  uint64_t dev_ = 0, ino_ = 0;
 };
 
 class DevFile : public File {

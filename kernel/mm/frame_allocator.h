@@ -43,6 +43,8 @@ class FrameAllocator {
   uint64_t used() const { return used_; }
 
   SharedFileTable& shared_files();
+  // The table if one was ever made (null: no file was ever mapped shared).
+  SharedFileTable* shared_files_if_made() { return files_.get(); }
 
  private:
   std::vector<uint32_t> refs_;

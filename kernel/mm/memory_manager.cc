@@ -557,6 +557,11 @@ Result<uint64_t> MemoryManager::peek_frame(uint64_t vaddr) const {
   return it->second.frame;
 }
 
+std::shared_ptr<SharedObject> MemoryManager::shared_file(uint64_t dev, uint64_t ino) {
+  SharedFileTable* table = alloc_.shared_files_if_made();
+  return table ? table->find(dev, ino) : nullptr;
+}
+
 Result<std::unique_ptr<MemoryManager>> MemoryManager::fork(platform::AddressSpace* as) {
   auto child = std::make_unique<MemoryManager>(store_, alloc_, frames_, as);
   child->vmas_ = vmas_;  // shared VMAs keep their SharedObject

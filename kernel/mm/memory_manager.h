@@ -78,6 +78,9 @@ class MemoryManager {
   // address space's host mappings of them turn read-only), shared pages
   // stay shared. The copy mirrors into `as`.
   Result<std::unique_ptr<MemoryManager>> fork(platform::AddressSpace* as);
+  // The shared-mapping object of host file (dev, ino) if some guest maps it
+  // shared now (read(2)/write(2) keep it coherent), else null.
+  std::shared_ptr<SharedObject> shared_file(uint64_t dev, uint64_t ino);
 
   // mmap(2) semantics on flags MAP_PRIVATE/SHARED/FIXED/FIXED_NOREPLACE/ANONYMOUS.
   // `file` is a host fd (shared) for file mappings.

@@ -80,6 +80,30 @@ base::Result<void> SharedObject::write_back(uint64_t lo, uint64_t hi) {
   return {};
 }
 
+base::Result<void> SharedObject::reload(uint64_t off, uint64_t len) {
+  if (!file_ || len == 0) return {};
+  const uint64_t end = off + len;
+  for (auto it = pages_.lower_bound(off / kPageSize);
+       it != pages_.end() && it->first * kPageSize < end; ++it) {
+    const uint64_t at = it->first * kPageSize;
+    const uint64_t lo = std::max(off, at), hi = std::min(end, at + kPageSize);
+    if (!store_.make_present(it->second, 1, dsm::Access::kWrite).ok()) return base::Errno(EIO);
+    uint8_t* page = frames_ + it->second * kPageSize;
+    for (uint64_t done = lo; done < hi;) {
+      ssize_t n = ::pread(file_->get(), page + (done - at), hi - done, done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return base::Errno(n < 0 ? errno : EIO);
+      done += n;
+    }
+  }
+  return {};
+}
+
+std::shared_ptr<SharedObject> SharedFileTable::find(uint64_t dev, uint64_t ino) const {
+  auto it = objects_.find({dev, ino});
+  return it == objects_.end() ? nullptr : it->second.lock();
+}
+
 base::Result<std::shared_ptr<SharedObject>> SharedFileTable::get(
     FrameAllocator& alloc, dsm::FrameStore& store, uint8_t* frames,
     std::shared_ptr<base::UniqueFd> file) {

@@ -8,10 +8,12 @@
 // A file object fills a page from the file on first use and writes pages
 // back (only the bytes below the file's current size, as Linux does) on
 // msync, on munmap of a writable mapping, when a process drops its last
-// writable mapping (exit, exec) and when the object dies. Partial: a write(2)
-// to the file after a page was loaded is not seen through the mapping, and a
-// store through the mapping reaches read(2) only after one of those
-// write-backs (Linux's unified page cache makes both immediate).
+// writable mapping (exit, exec) and when the object dies. Between those, the
+// guest's read(2) and write(2) of the file stay coherent with its mappings,
+// as Linux's unified page cache keeps them: a read of a range first writes
+// back the object's loaded pages there (write_back), and a write is copied
+// into the loaded pages it covers (reload). Host processes outside the guest
+// writing the file are not followed.
 //
 // Frame references: the object holds one reference on each of its frames;
 // every page-table entry mapping one holds another.
@@ -53,6 +55,9 @@ class SharedObject {
   // Writes the object's pages in [lo, hi) back to the file; nothing for
   // anonymous memory.
   base::Result<void> write_back(uint64_t lo, uint64_t hi);
+  // The guest wrote the file's bytes [off, off+len): the loaded pages of
+  // that range take them from the file.
+  base::Result<void> reload(uint64_t off, uint64_t len);
   bool is_file() const { return file_ != nullptr; }
   uint64_t page_count() const { return pages_.size(); }
 
@@ -77,6 +82,8 @@ class SharedFileTable {
                                                   uint8_t* frames,
                                                   std::shared_ptr<base::UniqueFd> file);
   size_t size() const { return objects_.size(); }
+  // The live object of the host file (dev, ino), or null.
+  std::shared_ptr<SharedObject> find(uint64_t dev, uint64_t ino) const;
 
  private:
   friend class SharedObject;

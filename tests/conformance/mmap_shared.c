@@ -2,6 +2,9 @@
 // fork and between independent mmaps in different processes); stores reach
 // the file after msync and after munmap; a private mapping of the file does
 // not write to it; a read-only fd cannot be mapped shared and writable.
+// read(2) and write(2) agree with a shared mapping at once, without msync:
+// a store through the mapping is read back with read/pread, and a
+// write/pwrite (positional, at the offset, appended) shows in the mapping.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdlib.h>
@@ -117,6 +120,30 @@ int main(void) {
   }
   CHECK(wait_status(pid) == 0);
   CHECK(file_byte(20) == 'x');
+
+  // Coherence without msync, as Linux's page cache gives.
+  {
+    int f = open(kPath, O_RDWR);
+    CHECK(f >= 0);
+    char* m = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+    CHECK(m != MAP_FAILED);
+    m[5] = 'S';
+    m[4096 + 7] = 'T';
+    char got[2] = {0, 0};
+    CHECK(pread(f, got, 1, 5) == 1 && got[0] == 'S');
+    CHECK(lseek(f, 4096 + 7, SEEK_SET) == 4096 + 7 && read(f, got, 1) == 1 && got[0] == 'T');
+    CHECK(pwrite(f, "PW", 2, 4095) == 2 && m[4095] == 'P' && m[4096] == 'W');
+    CHECK(lseek(f, 30, SEEK_SET) == 30 && write(f, "wr", 2) == 2 && m[30] == 'w' && m[31] == 'r');
+    // Another process's write(2) through its own fd shows in this mapping.
+    pid_t w = fork();
+    if (w == 0) {
+      int g = open(kPath, O_WRONLY);
+      _exit(g >= 0 && pwrite(g, "K", 1, 40) == 1 ? 0 : 1);
+    }
+    CHECK(wait_status(w) == 0 && m[40] == 'K');
+    CHECK(munmap(m, 2 * 4096) == 0);
+    close(f);
+  }
 
   close(ro);
   close(fd);
