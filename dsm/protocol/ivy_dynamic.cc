@@ -44,6 +44,8 @@ std::string IvyDynamic::describe_local(FrameId f) const {
                               to_string(e.state), e.owner() ? " owner" : "", e.version,
                               e.prob_owner, e.copyset, to_string(e.pending), to_string(e.want),
                               e.req, (e.flags & kIvySent) ? " sent" : "");
+  if (e.flags & kIvyLost) s += " lost";
+  if (e.flags & kIvyStranded) s += " stranded";
   auto it = busy_.find(f);
   if (it != busy_.end()) {
     const Busy& b = it->second;

@@ -8,9 +8,8 @@
 //  - an owner drops the dead node from its copyset and counts an awaited
 //    invalidation ack from it as received;
 //  - a hand-over in flight to the dead node (we granted it ownership; it may
-//    have written) makes the frame lost here; a hand-back in flight to a
-//    dead home is taken back (our copy is the data) and the frame stays
-//    with us for good (stranded: never evicted);
+//    have written) makes the frame lost here, and so does a hand-back in
+//    flight to a dead home (it may have taken it and passed it on);
 //  - a non-owner whose probable-owner pointer leads to the dead node, or
 //    whose frame's home (the owner of last resort) is the dead node, loses
 //    the frame: its chain ends in a node that may have held the only copy.
@@ -78,11 +77,13 @@ void IvyDynamic::node_down(NodeId node) {
         lose_frame(f);
         continue;
       } else if (b.kind == Busy::Kind::kHandback && b.to == node) {
-        // The dead home never acknowledged: our copy is the data. Own it again.
-        e.flags |= kIvyOwner | kIvyStranded;
-        e.prob_owner = self();
-        e.copyset = b.copyset & ~node_bit(self()) & ~bit;
-        clear_busy(f);
+        // The dead home may have taken our hand-back and passed the frame
+        // on (a newer epoch written since) before it died: our copy may be
+        // stale. Lost. (Taking ownership back was tried: the model check
+        // found two owners of one epoch.)
+        if (e.state != LocalState::kInvalid) drop(f);
+        e.state = LocalState::kInvalid;
+        lose_frame(f);
         continue;
       }
     }

@@ -41,6 +41,13 @@ base::Status IvyDynamic::on_write_grant(const Message& m) {
   FrameId f = m.frame;
   IvyEntry& e = table_[f];
   Message refuse = make(MsgType::kGrantRefused, f, m.from, m.version, m.req);
+  if (e.flags & kIvyLost) {
+    // We gave the frame up (node failure): never take it; the granter takes
+    // its ownership back instead of re-sending the grant forever.
+    send(refuse);
+    stale();
+    return {};
+  }
   if (e.pending != Access::kWrite || m.req != e.req || e.owner()) {
     if (newer(m.version, e.version)) send(refuse);  // we never took it: give it back
     stale();

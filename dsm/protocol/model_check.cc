@@ -57,10 +57,11 @@ base::Error Simulator::fail(const std::string& what) const {
   std::string msg = fmt::format("{} (protocol {}, seed {}, step {})\nlast events:\n", what,
                                 opt_.protocol, opt_.seed, counters_.steps);
   for (const std::string& e : trace_) msg += "  " + e + "\n";
-  msg += "state:\n";
+  msg += fmt::format("state (dead nodes {:#x}, placement {}):\n", dead_, opt_.placement);
   for (FrameId f = 0; f < opt_.frames && f < 8; ++f) {
     for (NodeId n = 0; n < nodes_.size(); ++n) {
-      msg += fmt::format("  f{} n{}: {} | map={} val={}\n", f, n, nodes_[n].proto->describe(f),
+      msg += fmt::format("  f{} n{}: {}{} | map={} val={}\n", f, n, nodes_[n].proto->describe(f),
+                         nodes_[n].proto->view(f).lost ? " LOST" : "",
                          to_string(nodes_[n].map[f]), nodes_[n].cache[f]);
     }
   }

@@ -104,5 +104,34 @@ TEST(ModelCheckSoak, RandomConfigurations) {
   }
 }
 
+// Node deaths (dsm/PROTOCOLS.md "Node failure"), interleave and range
+// placement: 4..8 nodes, up to nodes-2 deaths, harsh networks, late copies.
+TEST(ModelCheckSoak, NodeDeaths) {
+  for (uint64_t s = 0; s < 2 * seed_count(); ++s) {
+    for (const char* p : {"msi-home", "ivy-dynamic"}) {
+      std::mt19937_64 r(s + 91);
+      SimOptions o;
+      o.protocol = p;
+      o.seed = 900000 + s;
+      o.nodes = static_cast<uint16_t>(4 + r() % 5);
+      o.frames = 1 + r() % 5;
+      o.placement = r() % 2 ? "range" : "interleave";
+      o.steps = 6000;
+      o.p_write = static_cast<double>(1 + r() % 8) / 10.0;
+      o.p_evict = static_cast<double>(r() % 5) * 0.05;
+      o.p_drop = static_cast<double>(r() % 4) * 0.08;
+      o.p_duplicate = static_cast<double>(r() % 4) * 0.1;
+      o.p_in_order = static_cast<double>(r() % 5) * 0.25;
+      o.p_hold = static_cast<double>(r() % 3) * 0.02;
+      o.p_kill = 0.0005 + static_cast<double>(r() % 4) * 0.001;
+      o.max_deaths = static_cast<uint16_t>(o.nodes - 2);
+      auto sim = Simulator::Create(o);
+      ASSERT_TRUE(sim.ok()) << sim.error().message();
+      base::Status st = (*sim)->run();
+      ASSERT_TRUE(st.ok()) << st.error().message();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsm::protocol::sim
