@@ -606,6 +606,20 @@ void Kernel::block_on_host(Process& p, std::vector<pollfd> fds, uint64_t deadlin
   if (deadline_ns) t.sleep_deadline = deadline_ns;
 }
 
+void Kernel::block_on_host(Process& p, std::vector<pollfd> fds, uint64_t deadline_ns,
+                           fs::WaitQueue& q) {
+  block_on_host(p, std::move(fds), deadline_ns);
+  int tid = current().tid;
+  q.add([this, tid] {
+    Thread* w = find_thread(tid);
+    if (w && w->state == Thread::State::kBlocked && w->waiting == Thread::Wait::kHostFd) {
+      w->state = Thread::State::kRunnable;
+      w->waiting = Thread::Wait::kNone;
+      w->wait_host.clear();
+    }
+  });
+}
+
 bool Kernel::poll_host_fds(int timeout_ms) {
   std::vector<pollfd> fds;
   std::vector<Thread*> who;  // per fd; null for the console's signal event
@@ -794,8 +808,10 @@ void Kernel::finish_interrupted_syscall(Thread& t) {
   t.in_syscall = false;
   int sig = next_signal(t);
   uint64_t nr = t.regs.orig_rax;
+  // epoll_wait is never restarted (signal(7)).
   bool restartable = nr != SYS_pause && nr != SYS_rt_sigsuspend && nr != SYS_nanosleep &&
-                     nr != SYS_clock_nanosleep;
+                     nr != SYS_clock_nanosleep && nr != SYS_epoll_wait && nr != SYS_epoll_pwait &&
+                     nr != SYS_epoll_pwait2;
   bool restart = sig && (t.process->sigactions[sig].flags & SA_RESTART) && restartable;
   if (restart) {
     t.regs.rax = nr;

@@ -96,6 +96,9 @@ class Kernel {
   // The same for several host fds (poll of host fds only); with
   // `deadline_ns` (CLOCK_MONOTONIC, 0: none) it also wakes then.
   void block_on_host(Process& p, std::vector<pollfd> fds, uint64_t deadline_ns);
+  // The same, also woken when `q` is notified (epoll_wait: host fds and
+  // kernel wait queues at once).
+  void block_on_host(Process& p, std::vector<pollfd> fds, uint64_t deadline_ns, fs::WaitQueue& q);
   // The guest's foreground process group of the console (TIOCGPGRP /
   // TIOCSPGRP); keyboard signals at a terminal console go to it.
   int console_pgrp() const { return console_pgrp_; }
