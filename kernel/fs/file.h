@@ -46,6 +46,10 @@ class File {
   virtual WaitQueue* wait_queue(bool /*for_write*/) { return nullptr; }
   // The host fd behind the file, for mmap and *at calls (-1: none).
   virtual int host_fd() const { return -1; }
+  // The host fd whose POLLIN/POLLOUT a poller may wait for when the file
+  // has no wait queue (an epoll's host epoll instance, which is no file to
+  // hand to other host calls). Default: host_fd().
+  virtual int poll_host_fd() const { return host_fd(); }
 
   const std::string& path() const { return path_; }
   int flags() const { return flags_; }

@@ -96,8 +96,10 @@ class PipeWriter : public File {
   Result<struct stat> stat() override { return pipe_stat(); }
   WaitQueue* wait_queue(bool for_write) override { return for_write ? &b_->writable : nullptr; }
   short poll_events(short events) override {
-    if (b_->readers == 0) return POLLERR;
-    return b_->data.size() < kPipeSize ? (events & (POLLOUT | POLLWRNORM)) : 0;
+    // As Linux: writable while not full, and POLLERR with no reader left.
+    short r = b_->data.size() < kPipeSize ? (events & (POLLOUT | POLLWRNORM)) : 0;
+    if (b_->readers == 0) r |= POLLERR;
+    return r;
   }
 
  private:

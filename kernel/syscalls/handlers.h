@@ -87,6 +87,14 @@ PANGAEA_SYSCALL(ppoll);
 PANGAEA_SYSCALL(select);
 PANGAEA_SYSCALL(pselect6);
 
+// sys_epoll.cc
+PANGAEA_SYSCALL(epoll_create);
+PANGAEA_SYSCALL(epoll_create1);
+PANGAEA_SYSCALL(epoll_ctl);
+PANGAEA_SYSCALL(epoll_wait);
+PANGAEA_SYSCALL(epoll_pwait);
+PANGAEA_SYSCALL(epoll_pwait2);
+
 // sys_socket.cc
 PANGAEA_SYSCALL(socket);
 PANGAEA_SYSCALL(connect);

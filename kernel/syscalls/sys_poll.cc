@@ -51,8 +51,9 @@ Result<uint64_t> poll_core(task::Kernel& k, task::Process& p, std::vector<pollfd
     fs::WaitQueue* w = (fds[i].events & POLLOUT) ? files[i]->wait_queue(true) : nullptr;
     if (r) queues.push_back(r);
     if (w) queues.push_back(w);
-    if (!r && !w && files[i]->host_fd() >= 0)
-      host.push_back({files[i]->host_fd(), fds[i].events, 0});
+    // (An epoll fd has both: kernel entries and a host epoll.)
+    if (files[i]->poll_host_fd() >= 0)
+      host.push_back({files[i]->poll_host_fd(), fds[i].events, 0});
   }
   // A timeout: the scheduler wakes the thread at the deadline.
   task::Thread& t = k.current();

@@ -114,11 +114,22 @@ const Entry kEntries[] = {
      "no extended attributes yet: get is ENODATA, list is empty, set is EOPNOTSUPP", "sxxD"},
     {"fremovexattr", sys_setxattr, P,
      "no extended attributes yet: get is ENODATA, list is empty, set is EOPNOTSUPP", "sxxD"},
-    {"poll", sys_poll, P, "waits on pipes (with the timeout), or on host fds; not both at once",
+    {"poll", sys_poll, P,
+     "pipes wake it at once; host fds beside pipes are looked at every 5 ms (alone: at once)",
      "xdd"},
     {"ppoll", sys_ppoll, P, "as poll; the signal mask argument is ignored", "xdxx"},
     {"select", sys_select, P, "as poll", "dxxxx"},
     {"pselect6", sys_pselect6, P, "as poll; the signal mask argument is ignored", "dxxxxx"},
+    {"epoll_create", sys_epoll_create, S, "", "d"},
+    {"epoll_create1", sys_epoll_create1, S, "", "x"},
+    {"epoll_ctl", sys_epoll_ctl, P,
+     "host sockets and the console through a host epoll (its EPOLLET/ONESHOT/EXCLUSIVE); pipes "
+     "and nested epolls (4 levels, ELOOP) in the kernel: EPOLLET reports once per wake-up of "
+     "the file, EPOLLEXCLUSIVE accepted (wakes every waiter); EPOLLWAKEUP dropped",
+     "dddx"},
+    {"epoll_wait", sys_epoll_wait, S, "", "dxdd"},
+    {"epoll_pwait", sys_epoll_pwait, S, "", "dxddxd"},
+    {"epoll_pwait2", sys_epoll_pwait2, S, "", "dxdxxd"},
     {"socket", sys_socket, P,
      "AF_INET/AF_INET6 through the host; AF_UNIX the guest's own (names inside the root, private "
      "abstract namespace); other families EAFNOSUPPORT",

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -97,6 +98,47 @@ int main(void) {
     CHECK(raw6(SYS_recvmsg, sv[1], 0x10, 0) == -EFAULT);
     close(sv[0]);
     close(sv[1]);
+  }
+  // epoll with bad pointers, absurd counts, itself and deep nesting: clear
+  // errors, and the kernel lives on.
+  {
+    int ep = epoll_create1(0);
+    int p[2];
+    CHECK(ep >= 0 && pipe(p) == 0);
+    struct epoll_event ev = {EPOLLIN, {0}};
+    CHECK(syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, p[0], 0x10) == -1 && errno == EFAULT);
+    CHECK(syscall(SYS_epoll_ctl, ep, EPOLL_CTL_ADD, ep, &ev) == -1 && errno == EINVAL);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev) == 0);
+    CHECK(write(p[1], "x", 1) == 1);
+    CHECK(syscall(SYS_epoll_wait, ep, 0x10, 4, 0) == -1 && errno == EFAULT);
+    CHECK(syscall(SYS_epoll_wait, ep, -4096L, 4, 0) == -1 && errno == EFAULT);
+    CHECK(syscall(SYS_epoll_wait, ep, &ev, 0x7fffffff, 0) == -1 && errno == EINVAL);
+    // A huge maxevents with one event ready writes one event.
+    CHECK(syscall(SYS_epoll_wait, ep, &ev, 0x7fffffff / 12, 0) == 1);
+    CHECK(syscall(SYS_epoll_pwait, ep, &ev, 1, 0, 0x10, 8) == -1 && errno == EFAULT);
+    CHECK(syscall(SYS_epoll_pwait2, ep, &ev, 1, 0x10, 0, 8) == -1 && errno == EFAULT);
+    // A chain of epolls: refused (ELOOP) past some depth, never a loop.
+    int chain[8], eloop = 0;
+    chain[0] = ep;
+    for (int i = 1; i < 8; ++i) {
+      chain[i] = epoll_create1(0);
+      if (epoll_ctl(chain[i], EPOLL_CTL_ADD, chain[i - 1], &ev) < 0 && errno == ELOOP) ++eloop;
+    }
+    CHECK(eloop > 0);
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, chain[2], &ev) == -1 && errno == ELOOP);
+    CHECK(syscall(SYS_epoll_wait, chain[3], &ev, 1, 0) == 1);
+    // Entries for thousands of fds added and dropped by closing them.
+    for (int i = 0; i < 2000; ++i) {
+      int q[2];
+      if (pipe(q) != 0) break;
+      epoll_ctl(chain[7], EPOLL_CTL_ADD, q[0], &ev);
+      close(q[0]);
+      close(q[1]);
+    }
+    for (int i = 0; i < 8; ++i) close(chain[i]);
+    CHECK(syscall(SYS_epoll_wait, ep, &ev, 1, 0) == -1 && errno == EBADF);
+    close(p[0]);
+    close(p[1]);
   }
   // The stub's memory is not the guest's to map over or unmap.
   CHECK(mmap((void*)0x7f8000000000, 4096, PROT_READ | PROT_WRITE,
