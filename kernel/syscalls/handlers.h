@@ -95,6 +95,10 @@ PANGAEA_SYSCALL(epoll_wait);
 PANGAEA_SYSCALL(epoll_pwait);
 PANGAEA_SYSCALL(epoll_pwait2);
 
+// sys_eventfd.cc
+PANGAEA_SYSCALL(eventfd);
+PANGAEA_SYSCALL(eventfd2);
+
 // sys_socket.cc
 PANGAEA_SYSCALL(socket);
 PANGAEA_SYSCALL(connect);

@@ -130,6 +130,8 @@ const Entry kEntries[] = {
     {"epoll_wait", sys_epoll_wait, S, "", "dxdd"},
     {"epoll_pwait", sys_epoll_pwait, S, "", "dxddxd"},
     {"epoll_pwait2", sys_epoll_pwait2, S, "", "dxdxxd"},
+    {"eventfd", sys_eventfd, S, "", "d"},
+    {"eventfd2", sys_eventfd2, S, "", "dx"},
     {"socket", sys_socket, P,
      "AF_INET/AF_INET6 through the host; AF_UNIX the guest's own (names inside the root, private "
      "abstract namespace); other families EAFNOSUPPORT",
