@@ -92,12 +92,15 @@ void IvyDynamic::coalesce(FrameId f, Access a) {
 
 void IvyDynamic::fault(FrameId f, Access a) {
   IvyEntry& e = table_[f];
-  if (e.flags & kIvyLost) {
+  const bool dead_end = !e.owner() && (down(e.prob_owner) || down(home_of(f)));
+  if ((e.flags & kIvyLost) || dead_end) {
     // A write to a readable copy nobody can grant (see lose_frame()): the
-    // copy goes, as with msi-home.
+    // copy goes, as with msi-home. A dead end: first-touch taught us a home
+    // that had died meanwhile.
     if (e.state != LocalState::kInvalid) drop(f);
     e.state = LocalState::kInvalid;
-    lose(f, true);
+    e.pending = e.want = a;  // lose_frame fails it
+    lose_frame(f);           // and ends a hand-over record we may still keep
     return;
   }
   e.pending = e.want = a;

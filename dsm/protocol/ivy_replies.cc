@@ -95,7 +95,7 @@ base::Status IvyDynamic::on_write_grant(const Message& m) {
 
 base::Status IvyDynamic::on_grant_refused(const Message& m) {
   IvyEntry& e = table_[m.frame];
-  if (!e.busy()) {
+  if (!e.busy() || (e.flags & kIvyLost)) {
     stale();
     return {};
   }

@@ -104,8 +104,8 @@ TEST(ModelCheckSoak, RandomConfigurations) {
   }
 }
 
-// Node deaths (dsm/PROTOCOLS.md "Node failure"), interleave and range
-// placement: 4..8 nodes, up to nodes-2 deaths, harsh networks, late copies.
+// Node deaths (dsm/PROTOCOLS.md "Node failure"), every placement: 4..8
+// nodes, up to nodes-2 deaths, harsh networks, late copies.
 TEST(ModelCheckSoak, NodeDeaths) {
   for (uint64_t s = 0; s < 2 * seed_count(); ++s) {
     for (const char* p : {"msi-home", "ivy-dynamic"}) {
@@ -115,7 +115,7 @@ TEST(ModelCheckSoak, NodeDeaths) {
       o.seed = 900000 + s;
       o.nodes = static_cast<uint16_t>(4 + r() % 5);
       o.frames = 1 + r() % 5;
-      o.placement = r() % 2 ? "range" : "interleave";
+      o.placement = r() % 3 == 0 ? "first-touch" : r() % 2 ? "range" : "interleave";
       o.steps = 6000;
       o.p_write = static_cast<double>(1 + r() % 8) / 10.0;
       o.p_evict = static_cast<double>(r() % 5) * 0.05;

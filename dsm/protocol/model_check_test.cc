@@ -71,9 +71,6 @@ INSTANTIATE_TEST_SUITE_P(Protocols, ModelCheck,
 TEST_P(ModelCheck, NodeDeathsKeepCoherenceAndEndEveryWait) {
   const Case& c = GetParam();
   if (c.nodes < 4) GTEST_SKIP() << "deaths need at least 4 nodes (2 survive)";
-  if (std::string(c.placement) != "interleave") {
-    GTEST_SKIP() << "deaths with first-touch are not model-checked yet (dsm/PROTOCOLS.md)";
-  }
   uint64_t deaths = 0, failed = 0, from_dead = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     SimOptions opt;

@@ -6,6 +6,7 @@
 
 #include "dsm/protocol/ivy_dynamic.h"
 #include "dsm/protocol/msi_home.h"
+#include "dsm/protocol/placement.h"
 #include "dsm/protocol/test_util.h"
 
 namespace dsm::protocol {
@@ -327,6 +328,62 @@ TEST(IvyNodeDown, LostNodeRefusesALateGrant) {
   EXPECT_EQ(refused.to, 3);
   EXPECT_FALSE(find(a, ActionType::kInstall));
 }
+
+// --- first-touch, both protocols ---------------------------------------------
+
+class FirstTouchNodeDown : public ::testing::TestWithParam<std::string> {
+ protected:
+  static constexpr FrameId kFt = 2;  // its arbiter (interleave home) is node 2
+  void SetUp() override {
+    auto made = make_placement("first-touch", std::vector<uint64_t>(4, 1), 8);
+    ASSERT_TRUE(made.ok());
+    std::shared_ptr<const Placement> p = std::move(made).value();
+    ASSERT_EQ(p->home_of(kFt), 2);
+    for (NodeId n = 0; n < 4; ++n) {
+      ProtocolConfig cfg;
+      cfg.self = n;
+      cfg.node_count = 4;
+      cfg.frame_count = 8;
+      cfg.placement = p;
+      auto proto = make_protocol(GetParam(), cfg);
+      ASSERT_TRUE(proto.ok());
+      nodes_.push_back(std::move(proto).value());
+    }
+  }
+  std::vector<std::unique_ptr<Protocol>> nodes_;
+};
+
+TEST_P(FirstTouchNodeDown, ClaimToADeadArbiterFails) {
+  Protocol& r = *nodes_[1];
+  Actions a = fault(r, kFt, Access::kRead);
+  ASSERT_EQ(only_sent(a).type, MsgType::kClaim);
+  a = node_down(r, 2);
+  EXPECT_TRUE(find(a, ActionType::kFail));
+  EXPECT_EQ(r.view(kFt).pending, Access::kNone);
+  // Later faults fail too: nobody can decide the home any more.
+  a = fault(r, kFt, Access::kWrite);
+  EXPECT_TRUE(find(a, ActionType::kFail));
+  EXPECT_TRUE(sent(a).empty());
+}
+
+TEST_P(FirstTouchNodeDown, WinnerThatNeverHeardItWonAnswersLost) {
+  // Node 1 won frame kFt at the arbiter, but the reply died with it;
+  // node 3 learned the home (node 1) and asks it.
+  Protocol& winner = *nodes_[1];
+  node_down(winner, 2);
+  Message req = request(MsgType::kReadReq, 3, 1, kFt, 5);
+  Actions a = deliver(winner, req);
+  Message lost = only_sent(a);
+  EXPECT_EQ(lost.type, MsgType::kLost);
+  EXPECT_EQ(lost.to, 3);
+  EXPECT_EQ(lost.req, 5u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, FirstTouchNodeDown,
+                         ::testing::Values("msi-home", "ivy-dynamic"), [](const auto& info) {
+                           return info.param == "msi-home" ? std::string("MsiHome")
+                                                           : std::string("IvyDynamic");
+                         });
 
 }  // namespace
 }  // namespace dsm::protocol

@@ -52,6 +52,13 @@ base::Status ProtocolBase::dispatch(const Message& m) {
       stale();  // we may be the home and not know it yet: the sender retries
       return {};
     }
+    const bool request = m.type == MsgType::kReadReq || m.type == MsgType::kWriteReq;
+    if (request && (ever_down_ & node_bit(arbiter_of(m.frame)))) {
+      // The arbiter made us home and died before its reply reached us: we
+      // can never learn it, and nothing of the frame is here. Lost.
+      answer_lost(m);
+      return {};
+    }
     return reject(m, "the frame's home is not known here: nobody could have sent this");
   }
   return handle(m);
