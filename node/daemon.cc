@@ -154,8 +154,8 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
   // A peer membership declares dead takes its copies with it: the region
   // stops waiting for it and marks what died with it lost (SIGBUS on
   // access); one that comes back is a new, empty node (dsm/PROTOCOLS.md
-  // "Node failure"). The first "up" of each peer is not a return: on_node_up
-  // of a node never down changes nothing.
+  // "Node failure"). Membership declares death after Membership::kDeadAfter
+  // of silence, not at the first missed second.
   dsm::Region* region = d->region_.get();
   d->membership_ = TRY(Membership::Create(
       config, self, *d->transport_, [store] { return store->resident_bytes(); },

@@ -25,6 +25,8 @@ struct Membership::State {
   struct Peer {
     PeerStatus status;
     Clock::time_point heard;  // last heartbeat or ack from it
+    bool heard_once = false;
+    bool dead = false;  // declared dead (on_change(i, false)), not heard since
   };
 
   int self = 0;
@@ -48,10 +50,14 @@ struct Membership::State {
       p.status.memory_given = given;
       p.status.memory_used = used;
       if (rtt_us > 0) p.status.rtt_us = rtt_us;
+      p.heard_once = true;
       if (!p.status.up) {
         p.status.up = true;
-        came_up = true;
         spdlog::info("node {} ({}) is up", p.status.name, p.status.address);
+      }
+      if (p.dead) {
+        p.dead = false;
+        came_up = true;
       }
     }
     if (came_up && on_change) on_change(from, true);
@@ -179,9 +185,20 @@ void Membership::check_silence() {
   }
   // Its return must be authenticated afresh.
   for (int i : went_down) transport_.forget_peer(i);
-  if (state_->on_change) {
-    for (int i : went_down) state_->on_change(i, false);
+  if (!state_->on_change) return;
+  std::vector<int> dead;
+  {
+    std::lock_guard lock(state_->mu);
+    for (size_t i = 0; i < state_->peers.size(); ++i) {
+      State::Peer& p = state_->peers[i];
+      if (p.status.self || !p.heard_once || p.dead || now - p.heard < kDeadAfter) continue;
+      p.dead = true;
+      dead.push_back(static_cast<int>(i));
+      spdlog::info("node {} ({}) is dead: silent for {} ms", p.status.name, p.status.address,
+                   kDeadAfter.count());
+    }
   }
+  for (int i : dead) state_->on_change(i, false);
 }
 
 std::vector<PeerStatus> Membership::snapshot() const {

@@ -5,7 +5,8 @@
 // the RTT. A peer heard from (request or ack) within kDownAfter is up; a
 // silent one is marked down, its session forgotten, so that when it returns
 // it is authenticated again before it counts as up. Transitions are logged
-// at info.
+// at info. A peer silent for kDeadAfter (longer) is declared dead to the
+// PeerChange callback (the node daemon gives the DSM region up on it).
 //
 // Threads: one heartbeat thread; the transport's progress thread runs the
 // heartbeat handler and the ack callbacks. One mutex guards the peer table;
@@ -41,10 +42,17 @@ class Membership {
   static constexpr std::chrono::milliseconds kHeartbeatInterval{200};
   static constexpr std::chrono::milliseconds kDownAfter{1000};
 
-  // A peer went down (silent for kDownAfter) or came up (heard from again,
-  // or for the first time): `node` is its config index. Called without the
-  // peer table's lock, from the heartbeat thread (down) or the transport's
-  // progress thread (up), one call per transition.
+  // A peer is declared dead after kDeadAfter of silence (longer than
+  // kDownAfter: "down" is what status shows and makes the transport
+  // authenticate it afresh; "dead" is final for the DSM, which then gives up
+  // the copies it held, so a stall of a live peer must not look like one).
+  static constexpr std::chrono::milliseconds kDeadAfter{3000};
+
+  // A peer was declared dead (`up` false: silent for kDeadAfter, after it
+  // had been heard at least once) or is heard again after that (`up` true,
+  // a new incarnation as far as the DSM knows). `node` is its config index.
+  // Called without the peer table's lock, from the heartbeat thread (dead)
+  // or the transport's progress thread (back), once per transition.
   using PeerChange = std::function<void(int node, bool up)>;
 
   // Starts heartbeats at once. `transport` must outlive the Membership;

@@ -120,7 +120,7 @@ class NodeDown : public ::testing::Test {
     return s.ok() ? s->get("region", name, 0) : 0;
   }
   // SIGKILL node `dead`; waits until the others' regions know (membership
-  // declares it down after a second of silence).
+  // declares it dead after Membership::kDeadAfter of silence).
   void kill_and_wait(int dead) {
     nodes_.kill9(node(dead).name);
     ASSERT_TRUE(wait_for(
