@@ -15,6 +15,7 @@
 #include <set>
 
 #include "base/bytes.h"
+#include "kernel/fs/timer_list.h"
 #include "kernel/loader/elf_loader.h"
 #include "kernel/platform/ptrace/ptrace_platform.h"
 #include "kernel/syscalls/strace.h"
@@ -118,6 +119,7 @@ uint64_t Kernel::run_timers() {
   auto consider = [&next](uint64_t d) {
     if (d && (!next || d < next)) next = d;
   };
+  consider(fs::TimerList::get().run(now));  // timerfds
   for (auto& [pid, p] : procs_) {
     if (p->zombie()) continue;
     if (p->alarm_deadline && p->alarm_deadline <= now) {
