@@ -99,6 +99,11 @@ PANGAEA_SYSCALL(epoll_pwait2);
 PANGAEA_SYSCALL(eventfd);
 PANGAEA_SYSCALL(eventfd2);
 
+// sys_timerfd.cc
+PANGAEA_SYSCALL(timerfd_create);
+PANGAEA_SYSCALL(timerfd_settime);
+PANGAEA_SYSCALL(timerfd_gettime);
+
 // sys_socket.cc
 PANGAEA_SYSCALL(socket);
 PANGAEA_SYSCALL(connect);

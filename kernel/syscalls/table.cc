@@ -132,6 +132,13 @@ const Entry kEntries[] = {
     {"epoll_pwait2", sys_epoll_pwait2, S, "", "dxdxxd"},
     {"eventfd", sys_eventfd, S, "", "d"},
     {"eventfd2", sys_eventfd2, S, "", "dx"},
+    {"timerfd_create", sys_timerfd_create, P,
+     "CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME (no *_ALARM clocks)", "ddx"},
+    {"timerfd_settime", sys_timerfd_settime, P,
+     "an absolute CLOCK_REALTIME time is fixed when set (a later clock change does not move "
+     "it); TFD_TIMER_CANCEL_ON_SET accepted, never cancels",
+     "dxxx"},
+    {"timerfd_gettime", sys_timerfd_gettime, S, "", "dx"},
     {"socket", sys_socket, P,
      "AF_INET/AF_INET6 through the host; AF_UNIX the guest's own (names inside the root, private "
      "abstract namespace); other families EAFNOSUPPORT",

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -139,6 +141,25 @@ int main(void) {
     CHECK(syscall(SYS_epoll_wait, ep, &ev, 1, 0) == -1 && errno == EBADF);
     close(p[0]);
     close(p[1]);
+  }
+  // eventfd and timerfd with bad pointers and lying sizes.
+  {
+    int efd = eventfd(1, EFD_NONBLOCK);
+    CHECK(efd >= 0);
+    CHECK(raw6(SYS_read, efd, 0x10, 8) == -EFAULT);
+    CHECK(raw6(SYS_write, efd, 0x10, 8) == -EFAULT);
+    CHECK(raw6(SYS_read, efd, (long)&g_failures, 2) == -EINVAL);
+    int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+    CHECK(tfd >= 0);
+    CHECK(syscall(SYS_timerfd_settime, tfd, 0, 0x10, 0) == -1 && errno == EFAULT);
+    CHECK(syscall(SYS_timerfd_gettime, tfd, 0x10) == -1 && errno == EFAULT);
+    struct itimerspec it = {{0, 1}, {0, 1}};  // a 1 ns period: counts, never floods
+    CHECK(timerfd_settime(tfd, 0, &it, NULL) == 0);
+    usleep(2000);
+    uint64_t n = 0;
+    CHECK(read(tfd, &n, sizeof n) == 8 && n > 1);
+    close(tfd);
+    close(efd);
   }
   // The stub's memory is not the guest's to map over or unmap.
   CHECK(mmap((void*)0x7f8000000000, 4096, PROT_READ | PROT_WRITE,
