@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include <unistd.h>
@@ -101,6 +102,54 @@ TEST(Membership, FormsGoesDownAndComesBack) {
       std::chrono::seconds(3)));
   EXPECT_TRUE(nodes[0].transport->authenticated(2));
   for (auto& n : nodes) stop(n);
+}
+
+// The PeerChange callback: a dead peer (silent for kDeadAfter, after it was
+// heard) is reported once, and its return once; the first "up" of a peer
+// and a short "down" are not reported.
+TEST(Membership, ReportsDeathAndReturnToTheCallback) {
+  auto c = three_nodes();
+  rpc::LoopbackNetwork net({"n0", "n1", "n2"});
+  std::mutex mu;
+  std::vector<std::pair<int, bool>> seen;
+  std::vector<Node> nodes;
+  for (int i = 0; i < 3; ++i) {
+    Node n;
+    n.transport = net.attach(i, "s").value();
+    Membership::PeerChange cb;
+    if (i == 0) {
+      cb = [&](int node, bool up) {
+        std::lock_guard lock(mu);
+        seen.emplace_back(node, up);
+      };
+    }
+    n.membership = Membership::Create(c, i, *n.transport, nullptr, cb).value();
+    nodes.push_back(std::move(n));
+  }
+  ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 1, true) && sees(nodes[0], 2, true); },
+                         std::chrono::seconds(3)));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(seen.empty()) << "a first up is no return";
+  }
+  stop(nodes[2]);
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return seen.size();
+  };
+  ASSERT_TRUE(wait_until([&] { return count() == 1; }, std::chrono::seconds(6)));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen[0], std::make_pair(2, false));
+  }
+  nodes[2] = start(net, c, 2, "s");
+  ASSERT_TRUE(wait_until([&] { return count() == 2; }, std::chrono::seconds(3)));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen[1], std::make_pair(2, true));
+  }
+  for (auto& n : nodes) stop(n);
+  EXPECT_EQ(count(), 2u);
 }
 
 TEST(Membership, WrongSecretNodeStaysDown) {
