@@ -5,6 +5,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace kernel::fs {
 namespace {
 
@@ -228,33 +230,20 @@ Result<void> Epoll::ctl(int op, int fd, const std::shared_ptr<File>& file, const
   return {};
 }
 
-std::vector<epoll_event> Epoll::collect(size_t max) {
-  std::vector<epoll_event> out;
-  if (max == 0) return out;
-  // Host entries first: the host keeps their edge and one-shot state, so
-  // take no more than fit.
-  std::vector<epoll_event> hev(std::min(max, kHostBatch));
-  int n = ::epoll_wait(host_epfd_.get(), hev.data(), static_cast<int>(hev.size()), 0);
-  for (int i = 0; i < n; ++i) {
-    uint64_t id = hev[i].data.u64 & ~kWakeOnly;
-    auto it = host_ids_.find(id);
-    if (it == host_ids_.end()) continue;
-    auto e = it->second.lock();
-    if (!e) continue;
-    auto f = e->file.lock();
-    if (!f) {
-      remove(e);
-      continue;
-    }
-    if (hev[i].data.u64 & kWakeOnly) {
-      e->edge = true;  // a nested epoll got host events
-      continue;
-    }
-    epoll_event ev{hev[i].events, {}};
-    ev.data.u64 = e->data;
-    out.push_back(ev);
-  }
-  // Kernel entries, in rotation: every one looked at goes to the back.
+bool Epoll::report(Entry& e, File& f, std::vector<epoll_event>& out) {
+  uint32_t r = kernel_ready(e, f);
+  e.edge = false;
+  if (!r) return false;
+  if (e.events & EPOLLONESHOT) e.disabled = true;
+  epoll_event ev{r, {}};
+  ev.data.u64 = e.data;
+  out.push_back(ev);
+  return true;
+}
+
+void Epoll::scan_kernel(std::vector<epoll_event>& out, size_t max,
+                        std::vector<const Entry*>& reported) {
+  // In rotation: every entry looked at goes to the back (Linux's ready list).
   for (size_t left = kernel_.size(); left > 0 && out.size() < max; --left) {
     auto we = kernel_.front();
     kernel_.pop_front();
@@ -266,13 +255,54 @@ std::vector<epoll_event> Epoll::collect(size_t max) {
       continue;
     }
     kernel_.push_back(we);
-    uint32_t r = kernel_ready(*e, *f);
-    e->edge = false;
-    if (!r) continue;
-    if (e->events & EPOLLONESHOT) e->disabled = true;
-    epoll_event ev{r, {}};
-    ev.data.u64 = e->data;
-    out.push_back(ev);
+    if (report(*e, *f, out)) reported.push_back(e.get());
+  }
+}
+
+std::vector<epoll_event> Epoll::collect(size_t max) {
+  std::vector<epoll_event> out;
+  if (max == 0) return out;
+  // Host and kernel entries take turns going first, so neither side's
+  // level-triggered entries starve the other when `max` is small.
+  const bool kernel_first = (turn_ ^= 1);
+  std::vector<const Entry*> reported;
+  if (kernel_first) scan_kernel(out, max, reported);
+  // Nested epolls whose host events came: looked at again below.
+  std::vector<std::shared_ptr<Entry>> woken;
+  // The host keeps its entries' edge and one-shot state: take no more than fit.
+  if (out.size() < max) {
+    std::vector<epoll_event> hev(std::min(max - out.size(), kHostBatch));
+    int n = ::epoll_wait(host_epfd_.get(), hev.data(), static_cast<int>(hev.size()), 0);
+    for (int i = 0; i < n; ++i) {
+      uint64_t id = hev[i].data.u64 & ~kWakeOnly;
+      auto it = host_ids_.find(id);
+      if (it == host_ids_.end()) continue;
+      auto e = it->second.lock();
+      if (!e) continue;
+      if (e->file.expired()) {
+        remove(e);
+        continue;
+      }
+      if (hev[i].data.u64 & kWakeOnly) {
+        e->edge = true;  // a nested epoll got host events
+        woken.push_back(e);
+        continue;
+      }
+      epoll_event ev{hev[i].events, {}};
+      ev.data.u64 = e->data;
+      out.push_back(ev);
+    }
+  }
+  if (!kernel_first) {
+    scan_kernel(out, max, reported);
+  } else {
+    // Looked at before their wake-up came: once more, unless reported this
+    // call already (their edge then stays for the next call).
+    for (auto& e : woken) {
+      if (out.size() >= max) break;
+      if (std::find(reported.begin(), reported.end(), e.get()) != reported.end()) continue;
+      if (auto f = e->file.lock()) report(*e, *f, out);
+    }
   }
   return out;
 }

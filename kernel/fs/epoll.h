@@ -82,6 +82,9 @@ class Epoll : public File {
   // The ready events of kernel entry e now (0: none).
   uint32_t kernel_ready(Entry& e, File& f);
   static void watch(WaitQueue* q, std::weak_ptr<Entry> we);
+  // Appends kernel entry e's event if it has one (consuming edge/one-shot).
+  bool report(Entry& e, File& f, std::vector<epoll_event>& out);
+  void scan_kernel(std::vector<epoll_event>& out, size_t max, std::vector<const Entry*>& reported);
   // Whether adding `inner` under this one makes a loop or nests too deep.
   bool loops_with(Epoll* inner);
   int depth_below();
@@ -93,6 +96,7 @@ class Epoll : public File {
   std::map<uint64_t, std::weak_ptr<Entry>> host_ids_;
   std::list<std::weak_ptr<Entry>> kernel_;  // kernel entries in report order
   size_t kernel_count_ = 0;
+  bool turn_ = false;  // collect: which side goes first
 };
 
 }  // namespace kernel::fs

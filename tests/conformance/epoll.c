@@ -168,6 +168,20 @@ static void test_rotation(void) {
   seen |= ev[0].data.u64;
   CHECK(seen == 3);
   CHECK(epoll_wait(ep, ev, 4, 0) == 2 && (ev[0].data.u64 | ev[1].data.u64) == 3);
+  // A socket beside a pipe (in the guest: a host fd beside a kernel file).
+  int sv[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0 && write(sv[1], "s", 1) == 1);
+  CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, q[0], NULL) == 0);
+  CHECK(add(ep, sv[0], EPOLLIN, 4) == 0);
+  for (int round = 0; round < 2; ++round) {
+    seen = 0;
+    for (int i = 0; i < 2; ++i) {
+      CHECK(epoll_wait(ep, ev, 1, 0) == 1);
+      seen |= ev[0].data.u64;
+    }
+    CHECK(seen == 5);
+  }
+  close(sv[0]), close(sv[1]);
   close(p[0]), close(p[1]), close(q[0]), close(q[1]), close(ep);
 }
 
