@@ -51,6 +51,7 @@ bool access_gets_sigbus(Region& r, uint64_t frame, bool write, uint32_t v = 0) {
   bool bus = false;
   if (sigsetjmp(jump, 1) == 0) {
     t_jump = &jump;
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // set before the access
     if (write) {
       store(r, frame, v);
     } else {
