@@ -114,6 +114,7 @@ void Epoll::remove(std::shared_ptr<Entry> e) {
   // may name another file now).
   if (e->host && f && !e->dup.valid())
     ::epoll_ctl(host_epfd_.get(), EPOLL_CTL_DEL, f->host_fd(), nullptr);
+  if (e->host || e->nested) --host_regs_;
   if (!e->host) {
     if (auto* inner = dynamic_cast<Epoll*>(f.get()))
       ::epoll_ctl(host_epfd_.get(), EPOLL_CTL_DEL, inner->host_epfd(), nullptr);
@@ -185,6 +186,7 @@ Result<void> Epoll::ctl(int op, int fd, const std::shared_ptr<File>& file, const
           if (::epoll_ctl(host_epfd_.get(), EPOLL_CTL_ADD, e->dup.get(), &hev) < 0)
             return Errno::last();
         }
+        ++host_regs_;
       } else {
         if (inner) {
           // The inner one's host events wake us (edge-triggered: once each).
@@ -192,6 +194,8 @@ Result<void> Epoll::ctl(int op, int fd, const std::shared_ptr<File>& file, const
           hev.data.u64 = e->id | kWakeOnly;
           if (::epoll_ctl(host_epfd_.get(), EPOLL_CTL_ADD, inner->host_epfd(), &hev) < 0)
             return Errno::last();
+          e->nested = true;
+          ++host_regs_;
           watch(&inner->ready_, e);
         } else {
           WaitQueue* r = file->wait_queue(false);
@@ -270,7 +274,7 @@ std::vector<epoll_event> Epoll::collect(size_t max) {
   // Nested epolls whose host events came: looked at again below.
   std::vector<std::shared_ptr<Entry>> woken;
   // The host keeps its entries' edge and one-shot state: take no more than fit.
-  if (out.size() < max) {
+  if (out.size() < max && host_regs_ > 0) {
     std::vector<epoll_event> hev(std::min(max - out.size(), kHostBatch));
     int n = ::epoll_wait(host_epfd_.get(), hev.data(), static_cast<int>(hev.size()), 0);
     for (int i = 0; i < n; ++i) {

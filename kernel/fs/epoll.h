@@ -56,6 +56,8 @@ class Epoll : public File {
   std::vector<epoll_event> collect(size_t max);
   // Whether some kernel entry exists (the waiter needs ready_queue()).
   bool has_kernel_entries();
+  // Whether the host epoll holds anything (else epoll_wait need not ask it).
+  bool has_host_entries() const { return host_regs_ > 0; }
   WaitQueue& ready_queue() { return ready_; }
   int host_epfd() const { return host_epfd_.get(); }
 
@@ -69,6 +71,7 @@ class Epoll : public File {
     uint32_t events = 0;  // as given, with EPOLLERR | EPOLLHUP
     uint64_t data = 0;
     bool host = false;
+    bool nested = false;  // an epoll, with a wake-only host registration
     base::UniqueFd dup;    // host entries of a file already in the set: our own host fd
     bool disabled = false;  // a one-shot kernel entry that fired
     bool edge = true;       // a wake-up (or ADD/MOD) since last reported
@@ -96,6 +99,7 @@ class Epoll : public File {
   std::map<uint64_t, std::weak_ptr<Entry>> host_ids_;
   std::list<std::weak_ptr<Entry>> kernel_;  // kernel entries in report order
   size_t kernel_count_ = 0;
+  size_t host_regs_ = 0;  // registrations in the host epoll (nested: wake-only ones)
   bool turn_ = false;  // collect: which side goes first
 };
 

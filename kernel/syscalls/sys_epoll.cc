@@ -3,7 +3,8 @@
 //
 // A wait with nothing ready blocks the thread on the instance's host epoll
 // fd (host entries, through the scheduler's poll of host fds) and on its
-// ready queue (kernel entries) at once, up to the timeout; when woken the
+// ready queue (kernel entries) at once, up to the timeout (on the queue
+// alone when the host epoll is empty); when woken the
 // call runs again from the start (kRestart) and collects. A signal with a
 // handler ends the wait with EINTR, never restarted (the kernel's
 // finish_interrupted_syscall). epoll_pwait's mask is in force during the
@@ -55,6 +56,12 @@ Result<uint64_t> wait_core(task::Kernel& k, task::Process& p, task::Thread& t, i
   if (timeout_ns > 0) {
     if (!t.poll_deadline) t.poll_deadline = now + static_cast<uint64_t>(timeout_ns);
     if (now >= t.poll_deadline) return 0;  // timed out
+  }
+  if (!ep->has_host_entries()) {
+    // Kernel files only: the ready queue alone (no host poll).
+    t.sleep_deadline = t.poll_deadline;
+    k.block_on(p, ep->ready_queue());
+    return Errno(kRestart);
   }
   std::vector<pollfd> host{{ep->host_epfd(), POLLIN, 0}};
   if (ep->has_kernel_entries())
