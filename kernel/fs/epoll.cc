@@ -148,8 +148,8 @@ bool Epoll::loops_with(Epoll* inner) {
 Result<void> Epoll::ctl(int op, int fd, const std::shared_ptr<File>& file, const epoll_event& ev) {
   if (file.get() == this) return Errno(EINVAL);
   auto* inner = dynamic_cast<Epoll*>(file.get());
-  const bool kernel_side = inner || file->wait_queue(false) || file->wait_queue(true) ||
-                           file->host_fd() < 0;
+  const bool kernel_side =
+      inner || file->wait_queue(false) || file->wait_queue(true) || file->host_fd() < 0;
   if (kernel_side && !inner && !kernel_file_pollable(*file)) return Errno(EPERM);
   uint32_t events = ev.events & ~uint32_t{EPOLLWAKEUP};  // needs CAP_BLOCK_SUSPEND: dropped
   if (op != EPOLL_CTL_DEL && (events & EPOLLEXCLUSIVE)) {

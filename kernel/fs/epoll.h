@@ -10,8 +10,9 @@
 //    with the guest's flags (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE...), so the
 //    host keeps edge and one-shot state; the host event's data is the
 //    entry's id. Regular files and directories: the host says EPERM.
-//  - kernel entries: files with a kernel wait queue (pipes, nested epolls)
-//    or none (devices that never block). Readiness comes from
+//  - kernel entries: files with a kernel wait queue (pipes, eventfds,
+//    timerfds, nested epolls) or none (devices that never block; /dev/null
+//    and /dev/zero are EPERM as on Linux). Readiness comes from
 //    File::poll_events; a watch on the file's wait queues (re-armed each time
 //    it fires) marks the entry `edge` (for EPOLLET) and notifies the
 //    Epoll's own queue, where epoll_wait and pollers of the epoll fd wait.
@@ -20,7 +21,15 @@
 // entry goes to the back, as on Linux's ready list); EPOLLET kernel entries
 // once per wake-up of their file; EPOLLONESHOT entries once until
 // EPOLL_CTL_MOD. Nested epolls are kernel entries (EPOLLIN when the inner
-// one has events); loops and nesting deeper than Linux's 4 levels are ELOOP.
+// one has events; the inner one's host epoll is also in the outer's, as an
+// edge-triggered wake-up only); loops and nesting deeper than Linux's 4
+// levels are ELOOP. collect() lets host and kernel entries go first in
+// turn, so a small maxevents starves neither side.
+//
+// Known differences: an entry's file that is closed while a host entry of
+// the same file under another fd exists (two dups in one set) keeps that
+// host file open until the next epoll_wait or epoll_ctl on the set notices;
+// EPOLLEXCLUSIVE only limits wake-ups of host fds (the host's rule).
 //
 // Threads: the kernel thread only.
 
@@ -71,8 +80,8 @@ class Epoll : public File {
     uint32_t events = 0;  // as given, with EPOLLERR | EPOLLHUP
     uint64_t data = 0;
     bool host = false;
-    bool nested = false;  // an epoll, with a wake-only host registration
-    base::UniqueFd dup;    // host entries of a file already in the set: our own host fd
+    bool nested = false;    // an epoll, with a wake-only host registration
+    base::UniqueFd dup;     // host entries of a file already in the set: our own host fd
     bool disabled = false;  // a one-shot kernel entry that fired
     bool edge = true;       // a wake-up (or ADD/MOD) since last reported
     Epoll* owner = nullptr;
@@ -100,7 +109,7 @@ class Epoll : public File {
   std::list<std::weak_ptr<Entry>> kernel_;  // kernel entries in report order
   size_t kernel_count_ = 0;
   size_t host_regs_ = 0;  // registrations in the host epoll (nested: wake-only ones)
-  bool turn_ = false;  // collect: which side goes first
+  bool turn_ = false;     // collect: which side goes first
 };
 
 }  // namespace kernel::fs

@@ -138,9 +138,8 @@ PANGAEA_SYSCALL(epoll_pwait2) {
   if (a.a[3]) {
     struct timespec ts = TRY(p.mm->copy_in(mm::UserPtr<struct timespec>(a.a[3])));
     if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000) return Errno(EINVAL);
-    timeout = ts.tv_sec > INT64_MAX / 1000000000 - 1
-                  ? INT64_MAX / 2
-                  : ts.tv_sec * 1000000000 + ts.tv_nsec;
+    timeout = ts.tv_sec > INT64_MAX / 1000000000 - 1 ? INT64_MAX / 2
+                                                     : ts.tv_sec * 1000000000 + ts.tv_nsec;
   }
   return pwait(k, p, t, a, timeout);
 }

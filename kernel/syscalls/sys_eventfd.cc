@@ -12,8 +12,8 @@ namespace {
 
 Result<uint64_t> create(task::Process& p, uint64_t initval, int flags) {
   if (flags & ~(EFD_SEMAPHORE | EFD_CLOEXEC | EFD_NONBLOCK)) return Errno(EINVAL);
-  auto f = fs::make_eventfd(static_cast<uint32_t>(initval), flags & EFD_NONBLOCK,
-                            flags & EFD_SEMAPHORE);
+  auto f =
+      fs::make_eventfd(static_cast<uint32_t>(initval), flags & EFD_NONBLOCK, flags & EFD_SEMAPHORE);
   return static_cast<uint64_t>(TRY(p.fds.install(std::move(f), flags & EFD_CLOEXEC)));
 }
 
