@@ -26,9 +26,10 @@
 // levels are ELOOP. collect() lets host and kernel entries go first in
 // turn, so a small maxevents starves neither side.
 //
-// Known differences: an entry's file that is closed while a host entry of
-// the same file under another fd exists (two dups in one set) keeps that
-// host file open until the next epoll_wait or epoll_ctl on the set notices;
+// Known differences: when one file is in a set under two fds (dups), the
+// second entry registers a dup of the host fd; after the guest closes the
+// file, that dup keeps the host file open (the peer sees no EOF) until a
+// host event or an epoll_ctl on that entry shows the file gone.
 // EPOLLEXCLUSIVE only limits wake-ups of host fds (the host's rule).
 //
 // Threads: the kernel thread only.
