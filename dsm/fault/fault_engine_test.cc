@@ -576,7 +576,11 @@ TEST(FaultEngine, ReadAheadReducesFaultsOnSequentialScan) {
   uint64_t misses = misses_for_scan(64, &with);
   EXPECT_LT(misses, 64u) << with.to_string();
   EXPECT_GT(with.read_ahead_issued, 400u);
-  EXPECT_GT(with.read_ahead_hits, 400u);
+  // A read-ahead page the scanner reaches is a hit once installed, or a
+  // fault that joins its fetch still in flight (coalesced): which of the two
+  // depends on how fast the fetches run (a loaded machine gives more of the
+  // second), their sum does not.
+  EXPECT_GT(with.read_ahead_hits + with.coalesced, 400u) << with.to_string();
 }
 
 // A process other than the engine's: the child makes a userfaultfd in its own
