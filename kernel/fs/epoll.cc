@@ -46,13 +46,7 @@ Epoll::Epoll(base::UniqueFd host_epfd)
 
 Epoll::~Epoll() = default;
 
-Result<struct stat> Epoll::stat() {
-  struct stat st = {};
-  st.st_mode = 0600;  // an anonymous inode: no file type bits
-  st.st_nlink = 1;
-  st.st_blksize = 4096;
-  return st;
-}
+Result<struct stat> Epoll::stat() { return anon_inode_stat(); }
 
 WaitQueue* Epoll::wait_queue(bool for_write) {
   if (for_write || !has_kernel_entries()) return nullptr;

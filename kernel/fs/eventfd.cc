@@ -32,13 +32,7 @@ class EventFd : public File {
     if (v) readable_.notify_all();
     return sizeof(uint64_t);
   }
-  Result<struct stat> stat() override {
-    struct stat st = {};
-    st.st_mode = 0600;  // an anonymous inode
-    st.st_nlink = 1;
-    st.st_blksize = 4096;
-    return st;
-  }
+  Result<struct stat> stat() override { return anon_inode_stat(); }
   short poll_events(short events) override {
     short r = 0;
     if (count_ > 0) r |= POLLIN | POLLRDNORM;

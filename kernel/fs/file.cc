@@ -241,6 +241,14 @@ short File::poll_events(short events) {
   return pfd.revents;
 }
 
+struct stat anon_inode_stat() {
+  struct stat st = {};
+  st.st_mode = 0600;
+  st.st_nlink = 1;
+  st.st_blksize = 4096;
+  return st;
+}
+
 std::shared_ptr<File> make_host_file(base::UniqueFd fd, std::string guest_path, int flags) {
   return std::make_shared<HostFile>(std::move(fd), std::move(guest_path), flags);
 }

@@ -61,6 +61,10 @@ class File {
   int flags_;         // open(2) access mode and status flags
 };
 
+// The stat of a file with no inode of its own (epoll, eventfd, timerfd):
+// no file type bits, as Linux's anonymous inodes.
+struct stat anon_inode_stat();
+
 // A host fd (a file or directory inside the root, or a console fd).
 std::shared_ptr<File> make_host_file(base::UniqueFd fd, std::string guest_path, int flags);
 std::shared_ptr<File> make_dev_null();

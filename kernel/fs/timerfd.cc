@@ -87,13 +87,7 @@ class TimerFd : public File {
     return sizeof(uint64_t);
   }
   Result<uint64_t> write(mm::MemoryManager&, uint64_t, uint64_t) override { return Errno(EINVAL); }
-  Result<struct stat> stat() override {
-    struct stat st = {};
-    st.st_mode = 0600;  // an anonymous inode
-    st.st_nlink = 1;
-    st.st_blksize = 4096;
-    return st;
-  }
+  Result<struct stat> stat() override { return anon_inode_stat(); }
   short poll_events(short events) override {
     s_->update();
     return s_->ticks ? static_cast<short>(events & (POLLIN | POLLRDNORM)) : 0;

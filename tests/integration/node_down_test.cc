@@ -132,14 +132,7 @@ class NodeDown : public ::testing::Test {
         20s))
         << logs();
   }
-  std::string logs() {
-    std::string out;
-    for (const auto& n : config_.nodes) {
-      std::ifstream in(dir_.file(n.name + ".log"));
-      out += "--- " + n.name + ".log\n" + std::string(std::istreambuf_iterator<char>(in), {});
-    }
-    return out;
-  }
+  std::string logs() { return node_logs(dir_, static_cast<int>(config_.nodes.size())); }
 
   TempDir dir_;
   Nodes nodes_;
