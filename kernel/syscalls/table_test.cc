@@ -35,8 +35,11 @@ TEST(SyscallTable, KnownEntries) {
   EXPECT_EQ(rseq->handler, nullptr);
   EXPECT_EQ(rseq->support, Support::kNone);
   // Partial entries say why.
-  for (const auto& s : all_syscalls())
-    if (s.support == Support::kPartial) EXPECT_STRNE(s.note, "") << s.name;
+  for (const auto& s : all_syscalls()) {
+    if (s.support == Support::kPartial) {
+      EXPECT_STRNE(s.note, "") << s.name;
+    }
+  }
   // Handlers exist exactly for supported/partial entries.
   for (const auto& s : all_syscalls())
     EXPECT_EQ(s.handler != nullptr, s.support != Support::kNone) << s.name;
