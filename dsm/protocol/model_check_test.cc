@@ -62,15 +62,14 @@ INSTANTIATE_TEST_SUITE_P(Protocols, ModelCheck,
                            return name;
                          });
 
-// Node deaths injected (dsm/PROTOCOLS.md "Node failure"): up to two of five
-// nodes die mid-run. The invariants still hold for the survivors: at most
+// Node deaths injected (dsm/PROTOCOLS.md "Node failure"): up to two nodes
+// die mid-run (one of three). The invariants still hold for the survivors: at most
 // one writer, every read returns the last write (so a lost frame is never
 // read: its last write died with a node), a dead node's late messages are
 // rejected, and no fault waits forever (the drain ends with nothing
 // waiting). Lost frames are allowed.
 TEST_P(ModelCheck, NodeDeathsKeepCoherenceAndEndEveryWait) {
   const Case& c = GetParam();
-  if (c.nodes < 4) GTEST_SKIP() << "deaths need at least 4 nodes (2 survive)";
   uint64_t deaths = 0, failed = 0, from_dead = 0;
   for (uint64_t seed = 1; seed <= 12; ++seed) {
     SimOptions opt;
@@ -81,7 +80,7 @@ TEST_P(ModelCheck, NodeDeathsKeepCoherenceAndEndEveryWait) {
     opt.seed = seed;
     opt.steps = 4000;
     opt.p_kill = 0.002;
-    opt.max_deaths = 2;
+    opt.max_deaths = c.nodes >= 4 ? 2 : 1;  // at least two survive
     auto sim = Simulator::Create(opt);
     ASSERT_TRUE(sim.ok()) << sim.error().message();
     base::Status st = (*sim)->run();
