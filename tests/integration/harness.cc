@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -118,6 +119,87 @@ bool tcp_port_free(uint16_t port) {
   bool ok = bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0;
   close(fd);
   return ok;
+}
+
+Proc::Proc(std::vector<std::string> args) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
+  auto argv = argv_of(args);
+  pid_ = fork();
+  if (pid_ == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(fds[1], 1);
+    dup2(fds[1], 2);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  out_fd_ = fds[0];
+}
+
+Proc::~Proc() {
+  if (pid_ > 0) kill9();
+  if (out_fd_ >= 0) close(out_fd_);
+}
+
+bool Proc::wait_for_output(const std::string& what, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (out_.find(what) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{out_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    ssize_t n = read(out_fd_, buf, sizeof(buf));
+    if (n <= 0) return out_.find(what) != std::string::npos;
+    out_.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+int Proc::wait(std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  wait_for_output("\x01never\x01", timeout);  // drains output until EOF
+  int status = 0;
+  // The pipe closes a moment before the process can be reaped.
+  bool exited = wait_for(
+      [&] { return waitpid(pid_, &status, WNOHANG) == pid_; },
+      std::max(std::chrono::milliseconds(100),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now())));
+  if (!exited) {
+    kill9();
+    return -1;
+  }
+  pid_ = -1;
+  signal_ = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return decode(status);
+}
+
+void Proc::kill9() {
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+ProcResult run_proc(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
+  Proc p(args);
+  ProcResult r;
+  r.status = p.wait(timeout);
+  r.signal = p.signal();
+  r.out = p.out();
+  return r;
+}
+
+std::string loopback_cluster_toml(const std::string& cluster, const std::string& secret, int count,
+                                  const std::string& memory, uint16_t first_port) {
+  std::string text = fmt::format("[cluster]\nname = \"{}\"\nsecret = \"{}\"\n", cluster, secret);
+  for (int i = 0, p = first_port; i < count && p < 65000; p += 2) {
+    if (!tcp_port_free(static_cast<uint16_t>(p)) || !tcp_port_free(static_cast<uint16_t>(p + 1)))
+      continue;
+    text += fmt::format("[[node]]\nname = \"n{}\"\naddress = \"127.0.0.1:{}\"\nmemory = \"{}\"\n",
+                        i++, p, memory);
+  }
+  return text;
 }
 
 std::string node_logs(const TempDir& dir, int count) {

@@ -35,6 +35,40 @@ struct RunResult {
 RunResult run_pangaea(const std::vector<std::string>& args,
                       std::chrono::milliseconds timeout = 60s);
 
+// A child process (any program) whose stdout and stderr come through one
+// pipe; killed with the object if still running.
+class Proc {
+ public:
+  explicit Proc(std::vector<std::string> args);
+  ~Proc();
+  Proc(const Proc&) = delete;
+  Proc& operator=(const Proc&) = delete;
+  // Reads output until `what` appears, EOF, or the timeout.
+  bool wait_for_output(const std::string& what, std::chrono::milliseconds timeout);
+  // Waits for the exit, killing it after `timeout`: the exit status,
+  // 128+signal, or -1 when it had to be killed.
+  int wait(std::chrono::milliseconds timeout);
+  // The signal that ended it (0: it exited, runs, or was killed at a timeout).
+  int signal() const { return signal_; }
+  void kill9();
+  const std::string& out() const { return out_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+  int signal_ = 0;
+  std::string out_;
+};
+
+// A program run to its end with Proc.
+struct ProcResult {
+  int status = -1;  // exit status, 128+signal, or -1: it hung and was killed
+  int signal = 0;   // the signal that ended it, or 0
+  std::string out;  // stdout and stderr
+  bool hung() const { return status == -1; }
+};
+ProcResult run_proc(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 60s);
+
 // A fresh temporary directory, removed with the object.
 class TempDir {
  public:
@@ -53,6 +87,12 @@ bool wait_for(std::function<bool()> pred, std::chrono::milliseconds timeout);
 
 // Whether a TCP port of 127.0.0.1 can be bound now.
 bool tcp_port_free(uint16_t port);
+
+// The text of a cluster.toml: `count` nodes n0.. on 127.0.0.1, each at the
+// first free port pair (data, data+1) from `first_port` on, each giving
+// `memory` (e.g. "16MiB").
+std::string loopback_cluster_toml(const std::string& cluster, const std::string& secret, int count,
+                                  const std::string& memory, uint16_t first_port);
 
 // The logs n0.log .. n<count-1>.log in `dir` (the tests' node names), each
 // under a "--- nI.log" line, for failure messages.

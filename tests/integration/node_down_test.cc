@@ -11,15 +11,9 @@
 //      the frame dies of SIGBUS (never a hang, never zeros), while a frame
 //      of the same home cached Shared on a survivor is still readable there.
 
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <iterator>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -29,67 +23,12 @@
 namespace itest {
 namespace {
 
-struct Exit {
-  int code = -1;    // exit status, or -1
-  int signal = 0;   // the signal that ended it, or 0
-  bool hung = false;
-  std::string out;
-};
-
-// Runs `args` to its end; a run past `timeout` is a hang (killed).
-Exit run(const std::vector<std::string>& args, std::chrono::milliseconds timeout = 30s) {
-  Exit e;
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return e;
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  const auto deadline = Clock::now() + timeout;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      e.hung = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    char buf[4096];
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    e.out.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  if (e.hung) kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!e.hung) {
-    if (WIFEXITED(status)) e.code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) e.signal = WTERMSIG(status);
-  }
-  return e;
-}
-
 class NodeDown : public ::testing::Test {
  protected:
   void SetUp() override {
-    uint16_t base = static_cast<uint16_t>(20000 + (getpid() * 67) % 30000);
-    std::string text = "[cluster]\nname = \"nodedown\"\nsecret = \"node-down-test-secret\"\n";
-    for (int i = 0, p = base; i < 3 && p < 65000; p += 2) {
-      if (!tcp_port_free(static_cast<uint16_t>(p)) || !tcp_port_free(static_cast<uint16_t>(p + 1)))
-        continue;
-      text += fmt::format(
-          "[[node]]\nname = \"n{}\"\naddress = \"127.0.0.1:{}\"\nmemory = \"16MiB\"\n", i++, p);
-    }
-    dir_.write("cluster.toml", text);
+    dir_.write("cluster.toml",
+               loopback_cluster_toml("nodedown", "node-down-test-secret", 3, "16MiB",
+                                     static_cast<uint16_t>(20000 + (getpid() * 67) % 30000)));
     auto c = node::load_config(dir_.file("cluster.toml"));
     ASSERT_TRUE(c.ok()) << c.error().message();
     config_ = *c;
@@ -104,15 +43,15 @@ class NodeDown : public ::testing::Test {
   }
 
   const node::NodeConfig& node(int i) const { return config_.nodes[static_cast<size_t>(i)]; }
-  Exit client(int on, std::vector<std::string> args) {
+  ProcResult client(int on, std::vector<std::string> args) {
     args.insert(args.begin(), node(on).control);
     args.insert(args.begin(), PANGAEA_CLIENT_HELPER);
-    return run(args);
+    return run_proc(args, 30s);
   }
-  Exit write(int on, uint64_t frame, const std::string& text) {
+  ProcResult write(int on, uint64_t frame, const std::string& text) {
     return client(on, {"write", std::to_string(frame * 4096 + 64), text});
   }
-  Exit read(int on, uint64_t frame, size_t len) {
+  ProcResult read(int on, uint64_t frame, size_t len) {
     return client(on, {"read", std::to_string(frame * 4096 + 64), std::to_string(len)});
   }
   uint64_t counter(int on, const std::string& name) {
@@ -142,18 +81,18 @@ class NodeDown : public ::testing::Test {
 TEST_F(NodeDown, WriteAfterAReaderIsKilledCompletes) {
   // Frame 0 is homed on n0; n2 reads it (its node keeps a Shared copy).
   const std::string first = "written before the reader died";
-  ASSERT_EQ(write(0, 0, first).code, 0);
-  Exit r = read(2, 0, first.size());
-  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(write(0, 0, first).status, 0);
+  ProcResult r = read(2, 0, first.size());
+  ASSERT_EQ(r.status, 0) << r.out;
   ASSERT_EQ(r.out, first + "\n");
   kill_and_wait(2);
   const std::string second = "written after the reader died!";
-  Exit w = write(1, 0, second);
-  EXPECT_FALSE(w.hung) << "the write waited for the dead reader\n" << logs();
-  EXPECT_EQ(w.code, 0) << w.out;
+  ProcResult w = write(1, 0, second);
+  EXPECT_FALSE(w.hung()) << "the write waited for the dead reader\n" << logs();
+  EXPECT_EQ(w.status, 0) << w.out;
   for (int on : {0, 1}) {
-    Exit back = read(on, 0, second.size());
-    EXPECT_EQ(back.code, 0) << back.out;
+    ProcResult back = read(on, 0, second.size());
+    EXPECT_EQ(back.status, 0) << back.out;
     EXPECT_EQ(back.out, second + "\n") << "read on n" << on;
   }
   // The frames homed on n2 died with it (lost_frames counts them); no
@@ -166,24 +105,24 @@ TEST_F(NodeDown, WriteAfterAReaderIsKilledCompletes) {
 TEST_F(NodeDown, DeadHomesUncachedFrameGivesSigbusCachedOneStaysReadable) {
   // Frames 1 and 4 are homed on n1; n0 reads frame 4 (Shared copy there).
   const std::string text = "frame of n1";
-  ASSERT_EQ(write(1, 1, text).code, 0);
-  ASSERT_EQ(write(1, 4, text).code, 0);
+  ASSERT_EQ(write(1, 1, text).status, 0);
+  ASSERT_EQ(write(1, 4, text).status, 0);
   ASSERT_EQ(read(0, 4, text.size()).out, text + "\n");
   kill_and_wait(1);
-  Exit lost = read(2, 1, text.size());
-  EXPECT_FALSE(lost.hung) << logs();
-  EXPECT_EQ(lost.signal, SIGBUS) << "exit " << lost.code << ": " << lost.out;
-  Exit lost0 = read(0, 1, text.size());
-  EXPECT_EQ(lost0.signal, SIGBUS) << "exit " << lost0.code << ": " << lost0.out;
-  Exit kept = read(0, 4, text.size());
-  EXPECT_EQ(kept.code, 0) << kept.out;
+  ProcResult lost = read(2, 1, text.size());
+  EXPECT_FALSE(lost.hung()) << logs();
+  EXPECT_EQ(lost.signal, SIGBUS) << "exit " << lost.status << ": " << lost.out;
+  ProcResult lost0 = read(0, 1, text.size());
+  EXPECT_EQ(lost0.signal, SIGBUS) << "exit " << lost0.status << ": " << lost0.out;
+  ProcResult kept = read(0, 4, text.size());
+  EXPECT_EQ(kept.status, 0) << kept.out;
   EXPECT_EQ(kept.out, text + "\n");
   // Not cached on n2: lost there.
   EXPECT_EQ(read(2, 4, text.size()).signal, SIGBUS);
   EXPECT_GT(counter(2, "lost_frames"), 0u);
   EXPECT_GE(counter(2, "failed_faults"), 2u);
   // Frames homed on the survivors are all there.
-  ASSERT_EQ(write(2, 2, text).code, 0);
+  ASSERT_EQ(write(2, 2, text).status, 0);
   EXPECT_EQ(read(0, 2, text.size()).out, text + "\n");
 }
 
