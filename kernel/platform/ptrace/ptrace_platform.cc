@@ -110,7 +110,6 @@ class PtraceContext : public Context {
   }
   void set_ids(const ThreadIds& ids) override;
   Result<SwitchResult> switch_to(Registers& regs) override;
-  Result<SwitchResult> run(Registers& regs, int request);
   Result<void> get_fpregs(FpRegisters& fp) override;
   Result<void> set_fpregs(const FpRegisters& fp) override;
   // Someone else wrote the thread's registers (an injection).
@@ -302,9 +301,7 @@ void PtraceContext::set_ids(const ThreadIds& ids) {
   ids_set_ = true;
 }
 
-Result<SwitchResult> PtraceContext::switch_to(Registers& regs) { return run(regs, PTRACE_CONT); }
-
-Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
+Result<SwitchResult> PtraceContext::switch_to(Registers& regs) {
   pid_t pid = tid();
   if (pid <= 0) return Errno(ESRCH);
   // Resuming always writes orig_rax = -1. From a seccomp stop (a guest
@@ -318,7 +315,7 @@ Result<SwitchResult> PtraceContext::run(Registers& regs, int request) {
   follow_cpu(pid);
   Preempter* preempter = stub_->preempter ? stub_->preempter->get() : nullptr;
   if (preempter) preempter->begin_run(stub_->pid, pid);
-  if (xptrace(request, pid, 0, 0) < 0) {
+  if (xptrace(PTRACE_CONT, pid, 0, 0) < 0) {
     if (preempter) preempter->end_run();
     return Errno::last();
   }
@@ -461,8 +458,7 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
   if (::waitpid(pid, &status, __WALL) < 0 || !WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP)
     return fail("did not stop at exec");
   if (xptrace(PTRACE_SETOPTIONS, pid, 0,
-              PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
-                  PTRACE_O_TRACESECCOMP) < 0)
+              PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACESECCOMP) < 0)
     return fail("PTRACE_SETOPTIONS");
   if (xptrace(PTRACE_CONT, pid, 0, 0) < 0) return fail("PTRACE_CONT");
   // The stub installs its filter, then stops at the int3 before the site.
@@ -488,9 +484,8 @@ Result<std::unique_ptr<AddressSpace>> PtracePlatform::new_address_space() {
     auto remote = static_cast<int64_t>(regs.rax);
     if (remote < 0) return Errno(EIO);  // `as` kills the stub
     base::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    base::UniqueFd local(pidfd.valid() ? static_cast<int>(::syscall(
-                                             SYS_pidfd_getfd, pidfd.get(), remote, 0))
-                                       : -1);
+    base::UniqueFd local(
+        pidfd.valid() ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), remote, 0)) : -1);
     if (!local.valid() || TRY(as->inject(SYS_close, remote)) != 0) return Errno(EIO);
     int fd = local.get();
     TRY(fast_->add(std::move(local)));
