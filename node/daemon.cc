@@ -44,6 +44,7 @@ void add_transport_counters(std::vector<rpc::control::Counter>& out, const std::
   add("unexpected", c.unexpected);
   add("send_errors", c.send_errors);
   add("queue_drops", c.queue_drops);
+  add("restarts", c.restarts);
   add("timeouts", c.timeouts);
   add("retries", c.retries);
   add("page_copies", c.page_copies);

@@ -62,6 +62,33 @@ struct Membership::State {
     }
     if (came_up && on_change) on_change(from, true);
   }
+
+  // The transport saw `from` authenticate as a new incarnation: whatever the
+  // old one held is gone, even if it was never silent for kDeadAfter. A
+  // death not yet reported is reported now, then the return; the
+  // transport calls this before any message of the new incarnation is
+  // handled.
+  void restarted(int from) {
+    bool report_death = false;
+    {
+      std::lock_guard lock(mu);
+      if (stopping) return;
+      Peer& p = peers[static_cast<size_t>(from)];
+      p.heard = Clock::now();  // alive: no death from check_silence now
+      p.heard_once = true;
+      report_death = !p.dead;
+      p.dead = false;
+      if (!p.status.up) {
+        p.status.up = true;
+        spdlog::info("node {} ({}) is up", p.status.name, p.status.address);
+      }
+      spdlog::info("node {} ({}) restarted: the copies it held are gone", p.status.name,
+                   p.status.address);
+    }
+    if (!on_change) return;
+    if (report_death) on_change(from, false);
+    on_change(from, true);
+  }
 };
 
 base::StatusOr<std::unique_ptr<Membership>> Membership::Create(
@@ -111,10 +138,14 @@ Membership::Membership(std::shared_ptr<State> state, rpc::Transport& transport)
     ack.setSendTimeNs(hb.getSendTimeNs());
     (void)t->respond(in, m);
   });
+  transport_.set_restart_observer([weak](rpc::NodeId peer) {
+    if (auto state = weak.lock()) state->restarted(peer);
+  });
   thread_ = std::thread([this] { run(); });
 }
 
 Membership::~Membership() {
+  transport_.set_restart_observer(nullptr);
   transport_.set_handler(rpc::BodyKind::HEARTBEAT, nullptr);
   {
     std::lock_guard lock(state_->mu);

@@ -6,7 +6,10 @@
 // silent one is marked down, its session forgotten, so that when it returns
 // it is authenticated again before it counts as up. Transitions are logged
 // at info. A peer silent for kDeadAfter (longer) is declared dead to the
-// PeerChange callback (the node daemon gives the DSM region up on it).
+// PeerChange callback (the node daemon gives the DSM region up on it). A
+// peer the transport sees authenticate as a new incarnation (it restarted,
+// maybe faster than any timeout) is declared dead and back at once
+// (Transport::set_restart_observer), before its messages are handled.
 //
 // Threads: one heartbeat thread; the transport's progress thread runs the
 // heartbeat handler and the ack callbacks. One mutex guards the peer table;
@@ -50,9 +53,10 @@ class Membership {
 
   // A peer was declared dead (`up` false: silent for kDeadAfter, after it
   // had been heard at least once) or is heard again after that (`up` true,
-  // a new incarnation as far as the DSM knows). `node` is its config index.
-  // Called without the peer table's lock, from the heartbeat thread (dead)
-  // or the transport's progress thread (back), once per transition.
+  // a new incarnation as far as the DSM knows), or restarted (dead then up,
+  // in that order, at once). `node` is its config index. Called without the
+  // peer table's lock, from the heartbeat thread (dead) or the transport's
+  // progress thread (back, restarted), once per transition.
   using PeerChange = std::function<void(int node, bool up)>;
 
   // Starts heartbeats at once. `transport` must outlive the Membership;

@@ -152,6 +152,47 @@ TEST(Membership, ReportsDeathAndReturnToTheCallback) {
   EXPECT_EQ(count(), 2u);
 }
 
+TEST(Membership, QuickRestartIsReportedAsDeathAndReturn) {
+  // n2 dies and comes back before anyone could miss it: no silence, but its
+  // new incarnation holds nothing, so the callback must hear of the death.
+  auto c = three_nodes();
+  rpc::LoopbackNetwork net({"n0", "n1", "n2"});
+  std::mutex mu;
+  std::vector<std::pair<int, bool>> seen;
+  std::vector<Node> nodes;
+  for (int i = 0; i < 3; ++i) {
+    Node n;
+    n.transport = net.attach(i, "s").value();
+    Membership::PeerChange cb;
+    if (i == 0) {
+      cb = [&](int node, bool up) {
+        std::lock_guard lock(mu);
+        seen.emplace_back(node, up);
+      };
+    }
+    n.membership = Membership::Create(c, i, *n.transport, nullptr, cb).value();
+    nodes.push_back(std::move(n));
+  }
+  ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 2, true) && sees(nodes[2], 0, true); },
+                         std::chrono::seconds(3)));
+  stop(nodes[2]);
+  nodes[2] = start(net, c, 2, "s");
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return seen.size();
+  };
+  ASSERT_TRUE(wait_until([&] { return count() >= 2; }, std::chrono::seconds(6)));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen[0], std::make_pair(2, false));
+    EXPECT_EQ(seen[1], std::make_pair(2, true));
+  }
+  EXPECT_EQ(nodes[0].transport->peer_counters(2).restarts, 1u);
+  EXPECT_TRUE(sees(nodes[0], 2, true));
+  for (auto& n : nodes) stop(n);
+  EXPECT_EQ(count(), 2u);
+}
+
 TEST(Membership, WrongSecretNodeStaysDown) {
   auto c = three_nodes();
   rpc::LoopbackNetwork net({"n0", "n1", "n2"});

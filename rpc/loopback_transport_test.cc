@@ -140,6 +140,76 @@ TEST(Loopback, RestartedPeerIsReachableAgain) {
   EXPECT_TRUE(echo_request(*b, 0, 4, nullptr).ok);
 }
 
+void send_blob(Transport& t, NodeId to, uint8_t tag) {
+  OutMessage m;
+  const uint8_t blob[1] = {tag};
+  m.header().initBody().setDsm(kj::arrayPtr(blob, 1));
+  ASSERT_TRUE(t.send(to, m).ok());
+}
+
+TEST(Loopback, RestartIsReportedBeforeTheNewIncarnationIsHeard) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  std::atomic<int> got{0}, restarts{0}, heard_at_restart{-1};
+  a->set_handler(BodyKind::DSM, [&](const Incoming& in) {
+    if (in.from == 1) got++;
+  });
+  a->set_restart_observer([&](NodeId peer) {
+    if (peer != 1) return;
+    heard_at_restart = got.load();
+    restarts++;
+  });
+  serve_echo(*b);
+  ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
+  EXPECT_EQ(restarts, 0) << "a first session is no restart";
+  send_blob(*b, 0, 1);
+  ASSERT_TRUE(wait_for([&] { return got == 1; }));
+
+  // b dies with nothing said and comes back at once: a never saw it silent.
+  b.reset();
+  b = net.attach(1, "s").value();
+  for (uint8_t i = 0; i < 3; ++i) send_blob(*b, 0, i);
+  ASSERT_TRUE(wait_for([&] { return got == 4; }));
+  EXPECT_EQ(restarts, 1);
+  EXPECT_EQ(heard_at_restart, 1) << "a message of the new incarnation came before the report";
+  EXPECT_EQ(a->peer_counters(1).restarts, 1u);
+
+  // The same incarnation handshaking again (its session forgotten) is none.
+  a->forget_peer(1);
+  serve_echo(*b);
+  ASSERT_TRUE(echo_request(*a, 1, 2, nullptr, {std::chrono::milliseconds(200), 5}).ok);
+  EXPECT_EQ(restarts, 1);
+}
+
+TEST(Loopback, FramesQueuedForADeadIncarnationAreDropped) {
+  LoopbackNetwork net({"n0", "n1"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  serve_echo(*b);
+  ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
+  b.reset();
+  // a forgets the session (as membership does when b falls silent) and
+  // queues two messages meant for the incarnation that died.
+  a->forget_peer(1);
+  send_blob(*a, 1, 7);
+  send_blob(*a, 1, 8);
+  b = net.attach(1, "s").value();
+  std::atomic<int> old_frames{0}, new_frames{0};
+  b->set_handler(BodyKind::DSM, [&](const Incoming& in) {
+    if (in.from != 0) return;
+    (in.header.getBody().getDsm()[0] == 9 ? new_frames : old_frames)++;
+  });
+  serve_echo(*b);
+  // a's handshake (its Hello is retried) reaches the new b.
+  ASSERT_TRUE(wait_for([&] { return a->peer_counters(1).restarts == 1; }));
+  send_blob(*a, 1, 9);
+  // Frames to a peer keep their order: the old ones would come first.
+  ASSERT_TRUE(wait_for([&] { return new_frames == 1; }));
+  EXPECT_EQ(old_frames, 0) << "the new incarnation received frames queued for the old one";
+  EXPECT_EQ(a->peer_counters(1).queue_drops, 2u);
+}
+
 TEST(Loopback, FaultsAreSurvivedByRetries) {
   FaultOptions faults;
   faults.seed = 11;

@@ -58,6 +58,8 @@ struct Counters {
   uint64_t unexpected = 0;                // no handler, or a response nobody awaits
   uint64_t send_errors = 0;               // the fabric reported a failed send
   uint64_t queue_drops = 0;               // one-way messages dropped while unauthenticated
+                                          // (or queued for an incarnation that restarted)
+  uint64_t restarts = 0;                  // sessions with a new incarnation of a known peer
   uint64_t timeouts = 0;                  // requests that ran out of attempts
   uint64_t retries = 0;                   // request attempts after the first
   uint64_t page_copies = 0;               // pages not in registered memory, copied
@@ -123,6 +125,15 @@ class Transport {
   // silent, so that its return is re-authenticated.
   virtual void forget_peer(NodeId peer) = 0;
   virtual bool authenticated(NodeId peer) const = 0;
+
+  // A peer authenticated with another incarnation (epoch) than its session
+  // before: it restarted, and everything it held is gone, even if it was
+  // never silent long enough to be missed. Runs on the progress thread,
+  // without the transport's lock, before any message of the new incarnation
+  // reaches a handler; what we queued for the old incarnation is dropped.
+  // Set it before traffic starts; null removes it.
+  using RestartFn = std::function<void(NodeId peer)>;
+  virtual void set_restart_observer(RestartFn observer) = 0;
 
   virtual Counters counters() const = 0;
   virtual Counters peer_counters(NodeId peer) const = 0;

@@ -47,6 +47,7 @@ Counters& Counters::operator+=(const Counters& o) {
   unexpected += o.unexpected;
   send_errors += o.send_errors;
   queue_drops += o.queue_drops;
+  restarts += o.restarts;
   timeouts += o.timeouts;
   retries += o.retries;
   page_copies += o.page_copies;
@@ -342,20 +343,47 @@ void TransportBase::send_hello_locked(NodeId to, Clock::time_point now) {
 }
 
 void TransportBase::handle_auth(NodeId from, schema::Message::Reader header) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
+  bool restarted = false;
   switch (header.getBody().which()) {
     case BodyKind::HELLO:
       on_hello(from, header);
       break;
     case BodyKind::CHALLENGE:
-      on_challenge(from, header);
+      restarted = on_challenge(from, header);
       break;
     case BodyKind::PROOF:
-      on_proof(from, header);
+      restarted = on_proof(from, header);
       break;
     default:
       break;
   }
+  std::shared_ptr<RestartFn> observer = restarted ? restart_observer_ : nullptr;
+  lock.unlock();
+  // Still on the progress thread: the new incarnation's messages, which
+  // come after its handshake, are dispatched after this returns.
+  if (observer && *observer) (*observer)(from);
+}
+
+void TransportBase::set_restart_observer(RestartFn observer) {
+  std::lock_guard lock(mu_);
+  restart_observer_ = observer ? std::make_shared<RestartFn>(std::move(observer)) : nullptr;
+}
+
+bool TransportBase::session_up_locked(NodeId from, uint64_t epoch) {
+  Peer& peer = peers_[from];
+  const bool restarted = peer.known_epoch != 0 && peer.known_epoch != epoch;
+  peer.epoch = epoch;
+  peer.known_epoch = epoch;
+  if (restarted) {
+    spdlog::info("peer {} restarted (a new incarnation): what it held is gone", names_[from]);
+    peer.counters.restarts++;
+    // Queued for the incarnation that died; the new one never knew it.
+    peer.counters.queue_drops += peer.queue.size();
+    peer.queue.clear();
+  }
+  flush_locked(from);
+  return restarted;
 }
 
 void TransportBase::auth_failed_locked(NodeId from, const char* why) {
@@ -412,17 +440,17 @@ void TransportBase::on_hello(NodeId from, schema::Message::Reader header) {
   if (!st.ok()) SPDLOG_DEBUG("challenge to {}: {}", names_[from], st.error().message());
 }
 
-void TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
+bool TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
   Peer& peer = peers_[from];
   if (!peer.initiating) {
     peer.counters.unexpected++;  // a duplicate, or for a handshake we gave up
-    return;
+    return false;
   }
   auto challenge = header.getBody().getChallenge();
   auth::Nonce their_nonce;
   if (!to_nonce(challenge.getNonce(), their_nonce)) {
     peer.counters.rejected_malformed++;
-    return;
+    return false;
   }
   auto expected = keys_.responder_proof(names_[from], names_[self_], peer.my_nonce, their_nonce);
   bool good = challenge.getName() == names_[from] &&
@@ -438,29 +466,28 @@ void TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
   if (!good) {
     peer.initiating = false;  // a new Hello after kHelloRetry, if still needed
     auth_failed_locked(from, "its challenge carries a wrong proof");
-    return;
+    return false;
   }
   if (!st.ok()) {
     SPDLOG_DEBUG("proof to {}: {}", names_[from], st.error().message());
-    return;  // the Hello is retried
+    return false;  // the Hello is retried
   }
   auto tags = keys_.session_tags(names_[self_], names_[from], peer.my_nonce, their_nonce);
   bool was_authed = peer.authed;
   peer.authed = true;
   peer.tag_out = tags.initiator_to_responder;
   peer.tag_in = tags.responder_to_initiator;
-  peer.epoch = header.getEpoch();
   peer.initiating = false;
   peer.responding = false;
   if (!was_authed) spdlog::info("peer {} authenticated", names_[from]);
-  flush_locked(from);
+  return session_up_locked(from, header.getEpoch());
 }
 
-void TransportBase::on_proof(NodeId from, schema::Message::Reader header) {
+bool TransportBase::on_proof(NodeId from, schema::Message::Reader header) {
   Peer& peer = peers_[from];
   if (!peer.responding) {
     peer.counters.unexpected++;
-    return;
+    return false;
   }
   auto expected =
       keys_.initiator_proof(names_[from], names_[self_], peer.their_nonce, peer.resp_nonce);
@@ -468,18 +495,17 @@ void TransportBase::on_proof(NodeId from, schema::Message::Reader header) {
       !auth::mac_equal(expected, bytes_of(header.getBody().getProof().getProof()))) {
     peer.responding = false;
     auth_failed_locked(from, "its proof does not verify");
-    return;
+    return false;
   }
   auto tags = keys_.session_tags(names_[from], names_[self_], peer.their_nonce, peer.resp_nonce);
   bool was_authed = peer.authed;
   peer.authed = true;
   peer.tag_in = tags.initiator_to_responder;
   peer.tag_out = tags.responder_to_initiator;
-  peer.epoch = peer.resp_epoch;
   peer.responding = false;
   peer.initiating = false;
   if (!was_authed) spdlog::info("peer {} authenticated", names_[from]);
-  flush_locked(from);
+  return session_up_locked(from, peer.resp_epoch);
 }
 
 void TransportBase::flush_locked(NodeId to) {

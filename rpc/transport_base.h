@@ -46,6 +46,7 @@ class TransportBase : public Transport {
                        const std::byte* page = nullptr, SentFn sent = nullptr) override;
   void forget_peer(NodeId peer) override;
   bool authenticated(NodeId peer) const override;
+  void set_restart_observer(RestartFn observer) override;
   Counters counters() const override;
   Counters peer_counters(NodeId peer) const override;
 
@@ -109,6 +110,9 @@ class TransportBase : public Transport {
     uint64_t tag_in = 0;
     uint64_t tag_out = 0;
     uint64_t epoch = 0;
+    // The epoch of the last session ever authenticated (kept when the
+    // session is forgotten): another one is a restart.
+    uint64_t known_epoch = 0;
     // A handshake we started.
     bool initiating = false;
     auth::Nonce my_nonce{};
@@ -136,8 +140,13 @@ class TransportBase : public Transport {
   void dispatch(schema::Message::Reader header, const std::byte* page, size_t page_count);
   void handle_auth(NodeId from, schema::Message::Reader header);
   void on_hello(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
-  void on_challenge(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
-  void on_proof(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
+  // The two ends of a handshake; true if the session is with a new
+  // incarnation of a peer that had one before (restart_observer_ to call).
+  bool on_challenge(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
+  bool on_proof(NodeId from, schema::Message::Reader header) REQUIRES(mu_);
+  // A session is up with `epoch`: flushes the queue, or drops it if the
+  // peer restarted. Returns whether it restarted.
+  bool session_up_locked(NodeId from, uint64_t epoch) REQUIRES(mu_);
   void auth_failed_locked(NodeId from, const char* why) REQUIRES(mu_);
 
   const std::vector<std::string> names_;
@@ -152,6 +161,7 @@ class TransportBase : public Transport {
   uint64_t next_request_id_ GUARDED_BY(mu_) = 1;
   static constexpr size_t kMaxHandlers = 64;
   std::array<std::shared_ptr<Handler>, kMaxHandlers> handlers_ GUARDED_BY(mu_);
+  std::shared_ptr<RestartFn> restart_observer_ GUARDED_BY(mu_);
 };
 
 }  // namespace rpc

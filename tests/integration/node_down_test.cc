@@ -9,7 +9,9 @@
 //      invalidation ack forever before), and is read back;
 //  (b) the home of a frame cached nowhere else dies: a client that touches
 //      the frame dies of SIGBUS (never a hang, never zeros), while a frame
-//      of the same home cached Shared on a survivor is still readable there.
+//      of the same home cached Shared on a survivor is still readable there;
+//  (c) the same when the home is restarted at once, before membership
+//      could miss it: its new incarnation is seen at the handshake.
 
 #include <signal.h>
 #include <unistd.h>
@@ -72,6 +74,10 @@ class NodeDown : public ::testing::Test {
         << logs();
   }
   std::string logs() { return node_logs(dir_, static_cast<int>(config_.nodes.size())); }
+  uint64_t transport_counter(int on, const std::string& name) {
+    auto s = nodes_.stats(node(on));
+    return s.ok() ? s->get("transport", name, 0) : 0;
+  }
 
   TempDir dir_;
   Nodes nodes_;
@@ -123,6 +129,37 @@ TEST_F(NodeDown, DeadHomesUncachedFrameGivesSigbusCachedOneStaysReadable) {
   EXPECT_GE(counter(2, "failed_faults"), 2u);
   // Frames homed on the survivors are all there.
   ASSERT_EQ(write(2, 2, text).status, 0);
+  EXPECT_EQ(read(0, 2, text.size()).out, text + "\n");
+}
+
+TEST_F(NodeDown, HomeRestartedAtOnceIsADeath) {
+  // Frames 1 and 4 are homed on n1; n0 reads frame 4 (Shared copy there).
+  const std::string text = "frame of n1";
+  ASSERT_EQ(write(1, 1, text).status, 0);
+  ASSERT_EQ(write(1, 4, text).status, 0);
+  ASSERT_EQ(read(0, 4, text.size()).out, text + "\n");
+  // Killed and started again right away: its peers never see it silent for
+  // long, but the new process holds none of the old one's frames.
+  nodes_.kill9(node(1).name);
+  nodes_.start(node(1).name, config_.source, dir_.file(node(1).name + ".log"));
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return counter(0, "nodes_down") > 0 && counter(2, "nodes_down") > 0 &&
+               nodes_.all_see_each_other(config_, 3);
+      },
+      20s))
+      << logs();
+  EXPECT_GE(transport_counter(0, "restarts"), 1u);
+  EXPECT_GE(transport_counter(2, "restarts"), 1u);
+  // Before: n2 read zeros from n1's new, empty home copy.
+  ProcResult lost = read(2, 1, text.size());
+  EXPECT_FALSE(lost.hung()) << logs();
+  EXPECT_EQ(lost.signal, SIGBUS) << "exit " << lost.status << ": " << lost.out;
+  ProcResult kept = read(0, 4, text.size());
+  EXPECT_EQ(kept.status, 0) << kept.out;
+  EXPECT_EQ(kept.out, text + "\n");
+  // The survivors' frames are all there, and the restarted node takes part.
+  ASSERT_EQ(write(1, 2, text).status, 0);
   EXPECT_EQ(read(0, 2, text.size()).out, text + "\n");
 }
 
