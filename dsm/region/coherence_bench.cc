@@ -35,7 +35,7 @@ std::atomic_ref<uint32_t> word(Cluster& c, int n, uint64_t frame, uint64_t index
 // The nodes' statistics, added up.
 struct Totals {
   uint64_t read_faults = 0, write_faults = 0, upgrades = 0, messages = 0, bytes = 0,
-           invalidations = 0, forwards = 0;
+           invalidations = 0, forwards = 0, retries = 0, timer_fires = 0;
 };
 
 Totals totals(const Cluster& c) {
@@ -47,6 +47,8 @@ Totals totals(const Cluster& c) {
     t.upgrades += s.engine.write_upgrades;
     t.invalidations += s.engine.invalidations;
     t.forwards += s.proto.forwards;
+    t.retries += s.proto.retries;
+    t.timer_fires += s.driver.timer_fires;
     for (size_t i = 0; i < DriverCounters::kTypes; ++i) {
       t.messages += s.driver.messages_sent[i];
       t.bytes += s.driver.bytes_sent[i];
@@ -130,6 +132,8 @@ base::StatusOr<CoherenceFigures> run_one(Cluster& c, const CoherenceBenchOptions
   f.bytes = after.bytes - before.bytes;
   f.invalidations = after.invalidations - before.invalidations;
   f.forwards = after.forwards - before.forwards;
+  f.retries = after.retries - before.retries;
+  f.timer_fires = after.timer_fires - before.timer_fires;
   f.sim_messages = sim.messages;
   f.us_per_op = ops.empty() ? 0 : us / static_cast<double>(ops.size());
   return f;
@@ -174,15 +178,18 @@ std::string format_coherence_table(const CoherenceBenchReport& r) {
       "coherence patterns on 3 regions over libfabric ({}), {} rounds each; figures summed over "
       "the nodes\n",
       r.provider, r.rounds);
-  s += fmt::format("{:<12} {:<14} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6} {:>7} {:>9}\n",
-                   "protocol", "pattern", "ops", "rd-flt", "wr-flt", "upgr", "msgs", "bytes",
-                   "inval", "fwd", "sim-msg", "us/op");
+  s += fmt::format(
+      "{:<12} {:<14} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6} {:>7} {:>9}\n",
+      "protocol", "pattern", "ops", "rd-flt", "wr-flt", "upgr", "msgs", "bytes", "inval", "fwd",
+      "retry", "timer", "sim-msg", "us/op");
   for (const auto& p : r.protocols) {
     for (const auto& f : p.patterns) {
       s += fmt::format(
-          "{:<12} {:<14} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6} {:>7} {:>9.1f}\n",
+          "{:<12} {:<14} {:>6} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6} {:>6} {:>6} {:>6} {:>7} "
+          "{:>9.1f}\n",
           p.protocol, f.pattern, f.operations, f.read_faults, f.write_faults, f.upgrades,
-          f.messages, f.bytes, f.invalidations, f.forwards, f.sim_messages, f.us_per_op);
+          f.messages, f.bytes, f.invalidations, f.forwards, f.retries, f.timer_fires,
+          f.sim_messages, f.us_per_op);
     }
   }
   return s;
@@ -198,10 +205,10 @@ std::string format_coherence_json(const CoherenceBenchReport& r) {
       const auto& f = p.patterns[j];
       s += fmt::format(R"({}{{"pattern":"{}","operations":{},"read_faults":{},"write_faults":{},)"
                        R"("upgrades":{},"messages":{},"bytes":{},"invalidations":{},"forwards":{},)"
-                       R"("sim_messages":{},"us_per_op":{:.2f}}})",
+                       R"("retries":{},"timer_fires":{},"sim_messages":{},"us_per_op":{:.2f}}})",
                        j ? "," : "", f.pattern, f.operations, f.read_faults, f.write_faults,
-                       f.upgrades, f.messages, f.bytes, f.invalidations, f.forwards, f.sim_messages,
-                       f.us_per_op);
+                       f.upgrades, f.messages, f.bytes, f.invalidations, f.forwards, f.retries,
+                       f.timer_fires, f.sim_messages, f.us_per_op);
     }
     s += "]}";
   }

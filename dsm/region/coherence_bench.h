@@ -45,6 +45,8 @@ struct CoherenceFigures {
   uint64_t bytes = 0;         // sent: headers and pages
   uint64_t invalidations = 0;
   uint64_t forwards = 0;
+  uint64_t retries = 0;       // messages the protocols re-sent (timeouts, stale replies)
+  uint64_t timer_fires = 0;   // retry timers that ran on_timeout
   uint64_t sim_messages = 0;  // what the simulator sends for the same steps
   double us_per_op = 0;
 };

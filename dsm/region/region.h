@@ -86,8 +86,12 @@ struct RegionConfig {
   uint64_t budget_frames = 0;
   uint32_t read_ahead_max = 64;  // 0 disables read-ahead
   int handler_threads = 2;
-  // How long the protocol waits for an answer before it retries.
+  // How long the protocol waits for an answer before it retries: at least
+  // retry_interval; more when a peer's answers take longer (an RTT estimate
+  // per peer) and, doubling, each time the same request went unanswered;
+  // never more than retry_max (dsm/region/retry_timing.h).
   std::chrono::milliseconds retry_interval{20};
+  std::chrono::milliseconds retry_max{1000};
 
   // Home copies: a memfd of at least (home_offset + frames * 4096) bytes,
   // e.g. node::PageStore::fd(); -1 = the Region creates its own (sparse).

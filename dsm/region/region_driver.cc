@@ -39,6 +39,12 @@ Driver::Driver(const RegionConfig& config, std::unique_ptr<protocol::Protocol> p
       home_(home),
       gate_(std::make_shared<Gate>()),
       protocol_(std::move(protocol)),
+      rtt_(config.node_count, RttEstimator(config.retry_interval, config.retry_max)),
+      last_heard_(config.node_count),
+      outstanding_(config.node_count),
+      fired_(config.frames, 0),
+      asked_peer_(config.frames, kNoPeer),
+      asked_at_(config.frames),
       armed_(config.frames, 0) {}
 
 Driver::~Driver() { close(); }
@@ -77,6 +83,7 @@ void Driver::close() {
     closed_ = true;
     fetches.swap(fetches_);
     evicts.swap(evicts_);
+    for (auto& o : outstanding_) o.clear();
   }
   for (auto& [frame, f] : fetches) f.done(base::Error("region closed", ECANCELED));
   for (auto& [frame, done] : evicts) done(base::Error("region closed", ECANCELED));
@@ -125,8 +132,19 @@ void Driver::fetch_locked(const FetchRequest& request, FetchDone done) {
   const uint64_t t0 = now_ns();
   protocol_->on_fault(request.frame, f.access, &out);
   const uint64_t dt = now_ns() - t0;
-  if (auto it = fetches_.find(request.frame); it != fetches_.end()) it->second.protocol_ns += dt;
-  run(out, nullptr, 0);
+  f.protocol_ns += dt;
+  // The peer the request goes to (the first send for this frame), for the
+  // RTT sample and the queued-or-lost test of its timer.
+  for (const protocol::Action& a : out) {
+    if (a.type != protocol::ActionType::kSend || a.frame != request.frame) continue;
+    if (a.msg.to >= outstanding_.size()) break;
+    f.peer = a.msg.to;
+    f.sent = Clock::now();
+    f.seq = next_seq_++;
+    outstanding_[f.peer].insert(f.seq);
+    break;
+  }
+  run(out, nullptr, 0);  // may answer (and erase) `f`
 }
 
 void Driver::evict(uint64_t frame, const std::byte* /*dirty: read back from the cache*/,
@@ -178,6 +196,7 @@ void Driver::on_incoming(const rpc::Incoming& in) {
   }
   std::lock_guard lock(mu_);
   if (closed_) return;
+  heard(msg->from, msg->frame);
   protocol::Actions out;
   const uint64_t t0 = now_ns();
   base::Status st = protocol_->on_message(*msg, &out);
@@ -225,6 +244,7 @@ void Driver::on_incoming_run(const rpc::Incoming& in) {
       continue;
     }
     out.clear();
+    heard(msg->from, msg->frame);
     const uint64_t t0 = now_ns();
     base::Status st = protocol_->on_message(*msg, &out);
     const uint64_t dt = now_ns() - t0;
@@ -330,7 +350,7 @@ void Driver::run(const protocol::Actions& out, const std::byte* incoming, uint64
         complete(a.frame, a.access, call_ns);
         break;
       case protocol::ActionType::kArmTimer:
-        arm(a.frame);
+        arm(a.frame, out);
         break;
       case protocol::ActionType::kFail:
         fail(a.frame);
@@ -415,6 +435,7 @@ void Driver::answer(uint64_t frame, Fetch& f, const std::byte* page, bool writab
   s.writable = writable;
   s.protocol_ns = f.protocol_ns + call_ns;
   s.page_lasts = page != nullptr && page >= run_pages_.first && page < run_pages_.second;
+  forget_fetch(f);
   FetchDone done = std::move(f.done);
   fetches_.erase(frame);
   disarm_if_idle(frame);
@@ -492,6 +513,7 @@ void Driver::complete(uint64_t frame, protocol::Access access, uint64_t call_ns)
     return;
   }
   AtomicDriverCounters::bump(counters_.page_errors);
+  forget_fetch(f);
   FetchDone done = std::move(f.done);
   fetches_.erase(it);
   done(base::Error("protocol completed a frame this node does not hold", EIO));
@@ -514,6 +536,7 @@ void Driver::fail(uint64_t frame) {
   parked_.erase(frame);
   auto it = fetches_.find(frame);
   if (it == fetches_.end()) return;
+  forget_fetch(it->second);
   FetchDone done = std::move(it->second.done);
   fetches_.erase(it);
   disarm_if_idle(frame);
@@ -536,28 +559,101 @@ void Driver::node_up(uint16_t node) {
   run(out, nullptr, 0);
 }
 
-void Driver::arm(uint64_t frame) {
+void Driver::arm(uint64_t frame, const protocol::Actions& out) {
+  if (frame >= fired_.size()) return;
+  // The slowest peer this call sends to for the frame (a request, a
+  // recall, an invalidation round); none: the least timeout.
+  Clock::duration rto = config_.retry_interval;
+  protocol::NodeId first = kNoPeer;
+  for (const protocol::Action& a : out) {
+    if (a.type != protocol::ActionType::kSend || a.frame != frame || a.msg.to >= rtt_.size()) {
+      continue;
+    }
+    if (first == kNoPeer) first = a.msg.to;
+    rto = std::max<Clock::duration>(rto, rtt_[a.msg.to].rto());
+  }
+  const uint32_t shift = fired_[frame];
+  if (first != kNoPeer) {
+    // A first send times its answer; a re-sent one does not (Karn).
+    asked_peer_[frame] = shift == 0 ? first : kNoPeer;
+    asked_at_[frame] = Clock::now();
+  }
+  if (arm_after(frame, backoff(rto, shift, config_.retry_max)) && shift != 0) {
+    AtomicDriverCounters::bump(counters_.timer_backoffs);
+  }
+}
+
+bool Driver::arm_after(uint64_t frame, Clock::duration timeout) {
   std::lock_guard lock(timer_mu_);
-  if (frame >= armed_.size() || armed_[frame] != 0) return;  // one timer a frame is enough
+  if (frame >= armed_.size() || armed_[frame] != 0) return false;  // one timer a frame is enough
   // Deadlines rounded up to a grid of retry_interval / 4 share one wake-up
-  // of the timer thread (rounding up keeps them in arm order).
+  // of the timer thread.
   const auto granule =
       std::max<Clock::duration>(config_.retry_interval / 4, std::chrono::microseconds(100));
-  auto due = Clock::now() + config_.retry_interval;
+  auto due = Clock::now() + timeout;
   due = Clock::time_point((due.time_since_epoch() / granule + 1) * granule);
   if (++next_gen_ == 0) ++next_gen_;
   armed_[frame] = next_gen_;
-  timers_.push_back({due, frame, next_gen_});
+  timers_.push({due, frame, next_gen_});
   // The thread sleeps until the earliest live timer or next_unpark_: only an
   // earlier deadline needs to wake it (min() while it runs: it looks again).
   if (due < timer_sleep_until_) timer_cv_.notify_one();
+  return true;
 }
 
 void Driver::disarm_if_idle(uint64_t frame) {
   const protocol::FrameView v = protocol_->view(frame);
   if (v.pending != protocol::Access::kNone || v.busy) return;
+  if (frame < fired_.size()) fired_[frame] = 0;  // answered: the backoff starts over
   std::lock_guard lock(timer_mu_);
   if (frame < armed_.size()) armed_[frame] = 0;
+}
+
+void Driver::forget_fetch(const Fetch& f) {
+  if (f.peer != kNoPeer) outstanding_[f.peer].erase(f.seq);
+}
+
+void Driver::heard(protocol::NodeId from, uint64_t frame) {
+  if (from >= last_heard_.size()) return;
+  const auto now = Clock::now();
+  last_heard_[from] = now;
+  if (frame < asked_peer_.size() && asked_peer_[frame] == from) {
+    rtt_[from].sample(now - asked_at_[frame]);
+    asked_peer_[frame] = kNoPeer;
+  }
+}
+
+void Driver::fire(uint64_t frame, protocol::Actions& out) {
+  if (auto it = fetches_.find(frame); it != fetches_.end()) {
+    Fetch& f = it->second;
+    const auto heard = f.peer == kNoPeer ? Clock::time_point{} : last_heard_[f.peer];
+    if (f.peer != kNoPeer && fired_[frame] < kMaxDeferShift && heard > f.sent &&
+        Clock::now() - heard < config_.retry_interval / 4 && !outstanding_[f.peer].empty() &&
+        *outstanding_[f.peer].begin() < f.seq) {
+      // Queued, not lost: the peer is answering right now, and an older
+      // fetch to it is still waiting its turn. Wait longer instead of asking
+      // again. (A peer that went quiet a while ago lost this one.)
+      AtomicDriverCounters::bump(counters_.retries_deferred);
+      ++fired_[frame];
+      out.clear();
+      arm(frame, out);
+      return;
+    }
+  }
+  asked_peer_[frame] = kNoPeer;  // what comes back may answer either send
+  AtomicDriverCounters::bump(counters_.timer_fires);
+  if (fired_[frame] < kMaxBackoffShift) ++fired_[frame];
+  out.clear();
+  protocol_->on_timeout(frame, &out);
+  // kArmTimer in `out` re-arms with the doubled timeout. The timeout goes
+  // to every peer it was sent to: look them up as the re-sends name them.
+  run(out, nullptr, 0);
+  bool armed;
+  {
+    std::lock_guard lock(timer_mu_);
+    armed = armed_[frame] != 0;
+  }
+  if (!armed) fired_[frame] = 0;  // nothing outstanding any more
 }
 
 void Driver::timer_loop() {
@@ -575,11 +671,9 @@ void Driver::timer_loop() {
       lock.lock();
       continue;
     }
-    // Disarmed timers at the front need no wake-up.
-    while (!timers_.empty() && armed_[timers_.front().frame] != timers_.front().gen) {
-      timers_.pop_front();
-    }
-    const auto next = timers_.empty() ? next_unpark_ : std::min(timers_.front().due, next_unpark_);
+    // Disarmed timers at the top need no wake-up.
+    while (!timers_.empty() && armed_[timers_.top().frame] != timers_.top().gen) timers_.pop();
+    const auto next = timers_.empty() ? next_unpark_ : std::min(timers_.top().due, next_unpark_);
     if (Clock::now() < next) {
       timer_sleep_until_ = next;
       timer_cv_.wait_until(lock, next);
@@ -588,9 +682,9 @@ void Driver::timer_loop() {
     }
     due.clear();
     const auto now = Clock::now();
-    while (!timers_.empty() && timers_.front().due <= now) {
-      const Timer t = timers_.front();
-      timers_.pop_front();
+    while (!timers_.empty() && timers_.top().due <= now) {
+      const Timer t = timers_.top();
+      timers_.pop();
       if (armed_[t.frame] != t.gen) continue;  // disarmed
       armed_[t.frame] = 0;
       due.push_back(t.frame);
@@ -601,12 +695,7 @@ void Driver::timer_loop() {
       std::lock_guard plock(mu_);
       if (!closed_) {
         protocol::Actions out;
-        for (uint64_t frame : due) {
-          out.clear();
-          AtomicDriverCounters::bump(counters_.timer_fires);
-          protocol_->on_timeout(frame, &out);
-          run(out, nullptr, 0);
-        }
+        for (uint64_t frame : due) fire(frame, out);
       }
     }
     lock.lock();

@@ -25,12 +25,30 @@
 //   Complete      a pending fetch's `done` when no Install answered it
 //   Fail          the pending fetch's `done` with kFrameLostErrno (the
 //                 engine poisons the page: SIGBUS for the faulting threads)
-//   ArmTimer      the timer thread calls on_timeout after retry_interval,
-//                 unless the timer was disarmed: when a fetch or eviction is
-//                 answered and the protocol's view of the frame shows
-//                 nothing outstanding (no request pending, not busy), its
-//                 timer is dropped, since on_timeout would be a no-op (both
-//                 protocols retry only a pending request or a busy round).
+//   ArmTimer      the timer thread calls on_timeout after the frame's
+//                 timeout (below), unless the timer was disarmed: when a
+//                 fetch or eviction is answered and the protocol's view of
+//                 the frame shows nothing outstanding (no request pending,
+//                 not busy), its timer is dropped, since on_timeout would be
+//                 a no-op (both protocols retry only a pending request or a
+//                 busy round).
+//
+// Retry timeouts (retry_timing.h): a timer armed after sends to peers P
+// runs for the largest RttEstimator::rto() of those peers (at least
+// RegionConfig::retry_interval), doubled for each time this frame's timer
+// already fired without an answer (at most retry_max); the doubling is
+// reset when the frame has nothing outstanding. RTT samples: the time from
+// a call's first send for a frame (a request, a recall, an invalidation, a
+// write-back) to the next message from that peer about that frame, unless
+// the frame's timer fired in between (Karn's rule: a re-sent message's
+// answer may answer either copy).
+// A fetch whose timer fires is not re-sent but waits another (doubled)
+// timeout when it is queued rather than lost: its peer is answering (a
+// message from it arrived since the fetch was sent, and within the last
+// retry_interval / 4), and an older fetch to that peer is still unanswered
+// (answers come back in about the order asked, as from a deep read-ahead
+// window); at most kMaxDeferShift times in a row, so a message lost while
+// its peer is busy is still re-sent.
 //
 // Threads that enter: the engine's handler threads and make_present()
 // callers (fetch), its evictor (evict), the transport's progress thread
@@ -49,9 +67,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <queue>
+#include <set>
 #include <span>
 #include <thread>
 #include <unordered_map>
@@ -63,6 +83,7 @@
 #include "dsm/protocol/protocol.h"
 #include "dsm/region/region.h"
 #include "dsm/region/region_stats.h"
+#include "dsm/region/retry_timing.h"
 #include "rpc/transport.h"
 
 namespace dsm {
@@ -100,11 +121,17 @@ class Driver final : public PageProvider {
 
  private:
   using Clock = std::chrono::steady_clock;
+  static constexpr protocol::NodeId kNoPeer = protocol::kNoNode;
   struct Fetch {
     protocol::Access access = protocol::Access::kRead;
     bool have_copy = false;
     uint64_t protocol_ns = 0;
     FetchDone done;
+    // The peer its first request went to (kNoPeer: answered locally), when,
+    // and its place among the fetches outstanding to that peer.
+    protocol::NodeId peer = kNoPeer;
+    Clock::time_point sent{};
+    uint64_t seq = 0;
   };
   struct Gate {
     std::mutex mu;
@@ -140,10 +167,19 @@ class Driver final : public PageProvider {
   // kCache copies into `scratch`.
   const std::byte* page_of(protocol::PageSource source, uint64_t frame, const std::byte* incoming,
                            std::byte* scratch) REQUIRES(mu_);
-  void arm(uint64_t frame);
+  // kArmTimer{frame}: the timeout of the peers `out` sends to for `frame`.
+  void arm(uint64_t frame, const protocol::Actions& out) REQUIRES(mu_);
+  // False when the frame's timer is armed already (one a frame).
+  bool arm_after(uint64_t frame, Clock::duration timeout);
   // Drops `frame`'s timer when the protocol has nothing outstanding for it.
   void disarm_if_idle(uint64_t frame) REQUIRES(mu_);
   void timer_loop();
+  // A due timer: defers it (a queued fetch) or runs on_timeout.
+  void fire(uint64_t frame, protocol::Actions& out) REQUIRES(mu_);
+  // `f` leaves fetches_: out of its peer's outstanding set.
+  void forget_fetch(const Fetch& f) REQUIRES(mu_);
+  // A message about `frame` arrived from `from`: last_heard_, an RTT sample.
+  void heard(protocol::NodeId from, uint64_t frame) REQUIRES(mu_);
   // Tries to install parked pages again. REQUIRES mu_.
   void unpark() REQUIRES(mu_);
 
@@ -171,18 +207,33 @@ class Driver final : public PageProvider {
   std::unordered_map<uint64_t, Parked> parked_ GUARDED_BY(mu_);
   Clock::time_point next_unpark_ GUARDED_BY(timer_mu_){};
 
+  // Per peer: the RTT estimate, when a message from it last arrived, and
+  // the seqs of the fetches outstanding to it (their requests went there).
+  std::vector<RttEstimator> rtt_ GUARDED_BY(mu_);
+  std::vector<Clock::time_point> last_heard_ GUARDED_BY(mu_);
+  std::vector<std::set<uint64_t>> outstanding_ GUARDED_BY(mu_);
+  uint64_t next_seq_ GUARDED_BY(mu_) = 1;
+  // Per frame: how many times its timer fired without an answer since the
+  // frame last had nothing outstanding (the backoff shift), and the peer
+  // and time of the send an answer would be the RTT sample of (kNoPeer:
+  // none, or re-sent).
+  std::vector<uint8_t> fired_ GUARDED_BY(mu_);
+  std::vector<protocol::NodeId> asked_peer_ GUARDED_BY(mu_);
+  std::vector<Clock::time_point> asked_at_ GUARDED_BY(mu_);
+
   std::mutex timer_mu_;
   std::condition_variable timer_cv_;
-  // Every timer runs for the same retry_interval, so deadlines come in arm
-  // order: a FIFO is the whole timer queue. A disarmed timer stays in it
-  // until it reaches the front and is skipped there (its gen is no longer
-  // the frame's armed_ entry), which costs no mu_.
+  // Timeouts differ (per peer, per backoff), so the timer queue is a
+  // min-heap on the deadline. A disarmed timer stays in it until it reaches
+  // the top and is skipped there (its gen is no longer the frame's armed_
+  // entry), which costs no mu_.
   struct Timer {
     Clock::time_point due;
     uint64_t frame;
     uint32_t gen;
+    bool operator>(const Timer& o) const { return due > o.due; }
   };
-  std::deque<Timer> timers_ GUARDED_BY(timer_mu_);
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_ GUARDED_BY(timer_mu_);
   // Per frame: the gen of its live timer, 0 for none (one timer a frame).
   std::vector<uint32_t> armed_ GUARDED_BY(timer_mu_);
   uint32_t next_gen_ GUARDED_BY(timer_mu_) = 0;

@@ -43,6 +43,8 @@ DriverCounters AtomicDriverCounters::snapshot() const {
   c.rejected_protocol = load(rejected_protocol);
   c.send_errors = load(send_errors);
   c.timer_fires = load(timer_fires);
+  c.timer_backoffs = load(timer_backoffs);
+  c.retries_deferred = load(retries_deferred);
   c.install_errors = load(install_errors);
   c.page_errors = load(page_errors);
   c.evict_refused = load(evict_refused);
@@ -71,10 +73,11 @@ std::string RegionStats::to_text() const {
                      driver.messages_sent[i], driver.messages_received[i], driver.bytes_sent[i]);
   }
   s += fmt::format(
-      "\ndriver: rejected malformed {} by protocol {}, send errors {}, timer fires {}, "
-      "install errors {}, page errors {}, evictions refused {}\n",
+      "\ndriver: rejected malformed {} by protocol {}, send errors {}, timer fires {} "
+      "(backoffs {}, deferred {}), install errors {}, page errors {}, evictions refused {}\n",
       driver.rejected_malformed, driver.rejected_protocol, driver.send_errors, driver.timer_fires,
-      driver.install_errors, driver.page_errors, driver.evict_refused);
+      driver.timer_backoffs, driver.retries_deferred, driver.install_errors, driver.page_errors,
+      driver.evict_refused);
   s += engine.to_string();
   return s;
 }
@@ -99,6 +102,7 @@ std::string RegionStats::to_json() const {
       R"("read_ahead":{{"issued":{},"hits":{}}},"resident":{},"resident_max":{},)"
       R"("protocol_counters":{{"retries":{},"forwards":{},"queued":{},"stale":{},"rejected":{}}},)"
       R"("rejected":{{"malformed":{},"protocol":{}}},"send_errors":{},"timer_fires":{},)"
+      R"("timer_backoffs":{},"retries_deferred":{},)"
       R"("install_errors":{},"page_errors":{},"evict_refused":{},"runs_sent":{}}})",
       protocol, self, frames, e.read_misses, e.write_misses, e.write_upgrades, e.coalesced,
       e.already_valid, e.fetch_errors, proto.faults, quantiles_json(e.total_ns),
@@ -107,7 +111,8 @@ std::string RegionStats::to_json() const {
       e.write_backs, e.read_ahead_issued, e.read_ahead_hits, e.resident, e.resident_max,
       proto.retries, proto.forwards, proto.queued, proto.stale, proto.rejected,
       driver.rejected_malformed, driver.rejected_protocol, driver.send_errors, driver.timer_fires,
-      driver.install_errors, driver.page_errors, driver.evict_refused, driver.runs_sent);
+      driver.timer_backoffs, driver.retries_deferred, driver.install_errors, driver.page_errors,
+      driver.evict_refused, driver.runs_sent);
 }
 
 }  // namespace dsm

@@ -26,6 +26,8 @@ struct DriverCounters {
   uint64_t rejected_protocol = 0;   // decoded, refused by the protocol
   uint64_t send_errors = 0;         // the transport refused a send
   uint64_t timer_fires = 0;         // retry timers that ran on_timeout
+  uint64_t timer_backoffs = 0;      // timers armed for longer after an unanswered one fired
+  uint64_t retries_deferred = 0;    // due timers of fetches queued behind others: not re-sent
   uint64_t install_errors = 0;      // an install/invalidate the engine refused
   uint64_t page_errors = 0;         // a page source that had no bytes
   uint64_t evict_refused = 0;       // on_evict said EBUSY/EPERM
@@ -54,7 +56,8 @@ class AtomicDriverCounters {
   DriverCounters snapshot() const;
 
   std::atomic<uint64_t> rejected_malformed{0}, rejected_protocol{0}, send_errors{0}, timer_fires{0},
-      install_errors{0}, page_errors{0}, evict_refused{0}, runs_sent{0};
+      timer_backoffs{0}, retries_deferred{0}, install_errors{0}, page_errors{0}, evict_refused{0},
+      runs_sent{0};
 
  private:
   std::array<std::atomic<uint64_t>, DriverCounters::kTypes> messages_sent_{}, bytes_sent_{},
