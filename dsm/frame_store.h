@@ -17,6 +17,7 @@
 //
 // Threads: every method may be called from any thread.
 
+#include <cstddef>
 #include <cstdint>
 
 #include "base/result.h"
@@ -40,14 +41,31 @@ class FrameStore {
 
   // Hands over a userfaultfd (ownership stays with the caller) whose mm maps
   // frames [first, first+count) at `addr`; the store registers the range
-  // (MISSING | WP) and from then on resolves faults there. detach() undoes it.
+  // (MISSING | WP) and from then on resolves faults there.
   virtual base::Status attach(int uffd, uint64_t addr, uint64_t first, uint64_t count) = 0;
+  // Undoes attach() for every page of `uffd` in [addr, addr + count * 4096)
+  // (count in pages, like attach's): attachments partly inside are cut to
+  // what lies outside. Call it before the mapping changes (unmap, remap).
   virtual void detach(int uffd, uint64_t addr, uint64_t count) = 0;
+  // Forgets `uffd` altogether: every attachment made with it, and the fd
+  // itself (the store stops reading it). Its owner calls this before closing
+  // the fd, so that the store never touches a closed fd, nor a later
+  // userfaultfd that happens to get the same number.
+  virtual void detach_all(int uffd) = 0;
 
   // Resolves one fault the caller observed itself (UFFD_FEATURE_SIGBUS: the
   // tracer sees SIGBUS at `addr` in a mapping attached with `uffd`). Returns
   // once the frame is present with `access`; the caller then resumes the thread.
   virtual base::Status resolve_fault(int uffd, uint64_t addr, Access access) = 0;
+
+  // A mapping of every frame (frame f at mapping() + f*4096) whose faults the
+  // store resolves itself: touching a frame not present here brings it in,
+  // writing one not held writable upgrades it, from any thread and from
+  // host syscalls alike. The kernel's user copies go through it, so a frame
+  // evicted or invalidated between make_present() and the copy is simply
+  // fetched again. nullptr: the store has none, and every frame stays
+  // present once made present (the caller maps memfd() itself).
+  virtual std::byte* mapping() const { return nullptr; }
 
   // Whether the host may map frames [first, first+count) into an address
   // space ahead of the guest's touches (MAP_POPULATE) without going around

@@ -25,7 +25,7 @@
 //   ascending stripe index, each once, by install_run and the evictor's
 //   finish_evictions) -> attach_mu_ (shared) ->
 //   clock_mu_ / room_mu_ / ra_mu_ / ready_mu_ (leaves). A handler holds attach_mu_ shared while it
-//   reads a uffd, so detach() returning means the fd is no longer read.
+//   reads a uffd, so detach() or detach_all() returning means the fd is no longer read.
 // No lock is held while calling the provider, and the provider is called only
 // from handler threads, the evictor and make_present()/resolve_fault(): never
 // from invalidate/downgrade/read_page/install or from inside a provider's
@@ -85,7 +85,15 @@ class FaultEngine final : public FrameStore {
   // its creator with at least uffd::kShmemFeatures (and maybe SIGBUS). The
   // caller keeps it open until detach().
   base::Status attach(int uffd, uint64_t addr, uint64_t first, uint64_t count) override;
+  // Unregisters the detached pages; attachments partly inside are split.
   void detach(int uffd, uint64_t addr, uint64_t count) override;
+  // Unregisters every attachment of `uffd`, takes it out of the epoll set
+  // and drops its generation: waiters queued on it are never woken, and a
+  // later uffd with the same number starts a fresh generation. Returns once
+  // no handler reads the fd any more (as detach() does).
+  void detach_all(int uffd) override;
+  // The engine's own mapping: faults there are served like any other.
+  std::byte* mapping() const override { return base_; }
   // For a SIGBUS-mode uffd. A fault on a frame already present here is taken
   // as a write whatever `access` says (reads of present pages do not fault),
   // so a caller that cannot tell may pass kRead; a write miss passed as kRead
@@ -117,6 +125,8 @@ class FaultEngine final : public FrameStore {
 
   // The engine's own mapping of the whole memfd (registered like any other).
   std::byte* base() const { return base_; }
+  // Attachments held now (tests).
+  size_t attachment_count() const;
   uint64_t resident() const { return resident_.load(std::memory_order_relaxed); }
   FaultStatsSnapshot stats() const;
 

@@ -149,17 +149,59 @@ base::Status FaultEngine::attach(int uffd, uint64_t addr, uint64_t first, uint64
 }
 
 void FaultEngine::detach(int uffd, uint64_t addr, uint64_t count) {
+  const uint64_t end = addr + count * kPage;
   std::unique_lock lock(attach_mu_);
-  auto it = std::find_if(attachments_.begin(), attachments_.end(), [&](const Attachment& a) {
-    return a.uffd == uffd && a.addr == addr && a.count == count;
-  });
-  if (it == attachments_.end()) return;
-  attachments_.erase(it);
-  (void)uffd::unregister_range(uffd, addr, count * kPage);
-  if (--uffd_refs_[uffd].refs == 0) {
-    uffd_refs_.erase(uffd);
+  std::vector<Attachment> kept;
+  kept.reserve(attachments_.size() + 1);
+  int change = 0;  // in the uffd's attachment count
+  bool cut = false;
+  for (const Attachment& a : attachments_) {
+    const uint64_t a_end = a.addr + a.count * kPage;
+    if (a.uffd != uffd || a_end <= addr || a.addr >= end) {
+      kept.push_back(a);
+      continue;
+    }
+    const uint64_t lo = std::max(a.addr, addr), hi = std::min(a_end, end);
+    (void)uffd::unregister_range(uffd, lo, hi - lo);
+    cut = true;
+    --change;
+    // What lies outside the detached range stays attached.
+    if (a.addr < lo) {
+      kept.push_back({uffd, a.addr, a.first, (lo - a.addr) / kPage});
+      ++change;
+    }
+    if (hi < a_end) {
+      kept.push_back({uffd, hi, a.first + (hi - a.addr) / kPage, (a_end - hi) / kPage});
+      ++change;
+    }
+  }
+  if (!cut) return;
+  attachments_ = std::move(kept);
+  auto ref = uffd_refs_.find(uffd);
+  ref->second.refs += change;
+  if (ref->second.refs == 0) {
+    uffd_refs_.erase(ref);
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, uffd, nullptr);
   }
+}
+
+void FaultEngine::detach_all(int uffd) {
+  std::unique_lock lock(attach_mu_);
+  for (auto it = attachments_.begin(); it != attachments_.end();) {
+    if (it->uffd != uffd) {
+      ++it;
+      continue;
+    }
+    // Harmless on a range whose process is gone (the kernel says so).
+    (void)uffd::unregister_range(uffd, it->addr, it->count * kPage);
+    it = attachments_.erase(it);
+  }
+  if (uffd_refs_.erase(uffd) != 0) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, uffd, nullptr);
+}
+
+size_t FaultEngine::attachment_count() const {
+  std::shared_lock lock(attach_mu_);
+  return attachments_.size();
 }
 
 base::Status FaultEngine::make_present(uint64_t first, uint64_t count, Access access) {

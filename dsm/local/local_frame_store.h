@@ -1,7 +1,7 @@
 #pragma once
 // LocalFrameStore: the single-node frame store. All frames live in one memfd
 // on this host and are always present, so make_present() only checks bounds.
-// attach()/detach()/resolve_fault() are documented no-ops: nothing is ever
+// attach()/detach()/detach_all()/resolve_fault() are documented no-ops: nothing is ever
 // missing, so no userfaultfd registration is needed (a uffd handed to attach
 // is accepted and ignored). The distributed store (dsm/region, dsm/fault)
 // implements the same interface with real fault handling.
@@ -26,6 +26,7 @@ class LocalFrameStore : public FrameStore {
   base::Status make_present(uint64_t first, uint64_t count, Access access) override;
   base::Status attach(int uffd, uint64_t addr, uint64_t first, uint64_t count) override;
   void detach(int uffd, uint64_t addr, uint64_t count) override;
+  void detach_all(int) override {}
   base::Status resolve_fault(int uffd, uint64_t addr, Access access) override;
   // Every frame is local and writable: any in-bounds range may be prefaulted.
   bool host_prefault_ok(uint64_t first, uint64_t count) const override {

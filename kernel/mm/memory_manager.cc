@@ -32,6 +32,9 @@ int host_prot(int prot) { return prot & (PROT_READ | PROT_WRITE | PROT_EXEC); }
 }  // namespace
 
 MemoryManager::~MemoryManager() {
+  // Before uffd_ closes: the store must not keep attachments through a
+  // closed fd, nor take a later address space's uffd (same number) for it.
+  if (uffd_.valid()) store_.detach_all(uffd_.get());
   write_back_range(0, platform::kGuestTop);
   for (auto& [vpn, pte] : pages_) alloc_.unref(pte.frame);
 }
@@ -104,7 +107,7 @@ void MemoryManager::remove_range(uint64_t start, uint64_t end) {
     it = pages_.erase(it);
   }
   if (any_host && as_) {
-    if (uffd_.valid()) store_.detach(uffd_.get(), start, end - start);
+    if (uffd_.valid()) store_.detach(uffd_.get(), start, (end - start) / kPageSize);
     (void)as_->unmap(start, end - start);
   }
 }
@@ -187,7 +190,7 @@ Result<void> MemoryManager::mprotect(uint64_t addr, uint64_t len, int prot) {
     it->second.host_ro = false;
   }
   if (any_host && as_) {
-    if (uffd_.valid()) store_.detach(uffd_.get(), addr, end - addr);
+    if (uffd_.valid()) store_.detach(uffd_.get(), addr, (end - addr) / kPageSize);
     TRY(as_->unmap(addr, end - addr));
   }
   return {};
@@ -256,7 +259,7 @@ Result<uint64_t> MemoryManager::mremap(uint64_t old_addr, uint64_t old_len, uint
     it = pages_.erase(it);
   }
   if (any_host && as_) {
-    if (uffd_.valid()) store_.detach(uffd_.get(), old_addr, old_len);
+    if (uffd_.valid()) store_.detach(uffd_.get(), old_addr, old_len / kPageSize);
     (void)as_->unmap(old_addr, old_len);
   }
   remove_range(old_addr, old_addr + old_len);  // frees what did not move (a shrink)
@@ -395,7 +398,7 @@ Result<void> MemoryManager::handle_fault(uint64_t addr, bool missing_frame) {
     if (!writable || !(it->second.cow || it->second.host_ro) || !as_) return Errno(EFAULT);
     Pte& pte = it->second;
     bool moved = TRY(break_cow(pte));
-    if (moved && uffd_.valid()) store_.detach(uffd_.get(), vpn * kPageSize, kPageSize);
+    if (moved && uffd_.valid()) store_.detach(uffd_.get(), vpn * kPageSize, 1);
     if (moved)
       TRY(host_map(vpn, 1, pte.frame, host_prot(v->prot)));
     else
@@ -475,7 +478,7 @@ Result<uint8_t*> MemoryManager::kernel_page(uint64_t addr, bool write, bool forc
     if (moved && pte->host_mapped && as_) {
       // The guest must see the copy: map it in place of the shared frame
       // (read-only when the VMA is: the loader writes with force).
-      if (uffd_.valid()) store_.detach(uffd_.get(), vpn * kPageSize, kPageSize);
+      if (uffd_.valid()) store_.detach(uffd_.get(), vpn * kPageSize, 1);
       int prot = host_prot(v->prot);
       TRY(host_map(vpn, 1, pte->frame, prot));
       pte->host_ro = false;
