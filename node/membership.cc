@@ -69,6 +69,12 @@ struct Membership::State {
   // transport calls this before any message of the new incarnation is
   // handled.
   void restarted(int from) {
+    if (from == self) {
+      // A peer knew an earlier incarnation of this node: we are the
+      // restart, and what the old one held died with it.
+      if (on_change) on_change(from, false);
+      return;
+    }
     bool report_death = false;
     {
       std::lock_guard lock(mu);

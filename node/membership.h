@@ -9,7 +9,8 @@
 // PeerChange callback (the node daemon gives the DSM region up on it). A
 // peer the transport sees authenticate as a new incarnation (it restarted,
 // maybe faster than any timeout) is declared dead and back at once
-// (Transport::set_restart_observer), before its messages are handled.
+// (Transport::set_restart_observer), before its messages are handled; and
+// this node learns from its peers' handshakes that it is itself a restart.
 //
 // Threads: one heartbeat thread; the transport's progress thread runs the
 // heartbeat handler and the ack callbacks. One mutex guards the peer table;
@@ -54,9 +55,12 @@ class Membership {
   // A peer was declared dead (`up` false: silent for kDeadAfter, after it
   // had been heard at least once) or is heard again after that (`up` true,
   // a new incarnation as far as the DSM knows), or restarted (dead then up,
-  // in that order, at once). `node` is its config index. Called without the
-  // peer table's lock, from the heartbeat thread (dead) or the transport's
-  // progress thread (back, restarted), once per transition.
+  // in that order, at once). `node` is its config index. Once, with `node`
+  // = this node and `up` false, when a peer's handshake says it knew an
+  // earlier incarnation of this node (this process is a restart). Called
+  // without the peer table's lock, from the heartbeat thread (dead), the
+  // transport's progress thread (back, restarted) or Create (a restart
+  // learned before it). Once per transition.
   using PeerChange = std::function<void(int node, bool up)>;
 
   // Starts heartbeats at once. `transport` must outlive the Membership;

@@ -176,12 +176,17 @@ TEST(Membership, QuickRestartIsReportedAsDeathAndReturn) {
   ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 2, true) && sees(nodes[2], 0, true); },
                          std::chrono::seconds(3)));
   stop(nodes[2]);
-  nodes[2] = start(net, c, 2, "s");
+  // The new n2 learns from its peers that it is a restart: (2, false) once.
+  std::atomic<int> told{0};
+  nodes[2].transport = net.attach(2, "s").value();
+  nodes[2].membership = Membership::Create(c, 2, *nodes[2].transport, nullptr, [&](int node, bool up) {
+                          if (node == 2 && !up) told++;
+                        }).value();
   auto count = [&] {
     std::lock_guard lock(mu);
     return seen.size();
   };
-  ASSERT_TRUE(wait_until([&] { return count() >= 2; }, std::chrono::seconds(6)));
+  ASSERT_TRUE(wait_until([&] { return count() >= 2 && told > 0; }, std::chrono::seconds(6)));
   {
     std::lock_guard lock(mu);
     EXPECT_EQ(seen[0], std::make_pair(2, false));
@@ -191,6 +196,7 @@ TEST(Membership, QuickRestartIsReportedAsDeathAndReturn) {
   EXPECT_TRUE(sees(nodes[0], 2, true));
   for (auto& n : nodes) stop(n);
   EXPECT_EQ(count(), 2u);
+  EXPECT_EQ(told, 1);
 }
 
 TEST(Membership, WrongSecretNodeStaysDown) {

@@ -182,6 +182,45 @@ TEST(Loopback, RestartIsReportedBeforeTheNewIncarnationIsHeard) {
   EXPECT_EQ(restarts, 1);
 }
 
+TEST(Loopback, RestartedNodeIsToldItIsARestart) {
+  LoopbackNetwork net({"n0", "n1", "n2"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  auto c = net.attach(2, "s").value();
+  std::atomic<int> b_told{0};
+  auto count_self = [](std::atomic<int>& n, NodeId self) {
+    return [&n, self](NodeId peer) {
+      if (peer == self) n++;
+    };
+  };
+  b->set_restart_observer(count_self(b_told, 1));
+  serve_echo(*a);
+  serve_echo(*c);
+  ASSERT_TRUE(echo_request(*b, 0, 1, nullptr).ok);
+  EXPECT_EQ(b_told, 0) << "a first incarnation is no restart";
+
+  // b restarts. Its first handshake (with a) tells it; c never knew b, so
+  // says nothing; a second peer that knew it does not tell it twice.
+  b.reset();
+  b = net.attach(1, "s").value();
+  b->set_restart_observer(count_self(b_told, 1));
+  ASSERT_TRUE(echo_request(*b, 2, 2, nullptr).ok);
+  EXPECT_EQ(b_told, 0) << "c never knew the old b";
+  ASSERT_TRUE(echo_request(*b, 0, 3, nullptr).ok);
+  EXPECT_EQ(b_told, 1);
+  a->forget_peer(1);
+  ASSERT_TRUE(echo_request(*b, 0, 4, nullptr, {std::chrono::milliseconds(200), 5}).ok);
+  EXPECT_EQ(b_told, 1);
+
+  // Told before anyone listened: reported when the observer is set.
+  b.reset();
+  b = net.attach(1, "s").value();
+  ASSERT_TRUE(echo_request(*b, 0, 5, nullptr).ok);
+  std::atomic<int> late{0};
+  b->set_restart_observer(count_self(late, 1));
+  EXPECT_EQ(late, 1);
+}
+
 TEST(Loopback, FramesQueuedForADeadIncarnationAreDropped) {
   LoopbackNetwork net({"n0", "n1"});
   auto a = net.attach(0, "s").value();

@@ -131,6 +131,10 @@ class Transport {
   // never silent long enough to be missed. Runs on the progress thread,
   // without the transport's lock, before any message of the new incarnation
   // reaches a handler; what we queued for the old incarnation is dropped.
+  // Also called once with peer == self() when a peer's handshake says it
+  // knew an earlier incarnation of this node: this process is the restart
+  // (before any other message of that peer reaches a handler; at once, from
+  // set_restart_observer, if that was before there was an observer).
   // Set it before traffic starts; null removes it.
   using RestartFn = std::function<void(NodeId peer)>;
   virtual void set_restart_observer(RestartFn observer) = 0;

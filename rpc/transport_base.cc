@@ -358,16 +358,36 @@ void TransportBase::handle_auth(NodeId from, schema::Message::Reader header) {
     default:
       break;
   }
-  std::shared_ptr<RestartFn> observer = restarted ? restart_observer_ : nullptr;
+  std::shared_ptr<RestartFn> observer = restart_observer_;
+  const bool told = told_pending_ && observer;
+  if (told) told_pending_ = false;  // else set_restart_observer reports it
   lock.unlock();
   // Still on the progress thread: the new incarnation's messages, which
   // come after its handshake, are dispatched after this returns.
-  if (observer && *observer) (*observer)(from);
+  if (!observer || !*observer) return;
+  if (told) (*observer)(self_);
+  if (restarted) (*observer)(from);
+}
+
+void TransportBase::told_restarted_locked(NodeId by) {
+  if (told_restarted_) return;
+  told_restarted_ = true;
+  told_pending_ = true;
+  spdlog::warn(
+      "peer {} knew an earlier incarnation of this node: this node restarted while its "
+      "cluster ran, and what that incarnation held is gone",
+      names_[by]);
 }
 
 void TransportBase::set_restart_observer(RestartFn observer) {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   restart_observer_ = observer ? std::make_shared<RestartFn>(std::move(observer)) : nullptr;
+  // Told we are a restart before anyone listened (a peer's handshake can
+  // come before the node has made what observes it): report it now.
+  std::shared_ptr<RestartFn> now = told_pending_ ? restart_observer_ : nullptr;
+  if (now) told_pending_ = false;
+  lock.unlock();
+  if (now) (*now)(self_);
 }
 
 bool TransportBase::session_up_locked(NodeId from, uint64_t epoch) {
@@ -436,6 +456,7 @@ void TransportBase::on_hello(NodeId from, schema::Message::Reader header) {
   challenge.setName(names_[self_]);
   challenge.setNonce(data_of(peer.resp_nonce));
   challenge.setProof(data_of(proof));
+  challenge.setRejoin(peer.known_epoch != 0 && peer.known_epoch != header.getEpoch());
   auto st = transmit_locked(from, message, nullptr, nullptr);
   if (!st.ok()) SPDLOG_DEBUG("challenge to {}: {}", names_[from], st.error().message());
 }
@@ -461,7 +482,9 @@ bool TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
   capnp::MallocMessageBuilder message(64);
   auto out = message.initRoot<schema::Message>();
   out.setType(schema::MessageType::ONEWAY);
-  out.initBody().initProof().setProof(data_of(proof));
+  auto proof_body = out.initBody().initProof();
+  proof_body.setProof(data_of(proof));
+  proof_body.setRejoin(peer.known_epoch != 0 && peer.known_epoch != header.getEpoch());
   auto st = transmit_locked(from, message, nullptr, nullptr);
   if (!good) {
     peer.initiating = false;  // a new Hello after kHelloRetry, if still needed
@@ -480,6 +503,7 @@ bool TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
   peer.initiating = false;
   peer.responding = false;
   if (!was_authed) spdlog::info("peer {} authenticated", names_[from]);
+  if (challenge.getRejoin()) told_restarted_locked(from);
   return session_up_locked(from, header.getEpoch());
 }
 
@@ -505,6 +529,7 @@ bool TransportBase::on_proof(NodeId from, schema::Message::Reader header) {
   peer.responding = false;
   peer.initiating = false;
   if (!was_authed) spdlog::info("peer {} authenticated", names_[from]);
+  if (header.getBody().getProof().getRejoin()) told_restarted_locked(from);
   return session_up_locked(from, peer.resp_epoch);
 }
 

@@ -147,6 +147,8 @@ class TransportBase : public Transport {
   // A session is up with `epoch`: flushes the queue, or drops it if the
   // peer restarted. Returns whether it restarted.
   bool session_up_locked(NodeId from, uint64_t epoch) REQUIRES(mu_);
+  // A verified handshake says `by` knew an earlier incarnation of us.
+  void told_restarted_locked(NodeId by) REQUIRES(mu_);
   void auth_failed_locked(NodeId from, const char* why) REQUIRES(mu_);
 
   const std::vector<std::string> names_;
@@ -162,6 +164,10 @@ class TransportBase : public Transport {
   static constexpr size_t kMaxHandlers = 64;
   std::array<std::shared_ptr<Handler>, kMaxHandlers> handlers_ GUARDED_BY(mu_);
   std::shared_ptr<RestartFn> restart_observer_ GUARDED_BY(mu_);
+  // A peer told us we are a restart (once per process); the observer has
+  // not been called for it yet.
+  bool told_restarted_ GUARDED_BY(mu_) = false;
+  bool told_pending_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace rpc

@@ -379,8 +379,92 @@ TEST_P(FirstTouchNodeDown, WinnerThatNeverHeardItWonAnswersLost) {
   EXPECT_EQ(lost.req, 5u);
 }
 
+TEST_P(FirstTouchNodeDown, RestartedArbiterDecidesNothing) {
+  // Node 2 restarted: whatever its previous incarnation decided is gone.
+  Protocol& arbiter = *nodes_[2];
+  node_down(arbiter, 2);
+  Protocol& claimant = *nodes_[1];  // not told of the restart yet
+  Actions a = fault(claimant, kFt, Access::kRead);
+  Message claim = only_sent(a);
+  ASSERT_EQ(claim.type, MsgType::kClaim);
+  a = deliver(arbiter, claim);
+  Message lost = only_sent(a);
+  EXPECT_EQ(lost.type, MsgType::kLost);
+  EXPECT_EQ(lost.to, 1);
+  a = deliver(claimant, lost);
+  EXPECT_TRUE(find(a, ActionType::kFail)) << "the claim would be retried forever";
+  EXPECT_EQ(claimant.view(kFt).pending, Access::kNone);
+  // Its own faults on frames it arbitrates fail at once.
+  a = fault(arbiter, kFt, Access::kWrite);
+  EXPECT_TRUE(find(a, ActionType::kFail));
+  EXPECT_TRUE(sent(a).empty());
+}
+
+TEST_P(FirstTouchNodeDown, RestartedNodeTheArbiterNamesHomeHomesNothing) {
+  // Node 1's previous incarnation won kFt; the arbiter (node 2) remembers.
+  Protocol& restarted = *nodes_[1];
+  Protocol& arbiter = *nodes_[2];
+  node_down(restarted, 1);
+  Actions a = fault(restarted, kFt, Access::kRead);
+  Message claim = only_sent(a);
+  ASSERT_EQ(claim.type, MsgType::kClaim);
+  a = deliver(arbiter, claim);
+  Message reply = only_sent(a);
+  ASSERT_EQ(reply.type, MsgType::kClaimReply);
+  ASSERT_EQ(reply.requester, 1);
+  a = deliver(restarted, reply);
+  EXPECT_TRUE(find(a, ActionType::kFail)) << "a restarted node served a frame it homed";
+  EXPECT_FALSE(find(a, ActionType::kInstall));
+  EXPECT_EQ(restarted.home_of(kFt), 1);
+  // Others the arbiter sends to it are answered Lost.
+  a = deliver(restarted, request(MsgType::kReadReq, 3, 1, kFt, 4));
+  Message lost = only_sent(a);
+  EXPECT_EQ(lost.type, MsgType::kLost);
+  EXPECT_EQ(lost.to, 3);
+}
+
 INSTANTIATE_TEST_SUITE_P(Protocols, FirstTouchNodeDown,
                          ::testing::Values("msi-home", "ivy-dynamic"), [](const auto& info) {
+                           return info.param == "msi-home" ? std::string("MsiHome")
+                                                           : std::string("IvyDynamic");
+                         });
+
+// --- a node that restarted (on_node_down(self)), both protocols -------------
+
+class RestartedNode : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(RestartedNode, ServesNothingItHomesButStillAsksOthers) {
+  // Node 0 homes every frame. A fresh node 0 serves the zero page...
+  auto fresh = make(GetParam(), 0);
+  Actions a = deliver(*fresh, request(MsgType::kReadReq, 2, 0, kF, 3));
+  ASSERT_EQ(only_sent(a).type, MsgType::kReadGrant);
+  // ...but a restarted one must not: its frames died with the old process.
+  auto h = make(GetParam(), 0);
+  node_down(*h, 0);
+  node_down(*h, 0);  // repeated: harmless
+  EXPECT_EQ(h->stats().nodes_down, 1u);
+  for (MsgType t : {MsgType::kReadReq, MsgType::kWriteReq}) {
+    a = deliver(*h, request(t, 2, 0, kF, 3));
+    Message lost = only_sent(a);
+    EXPECT_EQ(lost.type, MsgType::kLost) << to_string(t);
+    EXPECT_EQ(lost.to, 2);
+    EXPECT_EQ(lost.req, 3u);
+  }
+  a = fault(*h, kF, Access::kRead);
+  EXPECT_TRUE(find(a, ActionType::kFail));
+  EXPECT_FALSE(find(a, ActionType::kInstall));
+  EXPECT_TRUE(sent(a).empty());
+  // A restarted requester still asks the home of frames it does not home.
+  auto r = make(GetParam(), 1);
+  node_down(*r, 1);
+  a = fault(*r, kF, Access::kRead);
+  Message req = only_sent(a);
+  EXPECT_EQ(req.type, MsgType::kReadReq);
+  EXPECT_EQ(req.to, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, RestartedNode, ::testing::Values("msi-home", "ivy-dynamic"),
+                         [](const auto& info) {
                            return info.param == "msi-home" ? std::string("MsiHome")
                                                            : std::string("IvyDynamic");
                          });

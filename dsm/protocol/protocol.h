@@ -114,6 +114,10 @@ class Protocol {
   // received, requests to it fail, frames whose only current copy it held
   // are lost (kFail for local faults; a Lost answer to requesters). See
   // dsm/PROTOCOLS.md "Node failure". Repeated calls are harmless.
+  // node == self: this node is a new incarnation of one that died while the
+  // cluster ran (a peer knew the old one): what the old one homed or
+  // decided as an arbiter died with it, so faults on those frames fail and
+  // requests for them are answered Lost ("A node that restarted").
   virtual void on_node_down(NodeId node, Actions* out) = 0;
   // `node` is back as a new incarnation: an empty node (it holds no copy and
   // no frame's home copy); its messages are accepted again. Frames lost when

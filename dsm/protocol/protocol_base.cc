@@ -37,9 +37,9 @@ void ProtocolBase::on_fault(FrameId frame, Access access, Actions* out) {
   out_ = out;
   if (frame < cfg_.frame_count && access != Access::kNone) {
     const FrameView v = view(frame);
-    if (v.lost || (home_of(frame) == kNoNode && (ever_down_ & node_bit(arbiter_of(frame))))) {
-      // Lost here (or, first-touch, its arbiter died before this node
-      // learned the home: the decision is gone): the fault fails.
+    if (v.lost || root_died(frame)) {
+      // Lost here, or its home's data or its arbiter's decision is gone:
+      // the fault fails.
       ++stats_.failed_faults;
       emit(ActionType::kFail, frame);
     } else if (v.state == LocalState::kModified ||
@@ -114,7 +114,21 @@ void ProtocolBase::on_timeout(FrameId frame, Actions* out) {
   out_ = nullptr;
 }
 
+bool ProtocolBase::root_died(FrameId f) const {
+  const NodeId home = home_of(f);
+  if (home == kNoNode) return (ever_down_ & node_bit(arbiter_of(f))) != 0;
+  return restarted_ && home == cfg_.self;
+}
+
 void ProtocolBase::on_node_down(NodeId node, Actions* out) {
+  if (node == cfg_.self && !restarted_) {
+    // Our previous incarnation died: nothing it held is here. As arbiter
+    // (first-touch) its decisions are gone too, so ever_down_ has us.
+    restarted_ = true;
+    ever_down_ |= node_bit(node);
+    ++stats_.nodes_down;
+    return;
+  }
   if (node >= cfg_.node_count || node == cfg_.self || down(node)) return;
   out_ = out;
   down_ |= node_bit(node);

@@ -64,6 +64,10 @@ class ProtocolBase : public Protocol {
   // first-touch: homes are learned from the frames' arbiters.
   bool by_claim() const { return !homes_.empty(); }
   NodeId arbiter_of(FrameId f) const { return cfg_.placement->home_of(f); }
+  // Whether the frame's home (or, first-touch with the home not known here,
+  // its arbiter) died: this node restarted and homes it, or the arbiter
+  // died before telling us. Nothing of it can be had.
+  bool root_died(FrameId f) const;
   // first-touch, at the arbiter: answers a request for a frame homed
   // elsewhere with the home (a ClaimReply), instead of serving it.
   void redirect(const Message& request);
@@ -137,6 +141,9 @@ class ProtocolBase : public Protocol {
   // first-touch, the decisions of an arbiter that died are gone for good).
   uint64_t down_ = 0;
   uint64_t ever_down_ = 0;
+  // This node restarted while the cluster ran (on_node_down(self)): it
+  // serves no frame it homes and decides no claim, never again.
+  bool restarted_ = false;
 };
 
 }  // namespace dsm::protocol

@@ -45,6 +45,19 @@ void ProtocolBase::redirect(const Message& request) {
 }
 
 base::Status ProtocolBase::dispatch(const Message& m) {
+  const bool request = m.type == MsgType::kReadReq || m.type == MsgType::kWriteReq;
+  if (restarted_ && (m.type == MsgType::kClaim || (request && (home_of(m.frame) == self() ||
+                                                               home_of(m.frame) == kNoNode)))) {
+    // A restarted node: whoever asks thinks we home the frame or decided
+    // its claim, which our previous incarnation did, and that died with it.
+    answer_lost(m);
+    return {};
+  }
+  if (m.type == MsgType::kLost && by_claim() && homes_[m.frame] == kNoNode &&
+      claims_.erase(m.frame) != 0) {
+    lose(m.frame, true);  // the arbiter restarted: our claim can never be decided
+    return {};
+  }
   if (m.type == MsgType::kClaim) return on_claim(m);
   if (m.type == MsgType::kClaimReply) return on_claim_reply(m);
   if (by_claim() && homes_[m.frame] == kNoNode) {
@@ -52,7 +65,6 @@ base::Status ProtocolBase::dispatch(const Message& m) {
       stale();  // we may be the home and not know it yet: the sender retries
       return {};
     }
-    const bool request = m.type == MsgType::kReadReq || m.type == MsgType::kWriteReq;
     if (request && (ever_down_ & node_bit(arbiter_of(m.frame)))) {
       // The arbiter made us home and died before its reply reached us: we
       // can never learn it, and nothing of the frame is here. Lost.
@@ -98,6 +110,14 @@ base::Status ProtocolBase::on_claim_reply(const Message& m) {
   }
   const Access want = it->second;
   claims_.erase(it);
+  if (restarted_ && m.requester == self()) {
+    // The arbiter names us: our previous incarnation won this frame and
+    // took its data along (or we won it now; we cannot tell, so a restarted
+    // node homes nothing). Lost; requests for it are answered Lost.
+    home = self();
+    lose(m.frame, true);
+    return {};
+  }
   if (home == kNoNode) {  // (the arbiter learned it when it decided)
     home = m.requester;
     home_learned(m.frame, home);

@@ -23,11 +23,16 @@ struct Challenge {
   name @0 :Text;
   nonce @1 :Data;       # 32 fresh random bytes
   proof @2 :Data;       # crypto_auth over (responder, initiator, both nonces)
+  rejoin @3 :Bool;      # the responder had a session with an earlier incarnation
+                        # of the initiator: the initiator restarted (see Proof)
 }
 
 struct Proof {
   # The initiator's proof over the responder's nonce; ends the handshake.
   proof @0 :Data;
+  rejoin @1 :Bool;      # the initiator had a session with an earlier incarnation
+                        # of the responder: the responder restarted, and learns it
+                        # here, before any other message of this session
 }
 
 struct Heartbeat {

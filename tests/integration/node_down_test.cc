@@ -158,7 +158,15 @@ TEST_F(NodeDown, HomeRestartedAtOnceIsADeath) {
   ProcResult kept = read(0, 4, text.size());
   EXPECT_EQ(kept.status, 0) << kept.out;
   EXPECT_EQ(kept.out, text + "\n");
-  // The survivors' frames are all there, and the restarted node takes part.
+  // The restarted node knows it is one: its own clients get SIGBUS for the
+  // frames it homed (not its new, empty home copies)...
+  ProcResult own = read(1, 1, text.size());
+  EXPECT_EQ(own.signal, SIGBUS) << "exit " << own.status << ": " << own.out;
+  EXPECT_GE(counter(1, "nodes_down"), 1u) << "the restart counts its old incarnation";
+  // ...and read frames homed on the survivors. The survivors' frames are
+  // all there, and the restarted node takes part.
+  ASSERT_EQ(write(0, 3, text).status, 0);
+  EXPECT_EQ(read(1, 3, text.size()).out, text + "\n");
   ASSERT_EQ(write(1, 2, text).status, 0);
   EXPECT_EQ(read(0, 2, text.size()).out, text + "\n");
 }
