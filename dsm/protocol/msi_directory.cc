@@ -31,6 +31,27 @@ void MsiHome::home_request(const Message& m) {
     ++stats_.queued;
     return;
   }
+  if (d.state == DirState::kModified && d.owner == m.requester) {
+    auto g = granted_.find(f);
+    if (g != granted_.end() && m.req == g->second && m.type == MsgType::kWriteReq) {
+      // The request this ownership was granted for, again: a retry whose
+      // grant was lost, or a duplicate (the owner's timer fired while the
+      // grant queued). The same epoch's grant again, from the home copy,
+      // which stays current until the owner has the grant; an owner that
+      // has it ignores this one (its request is answered).
+      ++stats_.retries;
+      send(make(MsgType::kWriteGrant, f, m.requester, d.version, m.req), PageSource::kHome);
+      return;
+    }
+    if (g != granted_.end() && m.req < g->second) {
+      // Older than the granted request: long answered (one request a
+      // frame at a time, ids grow). Recalling the owner for it would cost
+      // a recall, a grant of a new epoch the owner refuses, and the
+      // owner's next write an upgrade.
+      stale();
+      return;
+    }
+  }
   if (d.state == DirState::kModified) {
     // The owner has the only current copy: recall it (the owner keeps a
     // Shared copy), then serve the request from the home copy.
@@ -76,6 +97,11 @@ void MsiHome::grant_write(const Message& m, Version prev) {
   d.state = DirState::kModified;
   d.owner = m.requester;
   d.copyset = node_bit(m.requester);
+  if (m.requester != self()) {
+    granted_[m.frame] = m.req;
+  } else {
+    granted_.erase(m.frame);  // the home's own faults never ask twice
+  }
   send(make(MsgType::kWriteGrant, m.frame, m.requester, d.version, m.req),
        upgrade ? PageSource::kNone : PageSource::kHome);
 }
@@ -103,6 +129,7 @@ base::Status MsiHome::on_recall_reply(const Message& m) {
   // Without a page the owner never had this epoch's bytes: the home copy is current.
   if (m.has_page) store(m.frame, PageSource::kIncoming);
   d.state = DirState::kShared;
+  granted_.erase(m.frame);
   d.copyset |= node_bit(m.from);
   finish_txn(m.frame, true);
   return {};
@@ -117,6 +144,7 @@ base::Status MsiHome::on_writeback(const Message& m) {
   if (owner) {
     store(m.frame, PageSource::kIncoming);
     d.state = DirState::kShared;
+    granted_.erase(m.frame);
     d.copyset |= node_bit(m.from);  // it keeps the bytes until our ack
   } else {
     stale();  // we already have these bytes (recalled, or a duplicate)
@@ -167,6 +195,7 @@ void MsiHome::home_node_down(FrameId f, NodeId node) {
     // The only current copy died with its owner (a recall or write-back we
     // never received included): the home copy is stale. Lost, for good.
     d.state = DirState::kLost;
+    granted_.erase(f);
     d.copyset = 0;
     d.owner = kNoNode;
     ++stats_.lost_frames;
@@ -203,6 +232,7 @@ base::Status MsiHome::on_grant_refused(const Message& m) {
   // Shared copy of the previous epoch, so it stays in the copyset.
   d.state = DirState::kShared;
   d.copyset = node_bit(m.from);
+  granted_.erase(m.frame);
   return {};
 }
 

@@ -235,10 +235,13 @@ base::Status MsiHome::on_write_grant(const Message& m) {
     return {};
   }
   if (!m.has_page && e.state != LocalState::kShared) {
-    // An upgrade grant, but our copy is gone: refuse and ask again.
+    // An upgrade grant, but our copy is gone: refuse and ask again, as a
+    // new request: the home answers the granted request's id with the same
+    // grant again (a lost grant), which must not meet our refusal.
     send(make(MsgType::kGrantRefused, m.frame, home_of(m.frame), m.version, m.req));
     stale();
     ++stats_.retries;
+    e.req = next_req_++;
     send_request(m.frame);
     return {};
   }

@@ -91,6 +91,10 @@ class MsiHome final : public ProtocolBase {
   std::vector<LocalEntry> local_;
   std::vector<DirEntry> dir_;              // indexed by frame; used for frames homed here
   std::unordered_map<FrameId, Txn> txns_;  // busy frames only
+  // Frames kModified in the directory: the req of the request their owner
+  // was granted for, so that request again (a retry or a duplicate) is
+  // answered with the same grant and older ones are known stale.
+  std::unordered_map<FrameId, RequestId> granted_;
   RequestId next_req_ = 1;
 };
 

@@ -319,6 +319,29 @@ TEST(MsiHomeRequester, UnwantedWriteGrantIsRefused) {
   EXPECT_FALSE(find(a, ActionType::kInstall));
 }
 
+TEST(MsiHomeRequester, RefusedUpgradeGrantIsAskedForAgainAsANewRequest) {
+  // An upgrade grant (no page) after our Shared copy went: refused, and the
+  // request re-sent with a new id, so the home's repeat of the refused
+  // grant (it answers the granted id again) cannot meet the refusal.
+  auto r = make("msi-home", 1);
+  make_shared(*r);
+  Message up = only_sent(fault(*r, kF, Access::kWrite));
+  ASSERT_TRUE(up.has_copy);
+  deliver(*r, msg(MsgType::kInval, 0, 1, kF, 1));  // the copy goes (epoch 1)
+  Actions a = deliver(*r, msg(MsgType::kWriteGrant, 0, 1, kF, 2, up.req), false);
+  auto msgs = sent(a);
+  ASSERT_EQ(msgs.size(), 2u);
+  EXPECT_EQ(msgs[0].type, MsgType::kGrantRefused);
+  EXPECT_EQ(msgs[0].req, up.req);
+  EXPECT_EQ(msgs[1].type, MsgType::kWriteReq);
+  EXPECT_GT(msgs[1].req, up.req);
+  EXPECT_FALSE(msgs[1].has_copy);
+  // The home's repeat of the refused grant (with the page) is stale now.
+  Actions late = deliver(*r, msg(MsgType::kWriteGrant, 0, 1, kF, 2, up.req), true);
+  EXPECT_FALSE(find(late, ActionType::kInstall));
+  EXPECT_EQ(r->view(kF).pending, Access::kWrite);
+}
+
 TEST(MsiHomeRequester, RecallOfOurEpochWithoutACopySaysSo) {
   auto r = make("msi-home", 1);
   make_modified(*r, 2);
@@ -554,11 +577,43 @@ TEST(MsiHomeDirectory, GrantRefusedGivesOwnershipBack) {
             MsgType::kReadGrant);
 }
 
-TEST(MsiHomeDirectory, RequestFromTheOwnerRecallsIt) {
-  // The owner asks again: its grant was lost (or this is a stale duplicate).
+TEST(MsiHomeDirectory, TheGrantedRequestAgainGetsTheSameGrant) {
+  // The owner asks again with the request it was granted for: its grant was
+  // lost, or its timer fired while the grant queued. No recall, no new epoch.
+  auto h = make("msi-home", 0);
+  Message g = only_sent(deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 1)));
+  ASSERT_EQ(g.type, MsgType::kWriteGrant);
+  Actions a = deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 1));
+  Message again = only_sent(a);
+  EXPECT_EQ(again.type, MsgType::kWriteGrant);
+  EXPECT_EQ(again.to, 1);
+  EXPECT_EQ(again.version, g.version);
+  EXPECT_EQ(again.req, 1u);
+  EXPECT_EQ(find(a, ActionType::kSend)->page, PageSource::kHome);
+  EXPECT_EQ(dir(*h, kF).state, DirState::kModified);
+  EXPECT_FALSE(dir(*h, kF).busy());
+}
+
+TEST(MsiHomeDirectory, AnOlderRequestFromTheOwnerIsStale) {
+  // A duplicate of the owner's read, which its write followed: answered long
+  // ago. Recalling for it would take the frame from the owner for nothing.
+  auto h = make("msi-home", 0);
+  deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 1));
+  deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 2, 0, true));
+  ASSERT_EQ(dir(*h, kF).state, DirState::kModified);
+  const uint64_t stale_before = h->stats().stale;
+  EXPECT_TRUE(sent(deliver(*h, request(MsgType::kReadReq, 1, 0, kF, 1))).empty());
+  EXPECT_EQ(h->stats().stale, stale_before + 1);
+  EXPECT_EQ(dir(*h, kF).state, DirState::kModified);
+  EXPECT_FALSE(dir(*h, kF).busy());
+}
+
+TEST(MsiHomeDirectory, ANewRequestFromTheOwnerRecallsIt) {
+  // A request id newer than the grant's (the owner refused that grant and
+  // asks afresh): the owner may hold no copy; the recall settles it.
   auto h = make("msi-home", 0);
   deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 1));
-  Message rc = only_sent(deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 1)));
+  Message rc = only_sent(deliver(*h, request(MsgType::kWriteReq, 1, 0, kF, 2)));
   EXPECT_EQ(rc.type, MsgType::kRecall);
   EXPECT_EQ(rc.to, 1);
 }
