@@ -5,6 +5,17 @@
 //     read OFFSET LEN     prints LEN bytes read at OFFSET
 //     churn OFFSET PAGES  writes PAGES pages from OFFSET over and over; prints
 //                         "attached" after the first round, never exits
+//     bump OFFSET COUNT [BARRIER PARTIES]
+//                         COUNT times: reads the 64-bit word at OFFSET, writes
+//                         it back plus one (no lock: the word is this
+//                         client's alone); prints the final value. With
+//                         BARRIER, first adds one to the word there (atomic)
+//                         and waits until PARTIES clients did, so they bump at once
+//     get OFFSET          prints the 64-bit word at OFFSET
+//     fill FRAME COUNT SEED   writes a word derived from (frame, SEED) at the
+//                         start and the end of COUNT frames from FRAME; "filled"
+//     check FRAME COUNT SEED  reads them back: "checked COUNT", or the first
+//                         frame that differs ("bad frame F: ...", exit 1)
 //
 // --uid drops to UID before attaching (from root); --keep-dac keeps
 // CAP_DAC_OVERRIDE so the socket's file mode lets it through and the node's
@@ -90,6 +101,44 @@ int main(int argc, char** argv) {
         std::printf("attached\n");
         std::fflush(stdout);
       }
+    }
+  } else if (cmd == "bump" && (args.size() == 4 || args.size() == 6)) {
+    auto* word = reinterpret_cast<volatile uint64_t*>(base + std::stoull(args[2]));
+    const uint64_t count = std::stoull(args[3]);
+    if (args.size() == 6) {
+      auto* barrier = reinterpret_cast<uint64_t*>(base + std::stoull(args[4]));
+      const uint64_t parties = std::stoull(args[5]);
+      __atomic_add_fetch(barrier, 1, __ATOMIC_SEQ_CST);
+      while (__atomic_load_n(barrier, __ATOMIC_SEQ_CST) < parties) {
+      }
+    }
+    for (uint64_t i = 0; i < count; ++i) *word = *word + 1;
+    std::printf("%llu\n", static_cast<unsigned long long>(*word));
+  } else if (cmd == "get" && args.size() == 3) {
+    auto* word = reinterpret_cast<volatile uint64_t*>(base + std::stoull(args[2]));
+    std::printf("%llu\n", static_cast<unsigned long long>(*word));
+  } else if ((cmd == "fill" || cmd == "check") && args.size() == 5) {
+    const uint64_t first = std::stoull(args[2]), count = std::stoull(args[3]),
+                   seed = std::stoull(args[4]);
+    for (uint64_t f = first; f < first + count; ++f) {
+      auto* page = reinterpret_cast<volatile uint64_t*>(base + f * 4096);
+      const uint64_t want = (f + 1) * 0x9e3779b97f4a7c15ull ^ seed;
+      if (cmd == "fill") {
+        page[0] = want;
+        page[511] = ~want;
+        continue;
+      }
+      if (page[0] != want || page[511] != ~want) {
+        std::printf("bad frame %llu: %llx %llx\n", static_cast<unsigned long long>(f),
+                    static_cast<unsigned long long>(page[0]),
+                    static_cast<unsigned long long>(page[511]));
+        return 1;
+      }
+    }
+    if (cmd == "fill") {
+      std::printf("filled\n");
+    } else {
+      std::printf("checked %llu\n", static_cast<unsigned long long>(count));
     }
   } else {
     std::fprintf(stderr, "client_helper: bad command\n");
