@@ -138,6 +138,7 @@ void add_fault(CLI::App& bench, int& exit_code) {
   struct Options {
     std::string config, protocol = "msi-home", plot, provider;
     uint64_t faults = 2000, scan_mib = 64;
+    uint32_t scan_read_ahead = dsm::FaultBenchOptions{}.scan_read_ahead;
     bool gib = false, json = false;
     int port = kDefaultLocalPort + 100;
   };
@@ -159,6 +160,9 @@ void add_fault(CLI::App& bench, int& exit_code) {
   cmd->add_option("--scan-mib", opts->scan_mib, "Remote memory scanned, MiB")
       ->check(CLI::Range(1, 65536));
   cmd->add_flag("--scan-1gib", opts->gib, "Scan 1 GiB (the issue's target size)");
+  cmd->add_option("--scan-read-ahead", opts->scan_read_ahead,
+                  "Largest read-ahead window of the scan, pages (default 256)")
+      ->check(CLI::Range(0, 65536));
   cmd->add_option("--port", opts->port, "Without --config: first of four 127.0.0.1 ports")
       ->check(CLI::Range(1, 65532));
   cmd->add_flag("--json", opts->json, "Print JSON (read_fault_p50_ratio, scan_bandwidth_ratio)");
@@ -169,6 +173,7 @@ void add_fault(CLI::App& bench, int& exit_code) {
     o.protocol = opts->protocol;
     o.faults = opts->faults;
     o.scan_bytes = (opts->gib ? 1024 : opts->scan_mib) << 20;
+    o.scan_read_ahead = opts->scan_read_ahead;
     auto at = [](const std::string& host, int port) {
       return rpc::FabricAddress{host, static_cast<uint16_t>(port)};
     };
