@@ -17,10 +17,24 @@
 // is host-mapped writable only if its VMA is writable and it is not cow.
 //
 // The kernel touches guest memory only through copy_in/copy_out (and
-// host_iovecs for zero-copy I/O), via its own MAP_SHARED mapping of the frame
-// memfd, after FrameStore::make_present.
+// host_iovecs for zero-copy I/O), via `frames`, after FrameStore::make_present.
+// With a distributed store `frames` is the store's own mapping
+// (FrameStore::mapping()), whose faults the store resolves: a frame evicted
+// or invalidated after make_present() is fetched again when the copy (or a
+// host syscall on host_iovecs' pointers) touches it, so make_present() is a
+// prefetch there, not a pin.
 //
-// Threads: the kernel thread only.
+// Each address space's userfaultfd (SIGBUS mode) is attached to the store
+// run by run as pages are host-mapped, detached by page range whenever the
+// host mapping goes (munmap, mprotect, mremap, a cow break), and forgotten
+// with detach_all() before it closes (the destructor: exit, exec).
+//
+// Threads: the kernel thread only. Lock order: the kernel thread holds no
+// DSM lock while it touches `frames` (make_present() has returned); a fault
+// there blocks it in the host kernel until a fault-engine handler thread
+// resolves it (engine locks, then the provider, whose answers come on the
+// transport's thread). None of those ever waits for the kernel thread, so
+// the kernel may fault on `frames` anywhere, even inside a host syscall.
 
 #include <sys/uio.h>
 

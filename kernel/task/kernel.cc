@@ -80,12 +80,18 @@ base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& confi
   if (!root.ok())
     return base::Error::from_errno("root directory " + config.root_dir, root.error().code);
   size_t bytes = store.frame_count() * base::kPageSize;
-  void* frames = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, store.memfd(), 0);
-  if (frames == MAP_FAILED) return base::Error::from_errno("mapping the frame memfd");
+  // User copies go through the store's own mapping when it has one: its
+  // faults are resolved there, so a frame evicted or invalidated between
+  // make_present() and the copy comes back (dsm/frame_store.h mapping()).
+  void* frames = store.mapping();
+  if (frames == nullptr) {
+    frames = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, store.memfd(), 0);
+    if (frames == MAP_FAILED) return base::Error::from_errno("mapping the frame memfd");
+  }
   // --strace must see every syscall: no id syscall answered on the side.
   auto platform = platform::PtracePlatform::create(store.memfd(), !config.strace);
   if (!platform.ok()) {
-    ::munmap(frames, bytes);
+    if (frames != store.mapping()) ::munmap(frames, bytes);
     return base::Error::from_errno("ptrace platform", platform.error().code);
   }
   std::unique_ptr<Kernel> k(new Kernel(config, store, std::move(*root),
@@ -98,7 +104,8 @@ base::StatusOr<std::unique_ptr<Kernel>> Kernel::Create(const KernelConfig& confi
 Kernel::~Kernel() {
   threads_.clear();
   procs_.clear();  // kills every stub
-  ::munmap(frames_, store_.frame_count() * base::kPageSize);
+  if (frames_ != reinterpret_cast<uint8_t*>(store_.mapping()))
+    ::munmap(frames_, store_.frame_count() * base::kPageSize);
 }
 
 double Kernel::uptime() const {
