@@ -3,7 +3,8 @@
 // and "node" counters each node serves over the control plane
 // (node/daemon.cc): frames homed there, home-copy memory in use, frames
 // cached there, pages it fetched (grants received) and served (grants
-// sent), and the region's bytes sent and received.
+// sent), the region's bytes sent and received, the most frames cached at
+// once (PEAK), the cache budget (BUDGET, 0 = none) and the evictions.
 
 #include <string>
 #include <vector>
