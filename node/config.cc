@@ -449,4 +449,9 @@ base::StatusOr<ClusterConfig> load_config(const std::string& path) {
   return Parser(path, dir).parse(buf.str());
 }
 
+uint64_t cache_budget_frames(const NodeConfig& node, uint64_t region_frames) {
+  const uint64_t given = std::max(node.memory / 4096, kMinCacheFrames);
+  return given >= region_frames ? 0 : given;
+}
+
 }  // namespace node

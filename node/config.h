@@ -50,6 +50,14 @@ struct ClusterConfig {
   int index_of(std::string_view node_name) const;  // -1 if absent
 };
 
+// The most guest-RAM frames node `node` caches at once (its Region's
+// budget_frames), for a region of `region_frames`: what the node gives
+// (`memory` / 4 KiB), at least kMinCacheFrames so that a tiny config still
+// boots; 0 (no budget) when that covers the whole region anyway. Home
+// copies are not in the cache and not counted (docs/spread.md "Budget").
+inline constexpr uint64_t kMinCacheFrames = 1024;  // 4 MiB
+uint64_t cache_budget_frames(const NodeConfig& node, uint64_t region_frames);
+
 // "host:port" split in two; the port must be 1-65535.
 struct HostPort {
   std::string host;

@@ -97,6 +97,17 @@ TEST(Config, ExplicitGuestMemory) {
   EXPECT_EQ(c->guest.memory, 1ull << 30);
 }
 
+TEST(Config, CacheBudgetIsTheNodesMemoryWithAFloor) {
+  NodeConfig n;
+  n.memory = 16ull << 20;
+  EXPECT_EQ(cache_budget_frames(n, 12288), 4096u);  // 16 MiB of a 48 MiB region
+  EXPECT_EQ(cache_budget_frames(n, 4096), 0u);      // gives the whole region: no budget
+  EXPECT_EQ(cache_budget_frames(n, 4000), 0u);
+  n.memory = 64 << 10;  // tiny: the floor
+  EXPECT_EQ(cache_budget_frames(n, 1u << 20), kMinCacheFrames);
+  EXPECT_EQ(cache_budget_frames(n, kMinCacheFrames), 0u);
+}
+
 TEST(Config, SyntaxError) {
   expect_error("[cluster]\nname = \"x\"\nsecret = \n", "cluster.toml:3: syntax error:");
 }

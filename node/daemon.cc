@@ -53,7 +53,7 @@ void add_transport_counters(std::vector<rpc::control::Counter>& out, const std::
 // The region's counters a table of the spread needs (tools/spread_table.h),
 // plus the usual fault and message totals.
 void add_region_counters(std::vector<rpc::control::Counter>& out, const dsm::RegionStats& r,
-                         uint64_t frames_homed) {
+                         uint64_t frames_homed, uint64_t budget_frames) {
   using dsm::protocol::MsgType;
   auto add = [&](const char* name, uint64_t v) { out.push_back({"region", name, v}); };
   auto at = [](const auto& array, MsgType t) { return array[static_cast<size_t>(t)]; };
@@ -69,6 +69,7 @@ void add_region_counters(std::vector<rpc::control::Counter>& out, const dsm::Reg
   add("frames_homed", frames_homed + r.proto.homes_won);  // + first-touch's claims won
   add("resident", r.engine.resident);
   add("resident_max", r.engine.resident_max);
+  add("budget_frames", budget_frames);  // 0: no budget
   add("read_misses", r.engine.read_misses);
   add("write_misses", r.engine.write_misses);
   add("write_upgrades", r.engine.write_upgrades);
@@ -140,10 +141,10 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
   dsm::RegionConfig rc = dsm::region_config_from(config, self, frames);
   rc.home_fd = d->store_->fd();
   rc.home_offset = TRY(d->store_->add_home_span(frames * base::kPageSize));
-  // No budget: the guest kernel's own mapping of the frames and the stubs'
-  // are not all attached to the fault engine yet, so an evicted (punched)
-  // frame could be read as zeros there (docs/spread.md).
-  rc.budget_frames = 0;
+  // A node never caches more than it gives (docs/spread.md "Budget"): the
+  // primary's cache is the guest's working set; the others cache only what
+  // local dsm clients touch. Home copies live in the page store, outside it.
+  rc.budget_frames = cache_budget_frames(me, frames);
   d->region_ = TRY(dsm::Region::Create(rc, *d->transport_));
   auto placement = TRY(dsm::protocol::make_placement(rc.placement, rc.weights, frames));
   // first-touch: none at start; the region counts the frames it wins (homes_won).
@@ -175,15 +176,16 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
                    {"guest", &d->region_->frame_store(), rc.protocol, [self_ptr] {
                       rpc::control::StatsInfo st;
                       add_region_counters(st.counters, self_ptr->region_->stats(),
-                                          self_ptr->frames_homed_);
+                                          self_ptr->frames_homed_,
+                                          self_ptr->region_->config().budget_frames);
                       return st;
                     }}});
   d->control_ = TRY(rpc::control::ControlServer::Create(me.control, *d, d->attach_.get()));
   spdlog::info(
       "node {} of cluster {} up: data {}:{}, control {}, {} contributed; guest region {} frames "
-      "({} homed here), protocol {}, placement {}",
+      "({} homed here, cache budget {} frames, 0 = none), protocol {}, placement {}",
       me.name, config.name, me.host, me.port, me.control, me.memory, frames, d->frames_homed_,
-      rc.protocol, rc.placement);
+      rc.budget_frames, rc.protocol, rc.placement);
   return d;
 }
 
@@ -272,7 +274,7 @@ rpc::control::StatsInfo Daemon::stats() {
   out.push_back({"membership", "peers", peers.empty() ? 0 : peers.size() - 1});
   out.push_back({"membership", "peers_up", up});
   add_transport_counters(out, "transport", transport_->counters());
-  add_region_counters(out, region_->stats(), frames_homed_);
+  add_region_counters(out, region_->stats(), frames_homed_, region_->config().budget_frames);
   attach_->add_counters(out);
   for (size_t i = 0; i < peers.size(); ++i) {
     const PeerStatus& p = peers[i];
