@@ -626,17 +626,18 @@ void Driver::heard(protocol::NodeId from, uint64_t frame) {
 void Driver::fire(uint64_t frame, protocol::Actions& out) {
   if (auto it = fetches_.find(frame); it != fetches_.end()) {
     Fetch& f = it->second;
-    const auto heard = f.peer == kNoPeer ? Clock::time_point{} : last_heard_[f.peer];
-    if (f.peer != kNoPeer && fired_[frame] < kMaxDeferShift && heard > f.sent &&
-        Clock::now() - heard < config_.retry_interval / 4 && !outstanding_[f.peer].empty() &&
-        *outstanding_[f.peer].begin() < f.seq) {
+    if (f.peer != kNoPeer && !outstanding_[f.peer].empty() &&
+        looks_queued({f.sent, last_heard_[f.peer], Clock::now(), fired_[frame], f.seq,
+                      *outstanding_[f.peer].begin()},
+                     config_.retry_interval / 4)) {
       // Queued, not lost: the peer is answering right now, and an older
       // fetch to it is still waiting its turn. Wait longer instead of asking
       // again. (A peer that went quiet a while ago lost this one.)
       AtomicDriverCounters::bump(counters_.retries_deferred);
       ++fired_[frame];
-      out.clear();
-      arm(frame, out);
+      if (arm_after(frame, backoff(rtt_[f.peer].rto(), fired_[frame], config_.retry_max))) {
+        AtomicDriverCounters::bump(counters_.timer_backoffs);
+      }
       return;
     }
   }
@@ -645,8 +646,8 @@ void Driver::fire(uint64_t frame, protocol::Actions& out) {
   if (fired_[frame] < kMaxBackoffShift) ++fired_[frame];
   out.clear();
   protocol_->on_timeout(frame, &out);
-  // kArmTimer in `out` re-arms with the doubled timeout. The timeout goes
-  // to every peer it was sent to: look them up as the re-sends name them.
+  // A kArmTimer in `out` re-arms with the doubled timeout of the peers the
+  // re-sends go to (arm()).
   run(out, nullptr, 0);
   bool armed;
   {

@@ -70,6 +70,26 @@ inline constexpr uint32_t kMaxBackoffShift = 6;
 // timeouts in a row before it is re-sent all the same (region_driver.h).
 inline constexpr uint32_t kMaxDeferShift = 3;
 
+// What the driver knows of a fetch whose timer is due, and of its peer.
+struct DueFetch {
+  using Time = std::chrono::steady_clock::time_point;
+  Time sent;   // its request left
+  Time heard;  // the last message from its peer arrived
+  Time now;
+  uint32_t fired = 0;   // timer fires (deferred or not) since it was answered last
+  uint64_t seq = 0;     // its place among the fetches outstanding to the peer
+  uint64_t oldest = 0;  // the oldest seq outstanding to the peer (<= seq)
+};
+
+// Whether the fetch is queued at its peer rather than lost: the peer is
+// answering right now (a message since the request left, and within
+// `recent`), and an older fetch to it still waits its turn (answers come
+// back in about the order asked). At most kMaxDeferShift times in a row.
+inline bool looks_queued(const DueFetch& f, std::chrono::nanoseconds recent) {
+  return f.fired < kMaxDeferShift && f.heard > f.sent && f.now - f.heard < recent &&
+         f.oldest < f.seq;
+}
+
 // The timeout of a request whose timer fired `shift` times without an
 // answer: rto * 2^shift, at most `ceiling` (and at least rto when rto is
 // above the ceiling).

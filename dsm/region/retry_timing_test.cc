@@ -90,5 +90,45 @@ TEST(Backoff, RetriesOfALostMessageStayPromptInTests) {
   EXPECT_EQ(waited, milliseconds(70));
 }
 
+DueFetch due(int sent_ms, int heard_ms, int now_ms, uint64_t seq, uint64_t oldest,
+             uint32_t fired = 0) {
+  const DueFetch::Time t0{};
+  DueFetch f;
+  f.sent = t0 + milliseconds(sent_ms);
+  f.heard = t0 + milliseconds(heard_ms);
+  f.now = t0 + milliseconds(now_ms);
+  f.seq = seq;
+  f.oldest = oldest;
+  f.fired = fired;
+  return f;
+}
+
+TEST(LooksQueued, BehindOlderFetchesOfAPeerThatIsAnswering) {
+  // A deep read-ahead window: sent at 0, the peer answered the one before
+  // at 19 ms, older fetches still wait: queued.
+  EXPECT_TRUE(looks_queued(due(0, 19, 20, 500, 300), milliseconds(5)));
+}
+
+TEST(LooksQueued, NotWhenNothingOlderWaits) {
+  // The oldest outstanding fetch: nothing is ahead of it, so it is lost
+  // (or its answer is), and is re-sent.
+  EXPECT_FALSE(looks_queued(due(0, 19, 20, 300, 300), milliseconds(5)));
+}
+
+TEST(LooksQueued, NotWhenThePeerWentQuiet) {
+  // Heard from 12 ms ago: the others were answered long since, this one
+  // was lost on the way (the faulty-transport tests' case).
+  EXPECT_FALSE(looks_queued(due(0, 8, 20, 500, 300), milliseconds(5)));
+  // Heard nothing since it was sent.
+  EXPECT_FALSE(looks_queued(due(10, 9, 12, 500, 300), milliseconds(5)));
+}
+
+TEST(LooksQueued, AtMostThreeTimesInARow) {
+  for (uint32_t fired = 0; fired < kMaxDeferShift; ++fired) {
+    EXPECT_TRUE(looks_queued(due(0, 19, 20, 500, 300, fired), milliseconds(5)));
+  }
+  EXPECT_FALSE(looks_queued(due(0, 19, 20, 500, 300, kMaxDeferShift), milliseconds(5)));
+}
+
 }  // namespace
 }  // namespace dsm
