@@ -157,12 +157,25 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
   // stops waiting for it and marks what died with it lost (SIGBUS on
   // access); one that comes back is a new, empty node (dsm/PROTOCOLS.md
   // "Node failure"). Membership declares death after Membership::kDeadAfter
-  // of silence, not at the first missed second.
+  // of silence, not at the first missed second, or at once when the peer
+  // restarted. The guest lives on the primary: a new primary is a new guest,
+  // so the region starts empty everywhere (docs/spread.md "A second boot").
   dsm::Region* region = d->region_.get();
+  const int primary = config.primary() ? config.index_of(config.primary()->name) : -1;
   d->membership_ = TRY(Membership::Create(
       config, self, *d->transport_, [store] { return store->resident_bytes(); },
-      [region](int node, bool up) {
-        if (up) {
+      [region, self, primary](int node, bool up) {
+        if (node == self) {
+          // This process restarted while its cluster ran. A restarted
+          // primary starts a new guest (the others empty the region); any
+          // other node homes nothing from now on (its frames died with it).
+          if (self == primary) return;
+          spdlog::warn("guest region: this node restarted: the frames it homed are lost");
+          region->node_down(static_cast<uint16_t>(node));
+        } else if (up && node == primary) {
+          spdlog::info("guest region: a new primary, a new guest: the region starts empty");
+          region->reset();
+        } else if (up) {
           region->node_up(static_cast<uint16_t>(node));
         } else {
           spdlog::warn("guest region: node {} is down: frames only it held are lost", node);

@@ -71,19 +71,7 @@ base::StatusOr<std::unique_ptr<Region>> Region::Create(const RegionConfig& confi
   if (transport.size() != config.node_count || transport.self() != config.self) {
     return base::Error("region: the transport's nodes do not match the config", EINVAL);
   }
-  std::vector<uint64_t> weights = config.weights;
-  if (weights.empty()) weights.assign(config.node_count, 1);
-  if (weights.size() != config.node_count) {
-    return base::Error("region: one weight per node needed", EINVAL);
-  }
-  std::shared_ptr<const protocol::Placement> placement =
-      TRY(protocol::make_placement(config.placement, weights, config.frames));
-  protocol::ProtocolConfig pc;
-  pc.self = config.self;
-  pc.node_count = config.node_count;
-  pc.frame_count = config.frames;
-  pc.placement = placement;
-  auto proto = TRY(protocol::make_protocol(config.protocol, pc));
+  auto proto = TRY(make_protocol(config));
 
   std::unique_ptr<Region> region(new Region(config));
   region->home_ = TRY(map_home(config));
@@ -97,6 +85,23 @@ base::StatusOr<std::unique_ptr<Region>> Region::Create(const RegionConfig& confi
   region->engine_ = TRY(FaultEngine::Create(eo, region->driver_.get()));
   region->driver_->start(region->engine_.get());
   return region;
+}
+
+base::StatusOr<std::unique_ptr<protocol::Protocol>> Region::make_protocol(
+    const RegionConfig& config) {
+  std::vector<uint64_t> weights = config.weights;
+  if (weights.empty()) weights.assign(config.node_count, 1);
+  if (weights.size() != config.node_count) {
+    return base::Error("region: one weight per node needed", EINVAL);
+  }
+  std::shared_ptr<const protocol::Placement> placement =
+      TRY(protocol::make_placement(config.placement, weights, config.frames));
+  protocol::ProtocolConfig pc;
+  pc.self = config.self;
+  pc.node_count = config.node_count;
+  pc.frame_count = config.frames;
+  pc.placement = placement;
+  return protocol::make_protocol(config.protocol, pc);
 }
 
 Region::Region(const RegionConfig& config) : config_(config) {}
@@ -135,6 +140,12 @@ RegionMapping::~RegionMapping() {
 
 void Region::node_down(uint16_t node) { driver_->node_down(node); }
 void Region::node_up(uint16_t node) { driver_->node_up(node); }
+
+void Region::reset() {
+  // Made by Create from the same config, so it cannot fail here.
+  auto fresh = make_protocol(config_);
+  if (fresh.ok()) driver_->reset(std::move(fresh).value());
+}
 
 RegionStats Region::stats() const {
   RegionStats s;

@@ -138,6 +138,11 @@ class Region {
   // empty node; call node_down first if its death was not seen.
   void node_down(uint16_t node);
   void node_up(uint16_t node);
+  // What the region held is void (the guest's primary restarted: a new
+  // guest): every cached copy here is dropped, the home copies here are
+  // zeroed, fetches still waiting fail (ECANCELED), and a new protocol
+  // starts as at Create (its counters from zero), with every node up.
+  void reset();
 
   RegionStats stats() const;
   // One line of what the protocol knows about `frame`.
@@ -145,6 +150,8 @@ class Region {
 
  private:
   explicit Region(const RegionConfig& config);
+  static base::StatusOr<std::unique_ptr<protocol::Protocol>> make_protocol(
+      const RegionConfig& config);
 
   RegionConfig config_;
   std::unique_ptr<HomeMapping> home_;

@@ -119,6 +119,10 @@ class Driver final : public PageProvider {
   // (Protocol::on_node_down / on_node_up, their actions carried out).
   void node_down(uint16_t node);
   void node_up(uint16_t node);
+  // Region::reset: `fresh` replaces the protocol; every copy the engine
+  // holds is dropped, the home copies zeroed, waiting fetches and
+  // evictions end (ECANCELED; an eviction as done: nothing to write back).
+  void reset(std::unique_ptr<protocol::Protocol> fresh);
 
   protocol::ProtocolStats protocol_stats() const;
   DriverCounters counters() const { return counters_.snapshot(); }
