@@ -6,7 +6,9 @@
 //  - data written through one node is read back through the two others;
 //  - clients on the three nodes bumping their own word of one page at once
 //    (false sharing: the page bounces) lose no update;
-//  - a counter incremented under a DSM lock from the three nodes is exact.
+//  - a counter incremented under a DSM lock from the three nodes is exact;
+//  - a client writing more than its node may cache makes that node evict
+//    (write back, drop), and every byte is still read back everywhere.
 // Control planes are unix sockets, so clients run in the root namespace.
 
 #include <unistd.h>
@@ -145,6 +147,23 @@ TEST_P(DsmCluster, CounterUnderADsmLockIsExact) {
   ASSERT_EQ(total.status, 0) << total.out;
   EXPECT_NE(total.out.find(fmt::format("counter {} (added 0", 3 * kIncrements)), std::string::npos)
       << total.out;
+}
+
+TEST_P(DsmCluster, WritesBeyondANodesBudgetAreEvictedAndKept) {
+  // n0 gives 16 MiB, so it caches at most 4096 frames; a client there
+  // writes 6000 (homed on all three nodes), which n0 must write back and
+  // drop as it goes.
+  constexpr int kFrames = 6000;
+  const std::string count = std::to_string(kFrames);
+  ProcResult w = client(0, {"fill", "0", count, "77"});
+  ASSERT_EQ(w.status, 0) << w.out << logs();
+  EXPECT_EQ(counter(0, "budget_frames"), 4096u);
+  EXPECT_GT(counter(0, "evictions"), 0u) << logs();
+  EXPECT_LE(counter(0, "resident_max"), 4096u) << logs();
+  for (int reader : {1, 2, 0}) {
+    ProcResult r = client(reader, {"check", "0", count, "77"});
+    EXPECT_EQ(r.out, "checked " + count + "\n") << "on n" << reader << logs();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Nets, DsmCluster,
