@@ -59,6 +59,41 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds lim
 
 bool sees(const Node& n, int peer, bool up) { return n.membership->snapshot()[peer].up == up; }
 
+// What a PeerChange callback was told, in order.
+struct Changes {
+  std::mutex mu;
+  std::vector<std::pair<int, bool>> seen;
+  Membership::PeerChange callback() {
+    return [this](int node, bool up) {
+      std::lock_guard lock(mu);
+      seen.emplace_back(node, up);
+    };
+  }
+  size_t count() {
+    std::lock_guard lock(mu);
+    return seen.size();
+  }
+  std::pair<int, bool> at(size_t i) {
+    std::lock_guard lock(mu);
+    return seen.at(i);
+  }
+};
+
+// n0, n1, n2 on `net`; n0 reports to `changes`.
+std::vector<Node> three_with_observer(rpc::LoopbackNetwork& net, const ClusterConfig& c,
+                                      Changes& changes) {
+  std::vector<Node> nodes;
+  for (int i = 0; i < 3; ++i) {
+    Node n;
+    n.transport = net.attach(i, "s").value();
+    n.membership = Membership::Create(c, i, *n.transport, nullptr,
+                                      i == 0 ? changes.callback() : Membership::PeerChange{})
+                       .value();
+    nodes.push_back(std::move(n));
+  }
+  return nodes;
+}
+
 TEST(Membership, FormsGoesDownAndComesBack) {
   auto c = three_nodes();
   rpc::LoopbackNetwork net({"n0", "n1", "n2"});
@@ -110,46 +145,19 @@ TEST(Membership, FormsGoesDownAndComesBack) {
 TEST(Membership, ReportsDeathAndReturnToTheCallback) {
   auto c = three_nodes();
   rpc::LoopbackNetwork net({"n0", "n1", "n2"});
-  std::mutex mu;
-  std::vector<std::pair<int, bool>> seen;
-  std::vector<Node> nodes;
-  for (int i = 0; i < 3; ++i) {
-    Node n;
-    n.transport = net.attach(i, "s").value();
-    Membership::PeerChange cb;
-    if (i == 0) {
-      cb = [&](int node, bool up) {
-        std::lock_guard lock(mu);
-        seen.emplace_back(node, up);
-      };
-    }
-    n.membership = Membership::Create(c, i, *n.transport, nullptr, cb).value();
-    nodes.push_back(std::move(n));
-  }
+  Changes changes;
+  std::vector<Node> nodes = three_with_observer(net, c, changes);
   ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 1, true) && sees(nodes[0], 2, true); },
                          std::chrono::seconds(3)));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_TRUE(seen.empty()) << "a first up is no return";
-  }
+  EXPECT_EQ(changes.count(), 0u) << "a first up is no return";
   stop(nodes[2]);
-  auto count = [&] {
-    std::lock_guard lock(mu);
-    return seen.size();
-  };
-  ASSERT_TRUE(wait_until([&] { return count() == 1; }, std::chrono::seconds(6)));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(seen[0], std::make_pair(2, false));
-  }
+  ASSERT_TRUE(wait_until([&] { return changes.count() == 1; }, std::chrono::seconds(6)));
+  EXPECT_EQ(changes.at(0), std::make_pair(2, false));
   nodes[2] = start(net, c, 2, "s");
-  ASSERT_TRUE(wait_until([&] { return count() == 2; }, std::chrono::seconds(3)));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(seen[1], std::make_pair(2, true));
-  }
+  ASSERT_TRUE(wait_until([&] { return changes.count() == 2; }, std::chrono::seconds(3)));
+  EXPECT_EQ(changes.at(1), std::make_pair(2, true));
   for (auto& n : nodes) stop(n);
-  EXPECT_EQ(count(), 2u);
+  EXPECT_EQ(changes.count(), 2u);
 }
 
 TEST(Membership, QuickRestartIsReportedAsDeathAndReturn) {
@@ -157,45 +165,26 @@ TEST(Membership, QuickRestartIsReportedAsDeathAndReturn) {
   // new incarnation holds nothing, so the callback must hear of the death.
   auto c = three_nodes();
   rpc::LoopbackNetwork net({"n0", "n1", "n2"});
-  std::mutex mu;
-  std::vector<std::pair<int, bool>> seen;
-  std::vector<Node> nodes;
-  for (int i = 0; i < 3; ++i) {
-    Node n;
-    n.transport = net.attach(i, "s").value();
-    Membership::PeerChange cb;
-    if (i == 0) {
-      cb = [&](int node, bool up) {
-        std::lock_guard lock(mu);
-        seen.emplace_back(node, up);
-      };
-    }
-    n.membership = Membership::Create(c, i, *n.transport, nullptr, cb).value();
-    nodes.push_back(std::move(n));
-  }
+  Changes changes;
+  std::vector<Node> nodes = three_with_observer(net, c, changes);
   ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 2, true) && sees(nodes[2], 0, true); },
                          std::chrono::seconds(3)));
   stop(nodes[2]);
   // The new n2 learns from its peers that it is a restart: (2, false) once.
   std::atomic<int> told{0};
   nodes[2].transport = net.attach(2, "s").value();
-  nodes[2].membership = Membership::Create(c, 2, *nodes[2].transport, nullptr, [&](int node, bool up) {
-                          if (node == 2 && !up) told++;
-                        }).value();
-  auto count = [&] {
-    std::lock_guard lock(mu);
-    return seen.size();
-  };
-  ASSERT_TRUE(wait_until([&] { return count() >= 2 && told > 0; }, std::chrono::seconds(6)));
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(seen[0], std::make_pair(2, false));
-    EXPECT_EQ(seen[1], std::make_pair(2, true));
-  }
+  nodes[2].membership =
+      Membership::Create(c, 2, *nodes[2].transport, nullptr, [&](int node, bool up) {
+        if (node == 2 && !up) told++;
+      }).value();
+  ASSERT_TRUE(wait_until([&] { return changes.count() >= 2 && told > 0; },
+                         std::chrono::seconds(6)));
+  EXPECT_EQ(changes.at(0), std::make_pair(2, false));
+  EXPECT_EQ(changes.at(1), std::make_pair(2, true));
   EXPECT_EQ(nodes[0].transport->peer_counters(2).restarts, 1u);
   EXPECT_TRUE(sees(nodes[0], 2, true));
   for (auto& n : nodes) stop(n);
-  EXPECT_EQ(count(), 2u);
+  EXPECT_EQ(changes.count(), 2u);
   EXPECT_EQ(told, 1);
 }
 

@@ -424,10 +424,7 @@ TEST_P(FirstTouchNodeDown, RestartedNodeTheArbiterNamesHomeHomesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, FirstTouchNodeDown,
-                         ::testing::Values("msi-home", "ivy-dynamic"), [](const auto& info) {
-                           return info.param == "msi-home" ? std::string("MsiHome")
-                                                           : std::string("IvyDynamic");
-                         });
+                         ::testing::Values("msi-home", "ivy-dynamic"), protocol_test_name);
 
 // --- a node that restarted (on_node_down(self)), both protocols -------------
 
@@ -464,10 +461,7 @@ TEST_P(RestartedNode, ServesNothingItHomesButStillAsksOthers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, RestartedNode, ::testing::Values("msi-home", "ivy-dynamic"),
-                         [](const auto& info) {
-                           return info.param == "msi-home" ? std::string("MsiHome")
-                                                           : std::string("IvyDynamic");
-                         });
+                         protocol_test_name);
 
 }  // namespace
 }  // namespace dsm::protocol

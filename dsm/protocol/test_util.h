@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "dsm/protocol/protocol.h"
@@ -106,6 +107,11 @@ inline Actions fault(Protocol& p, FrameId f, Access a) {
   Actions out;
   p.on_fault(f, a, &out);
   return out;
+}
+
+// Test names for suites parameterized by protocol name: "MsiHome", "IvyDynamic".
+inline std::string protocol_test_name(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param == "msi-home" ? "MsiHome" : "IvyDynamic";
 }
 
 inline Actions timeout(Protocol& p, FrameId f) {
