@@ -181,6 +181,13 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
           spdlog::warn("guest region: node {} is down: frames only it held are lost", node);
           region->node_down(static_cast<uint16_t>(node));
         }
+      },
+      [daemon = d.get()](int by) {
+        // Our peers gave up what we hold: going on would serve stale copies
+        // (dsm/PROTOCOLS.md "A node declared dead that was not"). Stop; a
+        // restart rejoins.
+        int none = -1;
+        if (daemon->fenced_by_.compare_exchange_strong(none, by)) daemon->request_shutdown();
       }));
   // Local processes may attach the guest region (dsm/client).
   Daemon* self_ptr = d.get();
@@ -219,6 +226,15 @@ base::Status Daemon::run() {
       }
     }
     if (fds[1].revents & POLLIN) {
+      if (int by = fenced_by_.load(); by >= 0) {
+        return base::Error(
+            fmt::format("node {} declared this process dead (it was silent for longer than {} "
+                        "ms) and gave up the copies it held; it cannot rejoin as this process: "
+                        "start it again",
+                        config_.nodes[static_cast<size_t>(by)].name,
+                        Membership::kDeadAfter.count()),
+            ESTALE);
+      }
       spdlog::info("node {}: shutdown requested over the control plane, stopping",
                    config_.nodes[static_cast<size_t>(self_)].name);
       return {};

@@ -26,6 +26,7 @@
 // Teardown order: control (connections end, so clients detach), attach
 // service (detaches what is left), membership, region, transport, store.
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -67,7 +68,9 @@ class Daemon : public rpc::control::ControlHandler {
   ~Daemon() override;
 
   // Waits for a stop signal or a control shutdown, then returns; the
-  // destructor does the clean teardown. REQUIRES: block_stop_signals().
+  // destructor does the clean teardown. An error (ESTALE) when a peer
+  // declared this process dead (Membership::Fenced): it must not go on.
+  // REQUIRES: block_stop_signals().
   base::Status run();
 
   // The guest-memory region this node serves.
@@ -88,6 +91,8 @@ class Daemon : public rpc::control::ControlHandler {
   const ClusterConfig config_;
   const int self_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  // The peer that declared this process dead, or -1 (set once, then a stop).
+  std::atomic<int> fenced_by_{-1};
   base::UniqueFd stop_event_;  // eventfd written by request_shutdown()
   base::UniqueFd signals_;     // signalfd for the stop signals
   // Declared in start order; destroyed in reverse.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -30,9 +31,11 @@ struct Membership::State {
   };
 
   int self = 0;
+  int tie_breaker = 0;  // the primary (else node 0): wins a split in halves
   uint64_t memory_given = 0;
   std::function<uint64_t()> local_memory_used;
   Membership::PeerChange on_change;  // set before the threads start
+  Membership::Fenced on_fenced;
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -99,7 +102,7 @@ struct Membership::State {
 
 base::StatusOr<std::unique_ptr<Membership>> Membership::Create(
     const ClusterConfig& config, int self_index, rpc::Transport& transport,
-    std::function<uint64_t()> local_memory_used, PeerChange on_change) {
+    std::function<uint64_t()> local_memory_used, PeerChange on_change, Fenced on_fenced) {
   if (self_index < 0 || self_index >= static_cast<int>(config.nodes.size())) {
     return base::Error(
         "membership: node index " + std::to_string(self_index) + " is not in the config", EINVAL);
@@ -109,10 +112,12 @@ base::StatusOr<std::unique_ptr<Membership>> Membership::Create(
   }
   auto state = std::make_shared<State>();
   state->self = self_index;
+  state->tie_breaker = config.primary() ? config.index_of(config.primary()->name) : 0;
   state->memory_given = config.nodes[static_cast<size_t>(self_index)].memory;
   state->local_memory_used =
       local_memory_used ? std::move(local_memory_used) : [] { return uint64_t{0}; };
   state->on_change = std::move(on_change);
+  state->on_fenced = std::move(on_fenced);
   for (size_t i = 0; i < config.nodes.size(); ++i) {
     const NodeConfig& n = config.nodes[i];
     State::Peer p;
@@ -144,8 +149,13 @@ Membership::Membership(std::shared_ptr<State> state, rpc::Transport& transport)
     ack.setSendTimeNs(hb.getSendTimeNs());
     (void)t->respond(in, m);
   });
-  transport_.set_restart_observer([weak](rpc::NodeId peer) {
-    if (auto state = weak.lock()) state->restarted(peer);
+  transport_.set_restart_observer([weak](rpc::NodeId peer, rpc::Transport::Incarnation what) {
+    auto state = weak.lock();
+    if (!state) return;
+    using I = rpc::Transport::Incarnation;
+    if (what == I::kPeerRestarted) state->restarted(peer);
+    if (what == I::kSelfRestarted) state->restarted(state->self);
+    if (what == I::kSelfDeclaredDead && state->on_fenced) state->on_fenced(peer);
   });
   thread_ = std::thread([this] { run(); });
 }
@@ -163,10 +173,21 @@ Membership::~Membership() {
 
 void Membership::run() {
   auto next_beat = Clock::now();
+  auto last_check = Clock::now();
   std::unique_lock lock(state_->mu);
   while (!state_->stopping) {
-    if (Clock::now() >= next_beat) {
-      next_beat += kHeartbeatInterval;
+    const auto now = Clock::now();
+    if (now >= next_beat) {
+      next_beat = std::max(next_beat + kHeartbeatInterval, now);
+      if (now - last_check > kDownAfter) {
+        // This process itself stood still (stopped, starved): its peers'
+        // silence is its own. Judge them from now on, not from before.
+        spdlog::warn("membership: this node stalled for {} ms; peers' silence counts from now",
+                     std::chrono::duration_cast<std::chrono::milliseconds>(now - last_check)
+                         .count());
+        for (State::Peer& p : state_->peers) p.heard = std::max(p.heard, now);
+      }
+      last_check = now;
       lock.unlock();
       send_heartbeats();
       check_silence();
@@ -226,7 +247,20 @@ void Membership::check_silence() {
   std::vector<int> dead;
   {
     std::lock_guard lock(state_->mu);
-    for (size_t i = 0; i < state_->peers.size(); ++i) {
+    // Only a node that hears a majority (or half, with the tie-breaker) may
+    // declare others dead: in a split, the smaller side must not fence the
+    // larger one (each side sees the other silent).
+    const size_t n = state_->peers.size();
+    size_t live = 0;
+    bool tie_live = false;
+    for (size_t i = 0; i < n; ++i) {
+      const State::Peer& p = state_->peers[i];
+      const bool alive = p.status.self || (!p.dead && now - p.heard < kDeadAfter);
+      live += alive ? 1 : 0;
+      if (alive && static_cast<int>(i) == state_->tie_breaker) tie_live = true;
+    }
+    const bool quorum = 2 * live > n || (2 * live == n && tie_live);
+    for (size_t i = 0; i < n && quorum; ++i) {
       State::Peer& p = state_->peers[i];
       if (p.status.self || !p.heard_once || p.dead || now - p.heard < kDeadAfter) continue;
       p.dead = true;
@@ -235,7 +269,12 @@ void Membership::check_silence() {
                    kDeadAfter.count());
     }
   }
-  for (int i : dead) state_->on_change(i, false);
+  for (int i : dead) {
+    // Its incarnation never comes back (a stall that outlived kDeadAfter
+    // must not rejoin holding copies everyone gave up); a restart does.
+    transport_.declare_dead(i);
+    state_->on_change(i, false);
+  }
 }
 
 std::vector<PeerStatus> Membership::snapshot() const {

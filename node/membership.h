@@ -11,6 +11,13 @@
 // maybe faster than any timeout) is declared dead and back at once
 // (Transport::set_restart_observer), before its messages are handled; and
 // this node learns from its peers' handshakes that it is itself a restart.
+// A peer declared dead is fenced (Transport::declare_dead): that process is
+// never taken back, however it returns (it is told, and stops: Fenced).
+// Only a node that hears a majority of the cluster (itself included), or
+// exactly half with the tie-breaker (the primary, else node 0), declares
+// deaths, so the smaller side of a split never fences the larger; and a
+// node that itself stood still (its heartbeat loop late by more than
+// kDownAfter) restarts its peers' silence clocks instead of judging them.
 //
 // Threads: one heartbeat thread; the transport's progress thread runs the
 // heartbeat handler and the ack callbacks. One mutex guards the peer table;
@@ -62,12 +69,18 @@ class Membership {
   // transport's progress thread (back, restarted) or Create (a restart
   // learned before it). Once per transition.
   using PeerChange = std::function<void(int node, bool up)>;
+  // A peer declared this node's process dead (it was silent for kDeadAfter,
+  // e.g. stopped or starved, and the peer gave up what it held) and refuses
+  // it for good: the process must stop; a restart is taken back. `by` is
+  // that peer. Called once, from the transport's progress thread.
+  using Fenced = std::function<void(int by)>;
 
   // Starts heartbeats at once. `transport` must outlive the Membership;
   // `local_memory_used` is called from both threads.
   static base::StatusOr<std::unique_ptr<Membership>> Create(
       const ClusterConfig& config, int self_index, rpc::Transport& transport,
-      std::function<uint64_t()> local_memory_used, PeerChange on_change = {});
+      std::function<uint64_t()> local_memory_used, PeerChange on_change = {},
+      Fenced on_fenced = {});
   ~Membership();
 
   Membership(const Membership&) = delete;

@@ -188,6 +188,41 @@ TEST(Membership, QuickRestartIsReportedAsDeathAndReturn) {
   EXPECT_EQ(told, 1);
 }
 
+TEST(Membership, PeerDeclaredDeadIsFencedWhenItReturns) {
+  // n2 is cut off (a stall, a partition) until n0 declares it dead, then
+  // joins again as the same process: n0 must not take it back (it gave up
+  // what n2 held), and n2 is told, so it can stop.
+  auto c = three_nodes();
+  rpc::LoopbackNetwork net({"n0", "n1", "n2"});
+  Changes changes;
+  std::atomic<int> fenced_by{-1};
+  std::vector<Node> nodes(3);
+  for (int i = 0; i < 3; ++i) nodes[i].transport = net.attach(i, "s").value();
+  nodes[0].membership =
+      Membership::Create(c, 0, *nodes[0].transport, nullptr, changes.callback()).value();
+  nodes[1].membership = Membership::Create(c, 1, *nodes[1].transport, nullptr).value();
+  nodes[2].membership = Membership::Create(c, 2, *nodes[2].transport, nullptr, {}, [&](int by) {
+                          fenced_by = by;
+                        }).value();
+  ASSERT_TRUE(wait_until([&] { return sees(nodes[0], 2, true) && sees(nodes[2], 0, true); },
+                         std::chrono::seconds(3)));
+  net.set_isolated(2, true);
+  ASSERT_TRUE(wait_until([&] { return changes.count() >= 1; }, std::chrono::seconds(8)));
+  EXPECT_EQ(changes.at(0), std::make_pair(2, false));
+  net.set_isolated(2, false);
+  ASSERT_TRUE(wait_until([&] { return fenced_by >= 0; }, std::chrono::seconds(5)));
+  EXPECT_EQ(fenced_by, 0);
+  // n0 keeps it out: a second of heartbeats later it is still down, and
+  // its return was never reported.
+  std::this_thread::sleep_for(Membership::kDownAfter);
+  EXPECT_TRUE(sees(nodes[0], 2, false));
+  EXPECT_EQ(changes.count(), 1u);
+  EXPECT_GE(nodes[0].transport->peer_counters(2).fenced, 1u);
+  // n1, which declared nothing (no callback), talks to it as before.
+  EXPECT_TRUE(wait_until([&] { return sees(nodes[1], 2, true); }, std::chrono::seconds(3)));
+  for (auto& n : nodes) stop(n);
+}
+
 TEST(Membership, WrongSecretNodeStaysDown) {
   auto c = three_nodes();
   rpc::LoopbackNetwork net({"n0", "n1", "n2"});

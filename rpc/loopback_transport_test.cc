@@ -155,8 +155,8 @@ TEST(Loopback, RestartIsReportedBeforeTheNewIncarnationIsHeard) {
   a->set_handler(BodyKind::DSM, [&](const Incoming& in) {
     if (in.from == 1) got++;
   });
-  a->set_restart_observer([&](NodeId peer) {
-    if (peer != 1) return;
+  a->set_restart_observer([&](NodeId peer, Transport::Incarnation what) {
+    if (peer != 1 || what != Transport::Incarnation::kPeerRestarted) return;
     heard_at_restart = got.load();
     restarts++;
   });
@@ -188,12 +188,12 @@ TEST(Loopback, RestartedNodeIsToldItIsARestart) {
   auto b = net.attach(1, "s").value();
   auto c = net.attach(2, "s").value();
   std::atomic<int> b_told{0};
-  auto count_self = [](std::atomic<int>& n, NodeId self) {
-    return [&n, self](NodeId peer) {
-      if (peer == self) n++;
+  auto count_self = [](std::atomic<int>& n) {
+    return [&n](NodeId, Transport::Incarnation what) {
+      if (what == Transport::Incarnation::kSelfRestarted) n++;
     };
   };
-  b->set_restart_observer(count_self(b_told, 1));
+  b->set_restart_observer(count_self(b_told));
   serve_echo(*a);
   serve_echo(*c);
   ASSERT_TRUE(echo_request(*b, 0, 1, nullptr).ok);
@@ -203,7 +203,7 @@ TEST(Loopback, RestartedNodeIsToldItIsARestart) {
   // says nothing; a second peer that knew it does not tell it twice.
   b.reset();
   b = net.attach(1, "s").value();
-  b->set_restart_observer(count_self(b_told, 1));
+  b->set_restart_observer(count_self(b_told));
   ASSERT_TRUE(echo_request(*b, 2, 2, nullptr).ok);
   EXPECT_EQ(b_told, 0) << "c never knew the old b";
   ASSERT_TRUE(echo_request(*b, 0, 3, nullptr).ok);
@@ -217,8 +217,50 @@ TEST(Loopback, RestartedNodeIsToldItIsARestart) {
   b = net.attach(1, "s").value();
   ASSERT_TRUE(echo_request(*b, 0, 5, nullptr).ok);
   std::atomic<int> late{0};
-  b->set_restart_observer(count_self(late, 1));
+  b->set_restart_observer(count_self(late));
   EXPECT_EQ(late, 1);
+}
+
+TEST(Loopback, DeclaredDeadIncarnationIsRefusedAndToldSoEitherWay) {
+  LoopbackNetwork net({"n0", "n1", "n2"});
+  auto a = net.attach(0, "s").value();
+  auto b = net.attach(1, "s").value();
+  auto c = net.attach(2, "s").value();
+  std::atomic<int> b_fenced{0}, b_fenced_by{-1};
+  auto fence_counter = [&](NodeId peer, Transport::Incarnation what) {
+    if (what != Transport::Incarnation::kSelfDeclaredDead) return;
+    b_fenced_by = peer;
+    b_fenced++;
+  };
+  b->set_restart_observer(fence_counter);
+  serve_echo(*a);
+  serve_echo(*b);
+  serve_echo(*c);
+  ASSERT_TRUE(echo_request(*b, 0, 1, nullptr).ok);
+  ASSERT_TRUE(echo_request(*b, 2, 1, nullptr).ok);
+
+  // a's membership declared b dead (b stalled): b's process is refused for
+  // good, whoever starts the handshake, and told so once.
+  a->declare_dead(1);
+  EXPECT_FALSE(a->authenticated(1));
+  RequestOptions quick{std::chrono::milliseconds(100), 2};
+  b->forget_peer(0);
+  EXPECT_FALSE(echo_request(*b, 0, 2, nullptr, quick).ok);  // b's Hello: a's Challenge says so
+  EXPECT_TRUE(wait_for([&] { return b_fenced == 1; }));
+  EXPECT_EQ(b_fenced_by, 0);
+  EXPECT_FALSE(echo_request(*a, 1, 3, nullptr, quick).ok);  // a's Hello: a's Proof says so
+  EXPECT_FALSE(a->authenticated(1));
+  EXPECT_GE(a->peer_counters(1).fenced, 2u);
+  EXPECT_EQ(b_fenced, 1) << "told once";
+  // c, which declared nothing, still talks to b.
+  EXPECT_TRUE(echo_request(*c, 1, 4, nullptr).ok);
+
+  // A new process for b is a new incarnation: taken back.
+  b.reset();
+  b = net.attach(1, "s").value();
+  serve_echo(*b);
+  EXPECT_TRUE(echo_request(*a, 1, 5, nullptr, {std::chrono::milliseconds(200), 5}).ok);
+  EXPECT_TRUE(a->authenticated(1));
 }
 
 TEST(Loopback, FramesQueuedForADeadIncarnationAreDropped) {

@@ -60,6 +60,7 @@ struct Counters {
   uint64_t queue_drops = 0;               // one-way messages dropped while unauthenticated
                                           // (or queued for an incarnation that restarted)
   uint64_t restarts = 0;                  // sessions with a new incarnation of a known peer
+  uint64_t fenced = 0;                    // handshakes of an incarnation declared dead, refused
   uint64_t timeouts = 0;                  // requests that ran out of attempts
   uint64_t retries = 0;                   // request attempts after the first
   uint64_t page_copies = 0;               // pages not in registered memory, copied
@@ -126,18 +127,32 @@ class Transport {
   virtual void forget_peer(NodeId peer) = 0;
   virtual bool authenticated(NodeId peer) const = 0;
 
-  // A peer authenticated with another incarnation (epoch) than its session
-  // before: it restarted, and everything it held is gone, even if it was
-  // never silent long enough to be missed. Runs on the progress thread,
-  // without the transport's lock, before any message of the new incarnation
-  // reaches a handler; what we queued for the old incarnation is dropped.
-  // Also called once with peer == self() when a peer's handshake says it
-  // knew an earlier incarnation of this node: this process is the restart
-  // (before any other message of that peer reaches a handler; at once, from
-  // set_restart_observer, if that was before there was an observer).
-  // Set it before traffic starts; null removes it.
-  using RestartFn = std::function<void(NodeId peer)>;
+  // What handshakes say about incarnations (processes) of nodes:
+  enum class Incarnation : uint8_t {
+    // `peer` authenticated with another epoch than its session before: it
+    // restarted, and everything it held is gone, even if it was never
+    // silent long enough to be missed. What we queued for the old
+    // incarnation is dropped.
+    kPeerRestarted,
+    // `peer` knew an earlier incarnation of this node: this process is the
+    // restart (once per process).
+    kSelfRestarted,
+    // `peer` declared this incarnation dead (declare_dead) and refuses it
+    // for good: this process must stop; a new one will be taken (once).
+    kSelfDeclaredDead,
+  };
+  // Runs on the progress thread, without the transport's lock, before any
+  // message of the session that told it reaches a handler (or at once, from
+  // set_restart_observer, for what was learned before there was an
+  // observer). Set it before traffic starts; null removes it.
+  using RestartFn = std::function<void(NodeId peer, Incarnation what)>;
   virtual void set_restart_observer(RestartFn observer) = 0;
+
+  // Membership declared `peer` dead and gave up what it held: the session
+  // ends, and its incarnation is never authenticated again (its handshakes
+  // are refused and it is told: kSelfDeclaredDead there). A new incarnation
+  // is taken (kPeerRestarted).
+  virtual void declare_dead(NodeId peer) = 0;
 
   virtual Counters counters() const = 0;
   virtual Counters peer_counters(NodeId peer) const = 0;

@@ -48,6 +48,7 @@ Counters& Counters::operator+=(const Counters& o) {
   send_errors += o.send_errors;
   queue_drops += o.queue_drops;
   restarts += o.restarts;
+  fenced += o.fenced;
   timeouts += o.timeouts;
   retries += o.retries;
   page_copies += o.page_copies;
@@ -358,36 +359,59 @@ void TransportBase::handle_auth(NodeId from, schema::Message::Reader header) {
     default:
       break;
   }
+  if (restarted) events_.emplace_back(from, Incarnation::kPeerRestarted);
   std::shared_ptr<RestartFn> observer = restart_observer_;
-  const bool told = told_pending_ && observer;
-  if (told) told_pending_ = false;  // else set_restart_observer reports it
+  if (!observer || events_.empty()) return;  // set_restart_observer reports them
+  std::vector<std::pair<NodeId, Incarnation>> events;
+  events.swap(events_);
   lock.unlock();
-  // Still on the progress thread: the new incarnation's messages, which
-  // come after its handshake, are dispatched after this returns.
-  if (!observer || !*observer) return;
-  if (told) (*observer)(self_);
-  if (restarted) (*observer)(from);
+  // Still on the progress thread: the messages of the session that told us,
+  // which come after its handshake, are dispatched after this returns.
+  for (auto [peer, what] : events) (*observer)(peer, what);
 }
 
-void TransportBase::told_restarted_locked(NodeId by) {
-  if (told_restarted_) return;
-  told_restarted_ = true;
-  told_pending_ = true;
-  spdlog::warn(
-      "peer {} knew an earlier incarnation of this node: this node restarted while its "
-      "cluster ran, and what that incarnation held is gone",
-      names_[by]);
+void TransportBase::told_locked(NodeId by, Incarnation what) {
+  bool& once = what == Incarnation::kSelfRestarted ? told_restarted_ : told_dead_;
+  if (once) return;
+  once = true;
+  events_.emplace_back(by, what);
+  if (what == Incarnation::kSelfRestarted) {
+    spdlog::warn(
+        "peer {} knew an earlier incarnation of this node: this node restarted while its "
+        "cluster ran, and what that incarnation held is gone",
+        names_[by]);
+  } else {
+    spdlog::error(
+        "peer {} declared this node dead (silent too long) and gave up what it held; it "
+        "refuses this process for good",
+        names_[by]);
+  }
 }
 
 void TransportBase::set_restart_observer(RestartFn observer) {
   std::unique_lock lock(mu_);
   restart_observer_ = observer ? std::make_shared<RestartFn>(std::move(observer)) : nullptr;
-  // Told we are a restart before anyone listened (a peer's handshake can
-  // come before the node has made what observes it): report it now.
-  std::shared_ptr<RestartFn> now = told_pending_ ? restart_observer_ : nullptr;
-  if (now) told_pending_ = false;
+  // Learned before anyone listened (a peer's handshake can come before the
+  // node has made what observes it): report it now.
+  std::shared_ptr<RestartFn> now = restart_observer_;
+  if (!now || events_.empty()) return;
+  std::vector<std::pair<NodeId, Incarnation>> events;
+  events.swap(events_);
   lock.unlock();
-  if (now) (*now)(self_);
+  for (auto [peer, what] : events) (*now)(peer, what);
+}
+
+void TransportBase::declare_dead(NodeId id) {
+  if (!valid_peer(id)) return;
+  std::lock_guard lock(mu_);
+  Peer& peer = peers_[id];
+  if (peer.known_epoch != 0) peer.dead_epoch = peer.known_epoch;
+  peer.authed = false;
+  peer.tag_in = peer.tag_out = 0;
+  peer.initiating = false;
+  peer.responding = false;
+  peer.counters.queue_drops += peer.queue.size();
+  peer.queue.clear();
 }
 
 bool TransportBase::session_up_locked(NodeId from, uint64_t epoch) {
@@ -437,6 +461,23 @@ void TransportBase::on_hello(NodeId from, schema::Message::Reader header) {
     send_hello_locked(from, Clock::now());
     return;
   }
+  if (declared_dead_locked(from, header.getEpoch())) {
+    // An incarnation we declared dead: a Challenge with our proof (so it can
+    // trust it) saying so, and no session.
+    peer.counters.fenced++;
+    auto nonce_out = auth::fresh_nonce();
+    auto proof = keys_.responder_proof(names_[self_], names_[from], nonce, nonce_out);
+    capnp::MallocMessageBuilder message(64);
+    auto out = message.initRoot<schema::Message>();
+    out.setType(schema::MessageType::ONEWAY);
+    auto challenge = out.initBody().initChallenge();
+    challenge.setName(names_[self_]);
+    challenge.setNonce(data_of(nonce_out));
+    challenge.setProof(data_of(proof));
+    challenge.setDeclaredDead(true);
+    (void)transmit_locked(from, message, nullptr, nullptr);
+    return;
+  }
   peer.initiating = false;
   // A retried Hello gets the same Challenge, so both ends stay in step.
   bool repeat =
@@ -484,11 +525,22 @@ bool TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
   out.setType(schema::MessageType::ONEWAY);
   auto proof_body = out.initBody().initProof();
   proof_body.setProof(data_of(proof));
+  const bool dead = declared_dead_locked(from, header.getEpoch());
   proof_body.setRejoin(peer.known_epoch != 0 && peer.known_epoch != header.getEpoch());
+  proof_body.setDeclaredDead(dead);
   auto st = transmit_locked(from, message, nullptr, nullptr);
   if (!good) {
     peer.initiating = false;  // a new Hello after kHelloRetry, if still needed
     auth_failed_locked(from, "its challenge carries a wrong proof");
+    return false;
+  }
+  if (dead || challenge.getDeclaredDead()) {
+    peer.initiating = false;
+    if (dead) {
+      peer.counters.fenced++;  // our Proof told it; no session
+    } else {
+      told_locked(from, Incarnation::kSelfDeclaredDead);
+    }
     return false;
   }
   if (!st.ok()) {
@@ -503,7 +555,7 @@ bool TransportBase::on_challenge(NodeId from, schema::Message::Reader header) {
   peer.initiating = false;
   peer.responding = false;
   if (!was_authed) spdlog::info("peer {} authenticated", names_[from]);
-  if (challenge.getRejoin()) told_restarted_locked(from);
+  if (challenge.getRejoin()) told_locked(from, Incarnation::kSelfRestarted);
   return session_up_locked(from, header.getEpoch());
 }
 
@@ -521,6 +573,11 @@ bool TransportBase::on_proof(NodeId from, schema::Message::Reader header) {
     auth_failed_locked(from, "its proof does not verify");
     return false;
   }
+  if (header.getBody().getProof().getDeclaredDead()) {
+    peer.responding = false;
+    told_locked(from, Incarnation::kSelfDeclaredDead);
+    return false;
+  }
   auto tags = keys_.session_tags(names_[from], names_[self_], peer.their_nonce, peer.resp_nonce);
   bool was_authed = peer.authed;
   peer.authed = true;
@@ -529,7 +586,7 @@ bool TransportBase::on_proof(NodeId from, schema::Message::Reader header) {
   peer.responding = false;
   peer.initiating = false;
   if (!was_authed) spdlog::info("peer {} authenticated", names_[from]);
-  if (header.getBody().getProof().getRejoin()) told_restarted_locked(from);
+  if (header.getBody().getProof().getRejoin()) told_locked(from, Incarnation::kSelfRestarted);
   return session_up_locked(from, peer.resp_epoch);
 }
 

@@ -47,6 +47,7 @@ class TransportBase : public Transport {
   void forget_peer(NodeId peer) override;
   bool authenticated(NodeId peer) const override;
   void set_restart_observer(RestartFn observer) override;
+  void declare_dead(NodeId peer) override;
   Counters counters() const override;
   Counters peer_counters(NodeId peer) const override;
 
@@ -113,6 +114,8 @@ class TransportBase : public Transport {
     // The epoch of the last session ever authenticated (kept when the
     // session is forgotten): another one is a restart.
     uint64_t known_epoch = 0;
+    // An epoch membership declared dead (declare_dead): refused for good.
+    uint64_t dead_epoch = 0;
     // A handshake we started.
     bool initiating = false;
     auth::Nonce my_nonce{};
@@ -147,8 +150,13 @@ class TransportBase : public Transport {
   // A session is up with `epoch`: flushes the queue, or drops it if the
   // peer restarted. Returns whether it restarted.
   bool session_up_locked(NodeId from, uint64_t epoch) REQUIRES(mu_);
-  // A verified handshake says `by` knew an earlier incarnation of us.
-  void told_restarted_locked(NodeId by) REQUIRES(mu_);
+  // A verified handshake says `by` knew an earlier incarnation of us, or
+  // declared this one dead: queued for the observer (once each).
+  void told_locked(NodeId by, Incarnation what) REQUIRES(mu_);
+  bool declared_dead_locked(NodeId from, uint64_t epoch) const REQUIRES(mu_) {
+    const Peer& p = peers_[from];
+    return p.dead_epoch != 0 && p.dead_epoch == epoch;
+  }
   void auth_failed_locked(NodeId from, const char* why) REQUIRES(mu_);
 
   const std::vector<std::string> names_;
@@ -164,10 +172,11 @@ class TransportBase : public Transport {
   static constexpr size_t kMaxHandlers = 64;
   std::array<std::shared_ptr<Handler>, kMaxHandlers> handlers_ GUARDED_BY(mu_);
   std::shared_ptr<RestartFn> restart_observer_ GUARDED_BY(mu_);
-  // A peer told us we are a restart (once per process); the observer has
-  // not been called for it yet.
+  // Learned and not yet reported to the observer (none set yet, or the
+  // handshake that learned it is still being handled).
+  std::vector<std::pair<NodeId, Incarnation>> events_ GUARDED_BY(mu_);
   bool told_restarted_ GUARDED_BY(mu_) = false;
-  bool told_pending_ GUARDED_BY(mu_) = false;
+  bool told_dead_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace rpc

@@ -25,6 +25,8 @@ struct Challenge {
   proof @2 :Data;       # crypto_auth over (responder, initiator, both nonces)
   rejoin @3 :Bool;      # the responder had a session with an earlier incarnation
                         # of the initiator: the initiator restarted (see Proof)
+  declaredDead @4 :Bool;  # the responder declared this incarnation of the
+                          # initiator dead: no session, ever (rpc/PROTOCOL.md)
 }
 
 struct Proof {
@@ -33,6 +35,8 @@ struct Proof {
   rejoin @1 :Bool;      # the initiator had a session with an earlier incarnation
                         # of the responder: the responder restarted, and learns it
                         # here, before any other message of this session
+  declaredDead @2 :Bool;  # the initiator declared this incarnation of the
+                          # responder dead: no session, ever
 }
 
 struct Heartbeat {

@@ -171,5 +171,34 @@ TEST_F(NodeDown, HomeRestartedAtOnceIsADeath) {
   EXPECT_EQ(read(0, 2, text.size()).out, text + "\n");
 }
 
+TEST_F(NodeDown, NodeStoppedUntilDeclaredDeadStopsWhenItWakes) {
+  // n2 reads a frame of n0 (so it is in that frame's copyset), then is
+  // frozen (SIGSTOP: a stall, a swapped-out VM) until its peers declare it
+  // dead. When it wakes it must not rejoin with its old copies: its peers
+  // refuse it, and it stops with a clear error. A restart rejoins.
+  const std::string text = "read by n2 before it froze";
+  ASSERT_EQ(write(0, 0, text).status, 0);
+  ASSERT_EQ(read(2, 0, text.size()).out, text + "\n");
+  const pid_t frozen = nodes_.pid(node(2).name);
+  ASSERT_EQ(::kill(frozen, SIGSTOP), 0);
+  ASSERT_TRUE(wait_for([&] { return counter(0, "nodes_down") > 0 && counter(1, "nodes_down") > 0; },
+                       20s))
+      << logs();
+  ASSERT_EQ(::kill(frozen, SIGCONT), 0);
+  EXPECT_TRUE(wait_for([&] { return !nodes_.running(node(2).name); }, 20s))
+      << "the node declared dead went on\n"
+      << logs();
+  EXPECT_NE(logs().find("declared this process dead"), std::string::npos) << logs();
+  // The survivors go on: a write to the frame n2 had cached completes.
+  const std::string second = "written after n2 was fenced";
+  ProcResult w = write(1, 0, second);
+  EXPECT_EQ(w.status, 0) << w.out << logs();
+  EXPECT_EQ(read(0, 0, second.size()).out, second + "\n");
+  // Started again, it is a new incarnation and takes part.
+  nodes_.start(node(2).name, config_.source, dir_.file(node(2).name + ".log"));
+  ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config_, 3); }, 20s)) << logs();
+  EXPECT_EQ(read(2, 0, second.size()).out, second + "\n");
+}
+
 }  // namespace
 }  // namespace itest
