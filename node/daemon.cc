@@ -189,6 +189,11 @@ base::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const ClusterConfig& conf
         int none = -1;
         if (daemon->fenced_by_.compare_exchange_strong(none, by)) daemon->request_shutdown();
       }));
+  // Before local processes may attach, give the peers a moment to say
+  // whether this process is a restart (their first handshake does): a
+  // restarted node must not serve the frames it homed, even to its first
+  // client. Peers that are down do not hold the node up for long.
+  (void)d->wait_for_peers(Membership::kDownAfter);
   // Local processes may attach the guest region (dsm/client).
   Daemon* self_ptr = d.get();
   d->attach_ = std::make_unique<dsm::client::AttachService>(
