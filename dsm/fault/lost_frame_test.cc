@@ -10,12 +10,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <csetjmp>
-#include <csignal>
 #include <thread>
 
 #include "base/bytes.h"
 #include "dsm/fault/fault_engine.h"
+#include "dsm/fault/sigbus_test_util.h"
 #include "dsm/fault/uffd.h"
 #include "dsm/fault/zero_fill_provider.h"
 
@@ -46,31 +45,11 @@ class LosingProvider final : public PageProvider {
   ZeroFillProvider inner_;
 };
 
-thread_local sigjmp_buf* t_jump = nullptr;
-void on_sigbus(int) {
-  if (t_jump != nullptr) siglongjmp(*t_jump, 1);
-  std::abort();
-}
-
 // Reads `p` on a new thread; true when that read got SIGBUS.
 bool read_gets_sigbus(const std::byte* p) {
   bool bus = false;
   std::thread([&] {
-    struct sigaction sa {}, old{};
-    sa.sa_handler = on_sigbus;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_NODEFER;
-    sigaction(SIGBUS, &sa, &old);
-    sigjmp_buf jump;
-    if (sigsetjmp(jump, 1) == 0) {
-      t_jump = &jump;
-      std::atomic_signal_fence(std::memory_order_seq_cst);  // set before the access
-      (void)*reinterpret_cast<const volatile uint64_t*>(p);
-    } else {
-      bus = true;
-    }
-    t_jump = nullptr;
-    sigaction(SIGBUS, &old, nullptr);
+    bus = testing::gets_sigbus([p] { (void)*reinterpret_cast<const volatile uint64_t*>(p); });
   }).join();
   return bus;
 }

@@ -10,11 +10,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <csetjmp>
-#include <csignal>
 #include <cstring>
 #include <string>
 
+#include "dsm/fault/sigbus_test_util.h"
 #include "dsm/region/region.h"
 #include "dsm/region/region_test_util.h"
 
@@ -33,36 +32,16 @@ void store(Region& r, uint64_t frame, uint32_t v) {
   std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(r.data() + frame * kPage)).store(v);
 }
 
-thread_local sigjmp_buf* t_jump = nullptr;
-void on_sigbus(int) {
-  if (t_jump != nullptr) siglongjmp(*t_jump, 1);
-  std::abort();
-}
-
 // Touches `frame` of `r` (a read, or a write of `v`) on this thread; true
 // when the access got SIGBUS (a lost frame) instead of completing.
 bool access_gets_sigbus(Region& r, uint64_t frame, bool write, uint32_t v = 0) {
-  struct sigaction sa {}, old{};
-  sa.sa_handler = on_sigbus;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_NODEFER;
-  sigaction(SIGBUS, &sa, &old);
-  sigjmp_buf jump;
-  bool bus = false;
-  if (sigsetjmp(jump, 1) == 0) {
-    t_jump = &jump;
-    std::atomic_signal_fence(std::memory_order_seq_cst);  // set before the access
+  return testing::gets_sigbus([&] {
     if (write) {
       store(r, frame, v);
     } else {
       (void)load(r, frame);
     }
-  } else {
-    bus = true;
-  }
-  t_jump = nullptr;
-  sigaction(SIGBUS, &old, nullptr);
-  return bus;
+  });
 }
 
 class NodeDownRegion : public ::testing::TestWithParam<std::string> {

@@ -29,23 +29,12 @@ bool contains(const std::string& text, const std::string& what) {
 class DsmClient : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_.write("cluster.toml",
-               loopback_cluster_toml("clients", "client-test-secret", 3, "16MiB",
-                                     static_cast<uint16_t>(20000 + (getpid() * 53) % 30000)));
-    auto c = node::load_config(dir_.file("cluster.toml"));
+    auto c = start_loopback_cluster(dir_, nodes_, "clients", "client-test-secret", 3, "16MiB",
+                                    static_cast<uint16_t>(20000 + (getpid() * 53) % 30000));
     ASSERT_TRUE(c.ok()) << c.error().message();
     config_ = *c;
-    for (const auto& n : config_.nodes)
-      nodes_.start(n.name, config_.source, dir_.file(n.name + ".log"));
-    ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config_, 3); }, 20s)) << logs();
   }
-
-  // Stopped cleanly, so the nodes remove their sockets from /tmp.
-  void TearDown() override {
-    for (const auto& n : config_.nodes) {
-      if (nodes_.running(n.name)) nodes_.terminate(n.name);
-    }
-  }
+  void TearDown() override { stop_cluster(nodes_, config_); }
 
   const std::string& control(int i) const { return config_.nodes[static_cast<size_t>(i)].control; }
   const node::NodeConfig& node_config(int i) const { return config_.nodes[static_cast<size_t>(i)]; }

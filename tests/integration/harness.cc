@@ -202,6 +202,27 @@ std::string loopback_cluster_toml(const std::string& cluster, const std::string&
   return text;
 }
 
+base::StatusOr<node::ClusterConfig> start_loopback_cluster(const TempDir& dir, Nodes& nodes,
+                                                           const std::string& cluster,
+                                                           const std::string& secret, int count,
+                                                           const std::string& memory,
+                                                           uint16_t first_port) {
+  dir.write("cluster.toml", loopback_cluster_toml(cluster, secret, count, memory, first_port));
+  node::ClusterConfig config = TRY(node::load_config(dir.file("cluster.toml")));
+  for (const auto& n : config.nodes) nodes.start(n.name, config.source, dir.file(n.name + ".log"));
+  if (!wait_for([&] { return nodes.all_see_each_other(config, count); }, 20s)) {
+    return base::Error("the nodes did not all see each other in 20 s\n" + node_logs(dir, count),
+                       ETIMEDOUT);
+  }
+  return config;
+}
+
+void stop_cluster(Nodes& nodes, const node::ClusterConfig& config) {
+  for (const auto& n : config.nodes) {
+    if (nodes.running(n.name)) nodes.terminate(n.name);
+  }
+}
+
 std::string node_logs(const TempDir& dir, int count) {
   std::string out;
   for (int i = 0; i < count; ++i) {

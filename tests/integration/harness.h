@@ -135,6 +135,19 @@ class Nodes {
   std::unique_ptr<rpc::control::ControlClient> client_;
 };
 
+// A loopback cluster of `count` nodes for a test: writes
+// loopback_cluster_toml(...) to `dir`/cluster.toml, starts every node (stderr
+// to `dir`/nI.log) and waits until they all see each other. The config, or
+// an error carrying the nodes' logs.
+base::StatusOr<node::ClusterConfig> start_loopback_cluster(const TempDir& dir, Nodes& nodes,
+                                                           const std::string& cluster,
+                                                           const std::string& secret, int count,
+                                                           const std::string& memory,
+                                                           uint16_t first_port);
+// SIGTERMs every node of `config` still running, so they remove their sockets.
+void stop_cluster(Nodes& nodes, const node::ClusterConfig& config);
+
+
 // Network namespaces NAME-0..NAME-(n-1), each with an eth0 joined through
 // veth pairs to one bridge in a switch namespace, addresses
 // 10.99.<subnet>.(i+1)/24. Everything is removed by the destructor (and any

@@ -28,21 +28,12 @@ namespace {
 class NodeDown : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_.write("cluster.toml",
-               loopback_cluster_toml("nodedown", "node-down-test-secret", 3, "16MiB",
-                                     static_cast<uint16_t>(20000 + (getpid() * 67) % 30000)));
-    auto c = node::load_config(dir_.file("cluster.toml"));
+    auto c = start_loopback_cluster(dir_, nodes_, "nodedown", "node-down-test-secret", 3, "16MiB",
+                                    static_cast<uint16_t>(20000 + (getpid() * 67) % 30000));
     ASSERT_TRUE(c.ok()) << c.error().message();
     config_ = *c;
-    for (const auto& n : config_.nodes)
-      nodes_.start(n.name, config_.source, dir_.file(n.name + ".log"));
-    ASSERT_TRUE(wait_for([&] { return nodes_.all_see_each_other(config_, 3); }, 20s)) << logs();
   }
-  void TearDown() override {
-    for (const auto& n : config_.nodes) {
-      if (nodes_.running(n.name)) nodes_.terminate(n.name);
-    }
-  }
+  void TearDown() override { stop_cluster(nodes_, config_); }
 
   const node::NodeConfig& node(int i) const { return config_.nodes[static_cast<size_t>(i)]; }
   ProcResult client(int on, std::vector<std::string> args) {
