@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "base/thread_annotations.h"
+#include "base/thread_name.h"
 
 namespace node {
 
@@ -157,7 +158,10 @@ Membership::Membership(std::shared_ptr<State> state, rpc::Transport& transport)
     if (what == I::kSelfRestarted) state->restarted(state->self);
     if (what == I::kSelfDeclaredDead && state->on_fenced) state->on_fenced(peer);
   });
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    base::name_this_thread("pg-heartbeat");
+    run();
+  });
 }
 
 Membership::~Membership() {

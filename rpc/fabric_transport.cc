@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+#include "base/thread_name.h"
+
 namespace rpc {
 
 namespace {
@@ -89,7 +91,10 @@ base::Status FabricTransport::start() {
     recv_ops_[i].slot = i;
     post_receive(i);
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    base::name_this_thread("pg-fabric");
+    run();
+  });
   return base::ok_status();
 }
 

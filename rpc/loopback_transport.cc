@@ -5,6 +5,7 @@
 #include <queue>
 #include <thread>
 
+#include "base/thread_name.h"
 #include "rpc/transport_base.h"
 
 namespace rpc {
@@ -78,7 +79,10 @@ class LoopbackTransport final : public TransportBase {
         net_(net),
         inbox_(std::make_shared<LoopbackInbox>()) {
     net_.set_inbox(self, inbox_);
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      base::name_this_thread("pg-loopback");
+      run();
+    });
   }
 
   ~LoopbackTransport() override {

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/bytes.h"
+#include "base/thread_name.h"
 #include "dsm/fault/uffd.h"
 
 namespace dsm {
@@ -97,9 +98,15 @@ base::Status FaultEngine::init() {
     }
   }
   for (int i = 0; i < options_.handler_threads; ++i) {
-    handlers_.emplace_back([this] { handler_loop(); });
+    handlers_.emplace_back([this] {
+      base::name_this_thread("pg-fault");
+      handler_loop();
+    });
   }
-  if (options_.budget_frames != 0) evictor_ = std::thread([this] { evictor_loop(); });
+  if (options_.budget_frames != 0) evictor_ = std::thread([this] {
+      base::name_this_thread("pg-evictor");
+      evictor_loop();
+    });
   return {};
 }
 
@@ -391,6 +398,9 @@ base::Status FaultEngine::put_page(uint64_t frame, const std::byte* page, bool w
 
 void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns) {
   if (batch_.engine == this && supply.ok() && supply->page != nullptr && supply->page_lasts) {
+    Stripe& s = stripe(frame);
+    std::lock_guard lock(s.mu);
+    frames_[frame].held = true;
     batch_.held.push_back({frame, *supply, provider_ns});
     return;
   }
@@ -406,11 +416,15 @@ void FaultEngine::complete(uint64_t frame, base::StatusOr<Supply> supply, uint64
 
 void FaultEngine::complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supply> supply,
                                   bool put, uint64_t put_ns, Aftermath* after) {
+  Frame& f = frames_[frame];
+  if (f.held) {
+    f.held = false;
+    if (s.unheld_waiters != 0) s.cv.notify_all();
+  }
   auto it = s.requests.find(frame);
   if (it == s.requests.end()) return;
   Request r = std::move(it->second);
   s.requests.erase(it);
-  Frame& f = frames_[frame];
   const bool was_absent = f.state == State::kAbsent;
   after->uffd_ns = r.uffd_ns + put_ns;
   after->started = r.started_ns;
@@ -475,6 +489,14 @@ void FaultEngine::complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supp
   after->uffd_ns += wake_waiters(r.waiters, writable, own_woken);
   after->release = r.has_slot && !was_absent;  // someone installed it meanwhile
   finish(s, r, {});
+}
+
+void FaultEngine::wait_unheld(Stripe& s, std::unique_lock<std::mutex>& lock,
+                              uint64_t frame) const {
+  if (!frames_[frame].held) return;
+  ++s.unheld_waiters;
+  s.cv.wait(lock, [&] { return !frames_[frame].held; });
+  --s.unheld_waiters;
 }
 
 void FaultEngine::settle(Aftermath& a) {

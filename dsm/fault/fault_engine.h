@@ -117,9 +117,13 @@ class FaultEngine final : public FrameStore {
   // one UFFDIO_COPY (and one wake-up) for each run of consecutive frames
   // whose pages lie back to back in memory. Any other engine call that
   // touches frames (invalidate, downgrade, read_page, install) installs
-  // what is held first, so the provider sees its calls in order. Batches
-  // do not nest (a second open_batch is a no-op); close_batch() without
-  // open_batch() does nothing.
+  // what is held first, so the provider sees its calls in order; on another
+  // thread such a call on a held frame waits until the batch installed it.
+  // So a provider may give its answers under its own lock and close the
+  // batch after releasing it (the copies then run outside that lock), as
+  // long as close_batch() never waits for that lock. Batches do not nest (a
+  // second open_batch is a no-op); close_batch() without open_batch() does
+  // nothing.
   void open_batch();
   void close_batch();
 
@@ -139,6 +143,9 @@ class FaultEngine final : public FrameStore {
     bool soft_wp = false;  // Writable but write-protected by the clock hand
     bool in_clock = false;
     bool staged = false;  // read-ahead data held in Stripe::staged, not yet in the memfd
+    // An answer for it is held by an install batch on some thread; frame
+    // operations from other threads wait for it (wait_unheld).
+    bool held = false;
   };
   struct Waiter {
     int uffd;  // a thread blocked in a fault on this uffd at addr
@@ -174,6 +181,7 @@ class FaultEngine final : public FrameStore {
     // reader's arrival faults (locally) and starts the next window, as
     // Linux's PG_readahead mark does. Each holds a budget slot.
     std::unordered_map<uint64_t, std::vector<std::byte>> staged GUARDED_BY(mu);
+    int unheld_waiters GUARDED_BY(mu) = 0;  // threads in wait_unheld
   };
   struct Attachment {
     int uffd;
@@ -249,6 +257,9 @@ class FaultEngine final : public FrameStore {
   // REQUIRES the frame's stripe lock.
   base::Status put_page(uint64_t frame, const std::byte* page, bool was_absent, bool writable,
                         bool* own_woken);
+  // Waits (releasing the stripe lock) while another thread's open batch
+  // holds an answer for `frame`.
+  void wait_unheld(Stripe& s, std::unique_lock<std::mutex>& lock, uint64_t frame) const;
   // Ends a request: wakes its make_present() waiters. REQUIRES stripe lock.
   static void finish(Stripe& s, Request& r, base::Status status) REQUIRES(s.mu);
   void read_ahead_after(uint64_t frame);

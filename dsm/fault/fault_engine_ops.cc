@@ -294,7 +294,8 @@ base::Status FaultEngine::invalidate(uint64_t frame) {
   install_held();
   Stripe& s = stripe(frame);
   {
-    std::lock_guard lock(s.mu);
+    std::unique_lock lock(s.mu);
+    wait_unheld(s, lock, frame);
     Frame& f = frames_[frame];
     if (f.state == State::kAbsent) {
       if (!f.staged) return {};
@@ -322,7 +323,8 @@ base::Status FaultEngine::downgrade(uint64_t frame) {
   if (frame >= options_.frames) return base::Error("downgrade: frame out of range", EINVAL);
   install_held();
   Stripe& s = stripe(frame);
-  std::lock_guard lock(s.mu);
+  std::unique_lock lock(s.mu);
+  wait_unheld(s, lock, frame);
   Frame& f = frames_[frame];
   if (f.state != State::kWritable) return {};
   if (!protect_everywhere(frame, true)) {
@@ -340,7 +342,8 @@ base::Status FaultEngine::read_page(uint64_t frame, std::span<std::byte> out) co
   }
   const_cast<FaultEngine*>(this)->install_held();
   Stripe& s = const_cast<FaultEngine*>(this)->stripe(frame);
-  std::lock_guard lock(s.mu);
+  std::unique_lock lock(s.mu);
+  wait_unheld(s, lock, frame);
   if (frames_[frame].state == State::kAbsent) {
     return base::Error("read_page: frame not present here", ENOENT);
   }
@@ -359,7 +362,8 @@ base::Status FaultEngine::install(uint64_t frame, const std::byte* data, bool wr
   base::Status status;
   bool release = false;
   {
-    std::lock_guard lock(s.mu);
+    std::unique_lock lock(s.mu);
+    wait_unheld(s, lock, frame);
     Frame& f = frames_[frame];
     auto it = s.requests.find(frame);
     Request* r = it != s.requests.end() ? &it->second : nullptr;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -196,6 +197,41 @@ TEST(InstallBatch, OtherCallsInstallWhatIsHeldFirst) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(good.load(), 4);
   EXPECT_EQ(engine->stats().run_copies, 1u);
+}
+
+TEST(InstallBatch, AnotherThreadsCallOnAHeldFrameWaitsForTheBatch) {
+  HoldingProvider provider;
+  auto engine = engine_for(&provider, 64);
+  std::atomic<int> good{0};
+  auto ts = readers(*engine, 30, 4, &good);
+  auto fetches = provider.take(4);
+  RunBuffer buf(30, 4);
+  engine->open_batch();
+  for (size_t i = 0; i < 4; ++i) fetches[i].second(lasting(buf.page(i)));
+  // A provider that closes its batch after releasing its own lock lets other
+  // threads act on the frames meanwhile: an invalidation of frame 31 decided
+  // after its grant must wait for the grant's install, not be undone by it.
+  std::atomic<bool> invalidated{false};
+  std::thread other([&] {
+    EXPECT_TRUE(engine->invalidate(31).ok());
+    invalidated = true;
+  });
+  // Frame 33 is not touched by the other thread: it stays held too.
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(invalidated.load());  // still waiting for the batch
+  EXPECT_EQ(engine->stats().run_copies, 0u);
+  provider.answer_from_now_on();  // 31's reader may fault again afterwards
+  engine->close_batch();
+  other.join();
+  EXPECT_TRUE(invalidated.load());
+  EXPECT_EQ(engine->stats().invalidations, 1u);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(good.load(), 4);
+  std::vector<std::byte> out(kPage);
+  ASSERT_TRUE(engine->read_page(33, out).ok());
+  EXPECT_EQ(std::memcmp(out.data(), buf.page(3), kPage), 0);
+  EXPECT_EQ(engine->stats().run_copies, 1u);
+  EXPECT_EQ(engine->stats().run_copy_pages, 4u);
 }
 
 TEST(InstallBatch, WritableRunNeedsNoUpgradeAndUnbatchedAnswersGoAtOnce) {

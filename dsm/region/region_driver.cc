@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "base/bytes.h"
+#include "base/thread_name.h"
 #include "dsm/region/coherence_wire.h"
 
 namespace dsm {
@@ -59,7 +60,10 @@ void Driver::start(FaultEngine* engine) {
   };
   transport_.set_handler(rpc::BodyKind::COHERENCE, handler);
   transport_.set_handler(rpc::BodyKind::COHERENCE_RUN, handler);
-  timer_thread_ = std::thread([this] { timer_loop(); });
+  timer_thread_ = std::thread([this] {
+    base::name_this_thread("pg-dsm-timer");
+    timer_loop();
+  });
 }
 
 void Driver::close() {
@@ -222,7 +226,7 @@ void Driver::on_incoming_run(const rpc::Incoming& in) {
     return;
   }
   const uint64_t head_share = in.header.totalSize().wordCount * 8 / msgs->size();
-  std::lock_guard lock(mu_);
+  std::unique_lock lock(mu_);
   if (closed_) return;
   // The elements are handled as if they had arrived one after the other;
   // what they make the protocol send goes out as runs too (grants for a run
@@ -231,7 +235,10 @@ void Driver::on_incoming_run(const rpc::Incoming& in) {
   batch_ = &batch;
   // The run's pages stay in the receive buffer until this handler returns:
   // the engine holds the answers they make and installs them together, one
-  // UFFDIO_COPY per run of consecutive frames (FaultEngine::open_batch).
+  // UFFDIO_COPY per run of consecutive frames (FaultEngine::open_batch),
+  // after mu_ is released: the copies (~2 us a page) no longer hold up the
+  // evictor and the fault handlers, and an engine call another thread makes
+  // on a held frame meanwhile waits for its install.
   if (in.page != nullptr) {
     run_pages_ = {in.page, in.page + in.page_count * kPage};
     engine_->open_batch();
