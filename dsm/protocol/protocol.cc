@@ -107,6 +107,25 @@ std::string_view to_string(ActionType t) {
   return "?";
 }
 
+ProtocolStats& operator+=(ProtocolStats& to, const ProtocolStats& more) {
+  // A new counter must be added here too.
+  static_assert(sizeof(ProtocolStats) == 2 * sizeof(ProtocolStats::sent) + 18 * sizeof(uint64_t));
+  for (size_t i = 0; i < to.sent.size(); ++i) {
+    to.sent[i] += more.sent[i];
+    to.received[i] += more.received[i];
+  }
+  for (auto field :
+       {&ProtocolStats::rejected, &ProtocolStats::stale, &ProtocolStats::faults,
+        &ProtocolStats::coalesced, &ProtocolStats::retries, &ProtocolStats::invalidations,
+        &ProtocolStats::evictions, &ProtocolStats::forwards, &ProtocolStats::queued,
+        &ProtocolStats::claims, &ProtocolStats::homes_won, &ProtocolStats::claims_decided,
+        &ProtocolStats::redirects, &ProtocolStats::nodes_down, &ProtocolStats::from_down,
+        &ProtocolStats::lost_frames, &ProtocolStats::failed_faults, &ProtocolStats::acks_waived}) {
+    to.*field += more.*field;
+  }
+  return to;
+}
+
 std::array<std::string_view, 2> protocol_names() { return {"msi-home", "ivy-dynamic"}; }
 
 base::StatusOr<std::unique_ptr<Protocol>> make_protocol(std::string_view name,

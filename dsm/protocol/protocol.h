@@ -81,6 +81,9 @@ struct ProtocolStats {
   uint64_t failed_faults = 0;  // local faults answered kFail
   uint64_t acks_waived = 0;    // awaited invalidation acks counted as received (dead sharer)
 };
+// Adds every counter of `more` (a region's totals across protocol instances,
+// e.g. after Region::reset).
+ProtocolStats& operator+=(ProtocolStats& to, const ProtocolStats& more);
 
 // What a node knows about its own copy of a frame.
 struct FrameView {

@@ -721,7 +721,9 @@ void Driver::unpark() {
 
 protocol::ProtocolStats Driver::protocol_stats() const {
   std::lock_guard lock(mu_);
-  return protocol_->stats();
+  protocol::ProtocolStats s = earlier_stats_;
+  s += protocol_->stats();
+  return s;
 }
 
 std::string Driver::describe(uint64_t frame) const {

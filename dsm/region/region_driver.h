@@ -200,6 +200,9 @@ class Driver final : public PageProvider {
 
   mutable std::mutex mu_;
   std::unique_ptr<protocol::Protocol> protocol_ GUARDED_BY(mu_);
+  // The counters of the protocols reset() replaced: the region's statistics
+  // keep counting across a new guest.
+  protocol::ProtocolStats earlier_stats_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, Fetch> fetches_ GUARDED_BY(mu_);
   std::unordered_map<uint64_t, EvictDone> evicts_ GUARDED_BY(mu_);
   bool closed_ GUARDED_BY(mu_) = false;

@@ -27,6 +27,7 @@ void Driver::reset(std::unique_ptr<protocol::Protocol> fresh) {
   parked_.clear();
   // Armed timers may fire: the new protocol has nothing outstanding for
   // them, and a backoff left over ends at the frame's next answer.
+  earlier_stats_ += protocol_->stats();
   protocol_ = std::move(fresh);
   for (auto& [frame, done] : evicts) done({});
   for (auto& [frame, f] : fetches) f.done(base::Error("region reset: a new guest", ECANCELED));

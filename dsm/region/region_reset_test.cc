@@ -37,10 +37,18 @@ TEST_P(RegionReset, ContentsAreGoneEverywhereAndTheRegionWorksAgain) {
   // n2 believes it restarted (it then homes nothing): a reset ends that too.
   c->regions[2]->node_down(2);
 
+  const protocol::ProtocolStats before = c->regions[1]->stats().proto;
+  ASSERT_GT(before.faults, 0u);
   for (auto& r : c->regions) r->reset();
   for (int n = 0; n < 3; ++n) {
     EXPECT_EQ(c->regions[n]->engine().resident(), 0u) << "n" << n;
   }
+  // The statistics keep counting across the reset (`pangaea stats` never
+  // goes back).
+  const protocol::ProtocolStats after = c->regions[1]->stats().proto;
+  EXPECT_EQ(after.faults, before.faults);
+  EXPECT_EQ(after.sent, before.sent);
+  EXPECT_EQ(after.received, before.received);
   // Every node reads zeros: no copy, no home copy of the old contents.
   for (int n = 0; n < 3; ++n) {
     for (uint64_t f = 0; f < kFrames; ++f) ASSERT_EQ(*word(n, f), 0u) << "n" << n << " f" << f;
@@ -50,6 +58,7 @@ TEST_P(RegionReset, ContentsAreGoneEverywhereAndTheRegionWorksAgain) {
   for (int n : {0, 1}) {
     for (uint64_t f = 0; f < kFrames; ++f) ASSERT_EQ(*word(n, f), 2000 + f) << "n" << n;
   }
+  EXPECT_GT(c->regions[1]->stats().proto.faults, before.faults);
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, RegionReset, ::testing::Values("msi-home", "ivy-dynamic"),
