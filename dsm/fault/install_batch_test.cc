@@ -128,23 +128,40 @@ Supply lasting(const std::byte* page, bool writable = false) {
   return s;
 }
 
-TEST(InstallBatch, RunOfConsecutiveFramesTakesOneCopy) {
+// Readers fault on frames [first, first+count); their answers, one run of
+// pages back to back, are held by a batch opened on this thread.
+struct HeldRun {
+  HeldRun(uint64_t first, uint64_t count) : buf(first, count) {
+    ts = readers(*engine, first, count, &good);
+    auto fetches = provider.take(count);
+    engine->open_batch();
+    for (size_t i = 0; i < count; ++i) fetches[i].second(lasting(buf.page(i)));
+  }
+  // Waits for the readers; how many read their frame's pattern.
+  int readers_done() {
+    for (auto& t : ts) t.join();
+    ts.clear();
+    return good.load();
+  }
+  ~HeldRun() { readers_done(); }
+
   HoldingProvider provider;
-  auto engine = engine_for(&provider, 64);
+  std::unique_ptr<FaultEngine> engine = engine_for(&provider, 64);
+  RunBuffer buf;
   std::atomic<int> good{0};
-  auto ts = readers(*engine, 8, 16, &good);
-  auto fetches = provider.take(16);
-  RunBuffer buf(8, 16);
-  engine->open_batch();
-  for (size_t i = 0; i < fetches.size(); ++i) fetches[i].second(lasting(buf.page(i)));
-  EXPECT_EQ(engine->stats().run_copies, 0u);  // held until the batch closes
-  engine->close_batch();
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(good.load(), 16);
-  auto st = engine->stats();
+  std::vector<std::thread> ts;
+};
+
+TEST(InstallBatch, RunOfConsecutiveFramesTakesOneCopy) {
+  HeldRun run(8, 16);
+  FaultEngine& engine = *run.engine;
+  EXPECT_EQ(engine.stats().run_copies, 0u);  // held until the batch closes
+  engine.close_batch();
+  EXPECT_EQ(run.readers_done(), 16);
+  auto st = engine.stats();
   EXPECT_EQ(st.run_copies, 1u);
   EXPECT_EQ(st.run_copy_pages, 16u);
-  EXPECT_EQ(engine->resident(), 16u);
+  EXPECT_EQ(engine.resident(), 16u);
 }
 
 TEST(InstallBatch, PagesNotBackToBackOrFramesPresentSplitTheRun) {
@@ -175,63 +192,49 @@ TEST(InstallBatch, PagesNotBackToBackOrFramesPresentSplitTheRun) {
 }
 
 TEST(InstallBatch, OtherCallsInstallWhatIsHeldFirst) {
-  HoldingProvider provider;
-  auto engine = engine_for(&provider, 64);
-  std::atomic<int> good{0};
-  auto ts = readers(*engine, 20, 4, &good);
-  auto fetches = provider.take(4);
-  RunBuffer buf(20, 4);
-  engine->open_batch();
-  for (size_t i = 0; i < 4; ++i) fetches[i].second(lasting(buf.page(i)));
+  HeldRun run(20, 4);
+  FaultEngine& engine = *run.engine;
   // The protocol drops frame 21 in the same batch: the grant before it must
   // not be installed after it (that would resurrect a stale copy).
-  ASSERT_TRUE(engine->invalidate(21).ok());
+  ASSERT_TRUE(engine.invalidate(21).ok());
   std::vector<std::byte> out(kPage);
-  EXPECT_FALSE(engine->read_page(21, out).ok());
-  ASSERT_TRUE(engine->read_page(22, out).ok());
-  EXPECT_EQ(std::memcmp(out.data(), buf.page(2), kPage), 0);
-  EXPECT_EQ(engine->stats().run_copies, 1u);
+  EXPECT_FALSE(engine.read_page(21, out).ok());
+  ASSERT_TRUE(engine.read_page(22, out).ok());
+  EXPECT_EQ(std::memcmp(out.data(), run.buf.page(2), kPage), 0);
+  EXPECT_EQ(engine.stats().run_copies, 1u);
   // Frame 21's reader may have faulted again after the invalidation.
-  provider.answer_from_now_on();
-  engine->close_batch();
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(good.load(), 4);
-  EXPECT_EQ(engine->stats().run_copies, 1u);
+  run.provider.answer_from_now_on();
+  engine.close_batch();
+  EXPECT_EQ(run.readers_done(), 4);
+  EXPECT_EQ(engine.stats().run_copies, 1u);
 }
 
 TEST(InstallBatch, AnotherThreadsCallOnAHeldFrameWaitsForTheBatch) {
-  HoldingProvider provider;
-  auto engine = engine_for(&provider, 64);
-  std::atomic<int> good{0};
-  auto ts = readers(*engine, 30, 4, &good);
-  auto fetches = provider.take(4);
-  RunBuffer buf(30, 4);
-  engine->open_batch();
-  for (size_t i = 0; i < 4; ++i) fetches[i].second(lasting(buf.page(i)));
+  HeldRun run(30, 4);
+  FaultEngine& engine = *run.engine;
   // A provider that closes its batch after releasing its own lock lets other
   // threads act on the frames meanwhile: an invalidation of frame 31 decided
   // after its grant must wait for the grant's install, not be undone by it.
   std::atomic<bool> invalidated{false};
   std::thread other([&] {
-    EXPECT_TRUE(engine->invalidate(31).ok());
+    EXPECT_TRUE(engine.invalidate(31).ok());
     invalidated = true;
   });
-  // Frame 33 is not touched by the other thread: it stays held too.
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(invalidated.load());  // still waiting for the batch
-  EXPECT_EQ(engine->stats().run_copies, 0u);
-  provider.answer_from_now_on();  // 31's reader may fault again afterwards
-  engine->close_batch();
+  EXPECT_EQ(engine.stats().run_copies, 0u);
+  run.provider.answer_from_now_on();  // 31's reader may fault again afterwards
+  engine.close_batch();
   other.join();
   EXPECT_TRUE(invalidated.load());
-  EXPECT_EQ(engine->stats().invalidations, 1u);
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(good.load(), 4);
+  EXPECT_EQ(engine.stats().invalidations, 1u);
+  EXPECT_EQ(run.readers_done(), 4);
+  // Frame 33, not touched by the other thread, went in with the run.
   std::vector<std::byte> out(kPage);
-  ASSERT_TRUE(engine->read_page(33, out).ok());
-  EXPECT_EQ(std::memcmp(out.data(), buf.page(3), kPage), 0);
-  EXPECT_EQ(engine->stats().run_copies, 1u);
-  EXPECT_EQ(engine->stats().run_copy_pages, 4u);
+  ASSERT_TRUE(engine.read_page(33, out).ok());
+  EXPECT_EQ(std::memcmp(out.data(), run.buf.page(3), kPage), 0);
+  EXPECT_EQ(engine.stats().run_copies, 1u);
+  EXPECT_EQ(engine.stats().run_copy_pages, 4u);
 }
 
 TEST(InstallBatch, WritableRunNeedsNoUpgradeAndUnbatchedAnswersGoAtOnce) {
