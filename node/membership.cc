@@ -186,9 +186,9 @@ void Membership::run() {
       if (now - last_check > kDownAfter) {
         // This process itself stood still (stopped, starved): its peers'
         // silence is its own. Judge them from now on, not from before.
-        spdlog::warn("membership: this node stalled for {} ms; peers' silence counts from now",
-                     std::chrono::duration_cast<std::chrono::milliseconds>(now - last_check)
-                         .count());
+        spdlog::warn(
+            "membership: this node stalled for {} ms; peers' silence counts from now",
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - last_check).count());
         for (State::Peer& p : state_->peers) p.heard = std::max(p.heard, now);
       }
       last_check = now;

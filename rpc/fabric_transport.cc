@@ -92,7 +92,7 @@ base::Status FabricTransport::start() {
     post_receive(i);
   }
   thread_ = std::thread([this] {
-    base::name_this_thread("pg-fabric");
+    base::name_this_thread(("pg-fabric" + std::to_string(self())).c_str());
     run();
   });
   return base::ok_status();

@@ -103,10 +103,12 @@ base::Status FaultEngine::init() {
       handler_loop();
     });
   }
-  if (options_.budget_frames != 0) evictor_ = std::thread([this] {
+  if (options_.budget_frames != 0) {
+    evictor_ = std::thread([this] {
       base::name_this_thread("pg-evictor");
       evictor_loop();
     });
+  }
   return {};
 }
 
@@ -491,8 +493,7 @@ void FaultEngine::complete_locked(Stripe& s, uint64_t frame, base::StatusOr<Supp
   finish(s, r, {});
 }
 
-void FaultEngine::wait_unheld(Stripe& s, std::unique_lock<std::mutex>& lock,
-                              uint64_t frame) const {
+void FaultEngine::wait_unheld(Stripe& s, std::unique_lock<std::mutex>& lock, uint64_t frame) const {
   if (!frames_[frame].held) return;
   ++s.unheld_waiters;
   s.cv.wait(lock, [&] { return !frames_[frame].held; });

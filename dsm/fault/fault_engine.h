@@ -224,10 +224,10 @@ class FaultEngine final : public FrameStore {
   void complete(uint64_t frame, base::StatusOr<Supply> supply, uint64_t provider_ns);
   // What a completion leaves to do once the stripe lock is released.
   struct Aftermath {
-    bool release = false;       // give a slot back
-    std::vector<Waiter> retry;  // wake after the slot is back (failed fetch)
+    bool release = false;        // give a slot back
+    std::vector<Waiter> retry;   // wake after the slot is back (failed fetch)
     std::vector<Waiter> poison;  // the frame is lost: SIGBUS (kFrameLostErrno)
-    bool demand = false;        // record the latency split
+    bool demand = false;         // record the latency split
     uint64_t started = 0, uffd_ns = 0, protocol_ns = 0, provider_ns = 0;
   };
   // complete() under the stripe lock. `put_ns` != 0 (or `put` true): the

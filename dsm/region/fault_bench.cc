@@ -377,11 +377,13 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   // (c) right before and right after the scan, under the load it saw.
   append(big_samples, TRY(bare_round_trips(*bare_a, *bare_b, 64, bytes, 100)));
   const double cpu0 = process_cpu_s();
+  const base::ThreadTimes threads0 = base::ThreadTimes::now();
   auto t0 = Clock::now();
   uint64_t sum = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) sum += static_cast<uint8_t>(mem[f * kPage]);
   const double us = micros(Clock::now() - t0);
   r.scan_cpu_s = process_cpu_s() - cpu0;
+  r.scan_threads = base::ThreadTimes::now().since(threads0);
   uint64_t want = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) want += f & 0xff;
   if (sum != want) return base::Error("scan read other bytes than the home holds", EIO);
@@ -425,6 +427,12 @@ std::string format_fault_table(const FaultBenchReport& r) {
       "scan of {} MiB with read-ahead (window up to {} pages): {:.0f} MB/s ({} read-ahead hits)\n",
       r.scan_bytes >> 20, r.scan_read_ahead, r.scan_mb_s, r.read_ahead_hits);
   s += fmt::format("bare fabric bandwidth: {:.0f} MB/s\n", r.raw_mb_s);
+  s += fmt::format("scan CPU: {:.2f} s;", r.scan_cpu_s);
+  for (const auto& [name, t] : r.scan_threads) {
+    if (t.on_cpu_s >= 0.01)
+      s += fmt::format(" {} {:.2f} s (+{:.2f} waiting)", name, t.on_cpu_s, t.waiting_s);
+  }
+  s += "\n";
   s += fmt::format("read_fault_p50_ratio = {:.2f} (target <= 1.2)\n", r.read_fault_p50_ratio);
   s += fmt::format("scan_bandwidth_ratio = {:.2f} (target >= 0.5)\n", r.scan_bandwidth_ratio);
   return s;
@@ -436,20 +444,25 @@ std::string format_fault_json(const FaultBenchReport& r) {
                        R"("mean_us":{:.2f}}})",
                        l.count, l.p50_us, l.p99_us, l.p999_us, l.mean_us);
   };
+  std::string threads;
+  for (const auto& [name, t] : r.scan_threads) {
+    threads += fmt::format(R"({}"{}":{{"cpu_s":{:.3f},"wait_s":{:.3f}}})",
+                           threads.empty() ? "" : ",", name, t.on_cpu_s, t.waiting_s);
+  }
   return fmt::format(
       R"({{"provider":"{}","protocol":"{}","read_random":{},"read_sequential":{},)"
       R"("write_random":{},"write_sequential":{},"local_uffd_fault":{},"fabric_rtt_64_4096":{},)"
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
       R"("scan_engine":{{"run_copies":{},"run_copy_pages":{},"punches":{},"evictions":{}}},)"
-      R"("scan_cpu_s":{:.3f},)"
+      R"("scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
       r.provider, r.protocol, lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
       lat(r.write_sequential), lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s,
       r.raw_mb_s, r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio,
       r.scan_read_ahead, r.scan_run_copies, r.scan_run_copy_pages, r.scan_punches, r.scan_evictions,
-      r.scan_cpu_s, r.region_stats_json.empty() ? "null" : r.region_stats_json,
+      r.scan_cpu_s, threads, r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }
 

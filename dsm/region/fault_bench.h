@@ -15,10 +15,12 @@
 // scan_bandwidth_ratio = sequential scan with read-ahead / (c), target >= 0.5.
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "base/result.h"
+#include "base/thread_times.h"
 #include "rpc/fabric_endpoint.h"
 
 namespace dsm {
@@ -59,6 +61,8 @@ struct FaultBenchReport {
   // they installed, evictor punches (ranges) and evictions.
   // CPU time of the whole process (both nodes) during the scan, seconds.
   double scan_cpu_s = 0;
+  // The same by thread name (pg-fabric0 is node 0's progress thread, ...).
+  std::map<std::string, base::ThreadTime> scan_threads;
   uint64_t scan_run_copies = 0, scan_run_copy_pages = 0, scan_punches = 0, scan_evictions = 0;
   double read_fault_p50_ratio = 0;
   double scan_bandwidth_ratio = 0;

@@ -34,6 +34,11 @@ TEST(FaultBench, RunsAndReportsEveryFigure) {
   std::string json = format_fault_json(*r);
   EXPECT_NE(json.find("\"read_fault_p50_ratio\""), std::string::npos);
   EXPECT_NE(json.find("\"scan_bandwidth_ratio\""), std::string::npos);
+  // The scan's CPU by thread: both nodes' progress threads worked in it.
+  EXPECT_GT(r->scan_threads["pg-fabric0"].on_cpu_s, 0);
+  EXPECT_GT(r->scan_threads["pg-fabric1"].on_cpu_s, 0);
+  EXPECT_NE(json.find("\"scan_threads\":{"), std::string::npos);
+  EXPECT_NE(json.find("\"pg-fabric1\":{\"cpu_s\":"), std::string::npos);
   EXPECT_NE(format_fault_table(*r).find("read_fault_p50_ratio"), std::string::npos);
 }
 
