@@ -141,12 +141,15 @@ void add_fault(CLI::App& bench, int& exit_code) {
     uint32_t scan_read_ahead = dsm::FaultBenchOptions{}.scan_read_ahead;
     bool gib = false, json = false;
     int port = kDefaultLocalPort + 100;
+    std::string role = "both";
+    int server_wait_s = 30;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = bench.add_subcommand(
       "fault",
       "Remote 4 KiB fault latency and scan bandwidth of a DSM region vs a local "
-      "userfaultfd fault plus a bare fabric round trip; both nodes in this process");
+      "userfaultfd fault plus a bare fabric round trip; node 1's side in this process, or "
+      "on its own host with --role");
   cmd->add_option("--config", opts->config,
                   "cluster.toml: provider and the first two nodes' "
                   "hosts (ports + 3000..3003)")
@@ -168,8 +171,20 @@ void add_fault(CLI::App& bench, int& exit_code) {
   cmd->add_flag("--json", opts->json, "Print JSON (read_fault_p50_ratio, scan_bandwidth_ratio)");
   cmd->add_option("--plot", opts->plot, "Write a latency histogram (gnuplot)")
       ->type_name("FILE.svg");
+  cmd->add_option("--role", opts->role,
+                  "both: both nodes here (default); serve: node 1's side only (run "
+                  "it first on the second node's host); measure: node 0's side, "
+                  "node 1's served elsewhere")
+      ->check(CLI::IsMember({"both", "measure", "serve"}));
+  cmd->add_option("--server-wait", opts->server_wait_s,
+                  "--role measure: seconds to wait for node 1's side to answer")
+      ->check(CLI::Range(1, 3600));
   cmd->callback([opts, &exit_code] {
     dsm::FaultBenchOptions o;
+    o.role = opts->role == "serve"     ? dsm::FaultBenchRole::kServe
+             : opts->role == "measure" ? dsm::FaultBenchRole::kMeasure
+                                       : dsm::FaultBenchRole::kBoth;
+    o.server_wait = std::chrono::seconds(opts->server_wait_s);
     o.protocol = opts->protocol;
     o.faults = opts->faults;
     o.scan_bytes = (opts->gib ? 1024 : opts->scan_mib) << 20;
@@ -194,6 +209,7 @@ void add_fault(CLI::App& bench, int& exit_code) {
       o.bare_a = at(n0.host, n0.port + 3002);
       o.bare_b = at(n1.host, n1.port + 3003);
       o.provider = std::string(node::to_string(c->provider));
+      o.secret = c->secret;
     } else {
       o.a = at("127.0.0.1", opts->port);
       o.b = at("127.0.0.1", opts->port + 1);
@@ -201,6 +217,23 @@ void add_fault(CLI::App& bench, int& exit_code) {
       o.bare_b = at("127.0.0.1", opts->port + 3);
     }
     if (!opts->provider.empty()) o.provider = opts->provider;
+    if (o.role == dsm::FaultBenchRole::kServe) {
+      base::Status st = dsm::serve_fault_bench(o, nullptr, [&] {
+        std::printf(
+            "pangaea bench fault: serving node 1 on %s:%u (bare %s:%u); waiting for "
+            "--role measure\n",
+            o.b.host.c_str(), o.b.port, o.bare_b.host.c_str(), o.bare_b.port);
+        std::fflush(stdout);
+      });
+      if (!st.ok()) {
+        std::fprintf(stderr, "pangaea bench fault: %s\n", st.error().message().c_str());
+        exit_code = kExitFailure;
+        return;
+      }
+      std::printf("pangaea bench fault: node 1's side done\n");
+      exit_code = kExitOk;
+      return;
+    }
     auto report = dsm::run_fault_bench(o);
     if (!report.ok()) {
       std::fprintf(stderr, "pangaea bench fault: %s\n", report.error().message().c_str());

@@ -13,10 +13,13 @@
 #include <rdma/fi_errno.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -24,9 +27,13 @@
 #include <fmt/format.h>
 
 #include "base/bytes.h"
+#include "base/scope_guard.h"
 #include "base/unique_fd.h"
 #include "dsm/fault/fault_engine.h"
 #include "dsm/fault/uffd.h"
+#include "dsm/protocol/protocol.h"
+#include "dsm/region/fault_bench_bare.h"
+#include "dsm/region/fault_bench_link.h"
 #include "dsm/region/region.h"
 #include "rpc/fabric_transport.h"
 
@@ -104,176 +111,152 @@ base::StatusOr<Latency> local_uffd_faults(uint64_t n) {
   return summarize(std::move(samples));
 }
 
-// One end of a bare libfabric ping-pong: registered buffers, one receive
-// posted at a time, completions polled.
-class BareEnd {
+// The measuring side's end of the link to node 1's side: commands sealed
+// with the cluster secret (fault_bench_link.h) over the bare endpoint pair.
+class Link {
  public:
-  static base::StatusOr<std::unique_ptr<BareEnd>> Create(const FaultBenchOptions& o, int self,
-                                                         size_t bytes) {
-    auto ep = TRY(rpc::FabricEndpoint::Create(o.provider, {o.bare_a, o.bare_b}, self));
-    std::unique_ptr<BareEnd> e(new BareEnd);
-    e->bytes_ = bytes;
-    e->mem_ = static_cast<std::byte*>(std::aligned_alloc(kPage, 2 * bytes));
-    if (e->mem_ == nullptr) return base::Error("out of memory", ENOMEM);
-    std::memset(e->mem_, 0x5a, 2 * bytes);
-    fid_mr* mr = TRY(ep->register_memory(e->mem_, 2 * bytes));
-    e->desc_ = ep->needs_desc() ? fi_mr_desc(mr) : nullptr;
-    e->peer_ = ep->fi_addr(1 - self);
-    e->ep_ = std::move(ep);
-    return e;
-  }
-  ~BareEnd() {
-    ep_.reset();
-    std::free(mem_);
-  }
-  base::Status post_recv() {
-    for (;;) {
-      ssize_t r = fi_recv(ep_->ep(), mem_ + bytes_, bytes_, desc_, FI_ADDR_UNSPEC, &recv_ctx_);
-      if (r == 0) return {};
-      if (r != -FI_EAGAIN) return base::Error(fmt::format("fi_recv: {}", fi_strerror(-r)));
-      TRY(poll(0));
+  Link(BareEnd& end, CommandSeal seal) : end_(end), seal_(std::move(seal)) {}
+
+  // Waits until node 1's side answers (it may start after this side, on
+  // another host), up to `wait`.
+  base::Status hello(std::chrono::milliseconds wait) {
+    const auto until = Clock::now() + wait;
+    base::Status last;
+    while (Clock::now() < until) {
+      last = echo(kCommandBytes, std::chrono::seconds(1));
+      if (last.ok()) return {};
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
+    return base::Error(fmt::format("no answer from node 1's side of the benchmark in {} s (is "
+                                   "`pangaea bench fault --role serve` running there with the "
+                                   "same cluster secret?): {}",
+                                   wait.count() / 1000, last.ok() ? "" : last.error().message()),
+                       ETIMEDOUT);
   }
-  base::Status send(size_t len) {
-    for (;;) {
-      ssize_t r = fi_send(ep_->ep(), mem_, len, desc_, peer_, &send_ctx_);
-      if (r == 0) {
-        ++posted_;
-        return {};
-      }
-      if (r != -FI_EAGAIN) return base::Error(fmt::format("fi_send: {}", fi_strerror(-r)));
-      TRY(poll(0));
+
+  // Round trips of a 64-byte request answered by `reply` bytes, timed.
+  base::StatusOr<std::vector<double>> round_trips(size_t reply, int total) {
+    // Sealed before the clock starts: the MAC is not part of a round trip.
+    std::vector<std::array<std::byte, kCommandBytes>> sealed(static_cast<size_t>(total));
+    uint64_t first = seq_;
+    for (auto& c : sealed) seal_.seal({BenchCommand::kEcho, ++seq_, reply, 0}, c.data());
+    std::vector<double> samples;
+    samples.reserve(sealed.size());
+    for (const auto& c : sealed) {
+      std::memcpy(end_.send_buffer(), c.data(), kCommandBytes);
+      auto t0 = Clock::now();
+      TRY(end_.post_recv());
+      TRY(end_.send(kCommandBytes));
+      TRY(wait_answer(++first, std::chrono::seconds(5)));
+      samples.push_back(micros(Clock::now() - t0));
     }
+    TRY(end_.wait_sends());
+    return samples;
   }
-  base::Status wait_recv() {
-    auto until = Clock::now() + std::chrono::seconds(5);
-    while (received_ == consumed_) {
-      if (Clock::now() > until) return base::Error("bare ping-pong: no message in 5 s", ETIMEDOUT);
-      TRY(poll(1));
-    }
-    ++consumed_;
-    return {};
+
+  // Node 1 drops its region and makes one of `frames` (0: none), homing
+  // every frame, its home copies filled.
+  base::Status region(uint64_t frames, uint32_t region_id, size_t protocol) {
+    return command({BenchCommand::kRegion, 0, frames, region_id | (uint64_t{protocol} << 32)},
+                   std::chrono::minutes(5));
   }
-  base::Status wait_sends() {
-    auto until = Clock::now() + std::chrono::seconds(5);
-    while (sent_ < posted_) {
-      if (Clock::now() > until) return base::Error("bare ping-pong: send stuck", ETIMEDOUT);
-      TRY(poll(1));
-    }
-    return {};
-  }
+  base::Status stop(std::chrono::milliseconds wait) { return command({BenchCommand::kStop}, wait); }
 
  private:
-  BareEnd() = default;
-  base::Status poll(int timeout_ms) {
-    fi_cq_msg_entry e[8];
-    ssize_t n = ep_->read_cq(e, 8, timeout_ms);
-    if (n == -FI_EAVAIL) {
-      fi_cq_err_entry err{};
-      fi_cq_readerr(ep_->cq(), &err, 0);
-      return base::Error(fmt::format("bare ping-pong: {}", fi_strerror(err.err)));
+  base::Status echo(size_t reply, std::chrono::milliseconds wait) {
+    seal_.seal({BenchCommand::kEcho, ++seq_, reply, 0}, end_.send_buffer());
+    TRY(end_.post_recv());
+    TRY(end_.send(kCommandBytes, wait));
+    return wait_answer(seq_, wait);
+  }
+  base::Status command(BenchCommand c, std::chrono::milliseconds wait) {
+    c.seq = ++seq_;
+    seal_.seal(c, end_.send_buffer());
+    TRY(end_.post_recv());
+    TRY(end_.send(kCommandBytes, wait));
+    TRY(wait_answer(c.seq, wait));
+    return read_answer(end_.recv_buffer());
+  }
+  // The answer to command `seq`; answers to earlier commands that timed
+  // out (node 1 still starting) are dropped.
+  base::Status wait_answer(uint64_t seq, std::chrono::milliseconds wait) {
+    const auto until = Clock::now() + wait;
+    for (;;) {
+      TRY(end_.wait_recv(std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::max(until - Clock::now(), Clock::duration::zero()))));
+      const uint64_t got = answer_seq(end_.recv_buffer());
+      if (got == seq) return {};
+      if (got > seq) return base::Error("node 1 answered a command not sent yet", EPROTO);
+      TRY(end_.post_recv());
     }
-    for (ssize_t i = 0; i < n; ++i) {
-      if (e[i].flags & FI_RECV) ++received_;
-      if (e[i].flags & FI_SEND) ++sent_;
-    }
+  }
+
+  BareEnd& end_;
+  CommandSeal seal_;
+  uint64_t seq_ = 0;
+};
+
+// Node 1's side in a thread of this process (--role both).
+class LocalServer {
+ public:
+  explicit LocalServer(const std::atomic<bool>* cancel) : cancel_(cancel) {}
+  // Returns once node 1's endpoints are up (or failed).
+  base::Status start(const FaultBenchOptions& o) {
+    std::promise<void> up;
+    auto ready = up.get_future();
+    thread_ = std::thread([this, o, &up] {
+      bool told = false;
+      status_ = serve_fault_bench(o, cancel_, [&] {
+        told = true;
+        up.set_value();
+      });
+      if (!told) {
+        failed_early_ = true;
+        up.set_value();
+      }
+    });
+    ready.wait();
+    // A side that failed to come up has ended: its status says why.
+    if (failed_early_) return join();
     return {};
   }
+  // Joins; what node 1's side ended with.
+  base::Status join() {
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+  ~LocalServer() { (void)join(); }
 
-  std::unique_ptr<rpc::FabricEndpoint> ep_;
-  std::byte* mem_ = nullptr;  // [send bytes_][recv bytes_]
-  size_t bytes_ = 0;
-  void* desc_ = nullptr;
-  fi_addr_t peer_ = 0;
-  fi_context2 send_ctx_{}, recv_ctx_{};
-  uint64_t received_ = 0, consumed_ = 0, posted_ = 0, sent_ = 0;
+ private:
+  const std::atomic<bool>* cancel_;
+  std::atomic<bool> failed_early_{false};
+  std::thread thread_;
+  base::Status status_;
 };
 
-// Round trips of a `request`-byte message answered by a `reply`-byte one.
-base::StatusOr<std::vector<double>> bare_round_trips(BareEnd& a, BareEnd& b, size_t request,
-                                                     size_t reply, int total) {
-  base::Status echo_status;
-  std::thread echo([&] {
-    auto run = [&]() -> base::Status {
-      TRY(b.post_recv());
-      for (int i = 0; i < total; ++i) {
-        TRY(b.wait_recv());
-        if (i + 1 < total) TRY(b.post_recv());
-        TRY(b.send(reply));
-      }
-      return b.wait_sends();
-    };
-    echo_status = run();
-  });
-  std::vector<double> samples;
-  base::Status st;
-  for (int i = 0; i < total && st.ok(); ++i) {
-    auto t0 = Clock::now();
-    st = a.post_recv();
-    if (st.ok()) st = a.send(request);
-    if (st.ok()) st = a.wait_recv();
-    samples.push_back(micros(Clock::now() - t0));
-  }
-  if (st.ok()) st = a.wait_sends();
-  echo.join();
-  if (!echo_status.ok()) return base::Error("echo side: " + echo_status.error().message());
-  if (!st.ok()) return st.error();
-  return samples;
-}
-
-struct Pair {
-  std::vector<std::unique_ptr<rpc::Transport>> transports;
-  std::vector<std::unique_ptr<Region>> regions;
-  base::UniqueFd home;  // node 1's home copies
-  ~Pair() {
-    regions.clear();
-    transports.clear();
-  }
-};
-
-// Node 1's home copies: a memfd filled with data before anything is timed,
-// as a node's page store holds the memory it serves. (Left sparse, each
-// first read of a home page allocated and zeroed a shmem page on the
-// answering side: that is a cost of first touch, not of a remote fault, and
-// the bare baselines send from buffers written beforehand as well.)
-base::StatusOr<base::UniqueFd> filled_home(uint64_t frames) {
-  base::UniqueFd fd(::memfd_create("bench-home", MFD_CLOEXEC));
-  if (!fd.valid() || ::ftruncate(fd.get(), static_cast<off_t>(frames * kPage)) != 0) {
-    return base::Error::from_errno("home memfd");
-  }
-  std::vector<std::byte> chunk(256 * kPage);
-  for (uint64_t f = 0; f < frames; f += 256) {
-    const uint64_t n = std::min<uint64_t>(256, frames - f);
-    for (uint64_t i = 0; i < n; ++i) {
-      std::memset(chunk.data() + i * kPage, static_cast<int>((f + i) & 0xff), kPage);
-    }
-    if (::pwrite(fd.get(), chunk.data(), n * kPage, static_cast<off_t>(f * kPage)) !=
-        static_cast<ssize_t>(n * kPage)) {
-      return base::Error::from_errno("fill home memfd");
-    }
-  }
-  return fd;
-}
-
-// Node 1 homes every frame ("range" with node 0 giving nothing), so every
-// fault on node 0 goes over the fabric.
-base::Status make_regions(Pair& p, const FaultBenchOptions& o, uint64_t frames, uint32_t read_ahead,
-                          uint64_t budget) {
-  p.home = TRY(filled_home(frames));
-  for (int i = 0; i < 2; ++i) {
-    RegionConfig c;
-    c.self = static_cast<uint16_t>(i);
-    c.node_count = 2;
-    c.frames = frames;
-    c.placement = "range";
-    c.weights = {0, 1};
-    c.protocol = o.protocol;
-    c.read_ahead_max = read_ahead;
-    c.budget_frames = i == 0 ? budget : 0;
-    if (i == 1) c.home_fd = p.home.get();
-    p.regions.push_back(TRY(Region::Create(c, *p.transports[i])));
-  }
-  return {};
+// Node 0's region: node 1 homes every frame ("range" with node 0 giving
+// nothing), so every fault on node 0 goes over the fabric. Node 1's region
+// (the same id) is made first.
+base::StatusOr<std::unique_ptr<Region>> make_region(Link& link, rpc::Transport& transport,
+                                                    const FaultBenchOptions& o, uint64_t frames,
+                                                    uint32_t id, uint32_t read_ahead,
+                                                    uint64_t budget) {
+  const auto names = protocol::protocol_names();
+  const size_t protocol =
+      static_cast<size_t>(std::find(names.begin(), names.end(), o.protocol) - names.begin());
+  if (protocol == names.size()) return base::Error("unknown protocol " + o.protocol, EINVAL);
+  TRY(link.region(frames, id, protocol));
+  RegionConfig c;
+  c.self = 0;
+  c.node_count = 2;
+  c.frames = frames;
+  c.region_id = id;
+  c.placement = "range";
+  c.weights = {0, 1};
+  c.protocol = o.protocol;
+  c.read_ahead_max = read_ahead;
+  c.budget_frames = budget;
+  return Region::Create(c, transport);
 }
 
 // CPU time of this process (every thread, user + system), in seconds.
@@ -301,6 +284,7 @@ Latency time_faults(const std::vector<uint64_t>& frames, Touch touch) {
 base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   FaultBenchReport r;
   r.protocol = o.protocol;
+  r.role_measure = o.role == FaultBenchRole::kMeasure;
   const uint64_t n = std::max<uint64_t>(o.faults, 16);
 
   // The machine is shared and its load changes within a second: each
@@ -308,9 +292,14 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   // compare figures taken under the same load.
   constexpr uint64_t kRounds = 10;
   const size_t bytes = std::max<size_t>(o.raw_reply_bytes, kPage);
-  auto bare_a = TRY(BareEnd::Create(o, 0, bytes));
-  auto bare_b = TRY(BareEnd::Create(o, 1, bytes));
-  (void)TRY(bare_round_trips(*bare_a, *bare_b, 64, kPage, 100));  // connect, warm up
+  std::atomic<bool> cancel{false};
+  LocalServer server(&cancel);
+  base::ScopeGuard cancel_server([&] { cancel = true; });  // runs before `server` joins
+  if (o.role == FaultBenchRole::kBoth) TRY(server.start(o));
+  auto bare = TRY(BareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
+  Link link(*bare, TRY(CommandSeal::Create(o.secret)));
+  TRY(link.hello(o.server_wait));
+  (void)TRY(link.round_trips(kPage, 100));  // connect, warm up
   std::vector<double> uffd_samples, rtt_samples, big_samples;
   auto append = [](std::vector<double>& to, const std::vector<double>& from) {
     to.insert(to.end(), from.begin(), from.end());
@@ -318,22 +307,24 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   auto raw_round = [&]() -> base::Status {
     append(uffd_samples, TRY(local_uffd_faults(std::max<uint64_t>(n / kRounds, 1))).samples_us);
     append(rtt_samples,
-           TRY(bare_round_trips(*bare_a, *bare_b, 64, kPage,
-                                std::max(o.raw_iterations / static_cast<int>(kRounds), 1))));
+           TRY(link.round_trips(kPage, std::max(o.raw_iterations / static_cast<int>(kRounds), 1))));
     return {};
   };
 
-  Pair p;
-  for (int i = 0; i < 2; ++i) {
-    auto t = TRY(rpc::FabricTransport::Create(o.provider, {"n0", "n1"}, {o.a, o.b}, i,
-                                              "pangaea-bench-fault"));
-    if (i == 0) r.provider = t->provider_name();
-    p.transports.push_back(std::move(t));
-  }
+  auto transport =
+      TRY(rpc::FabricTransport::Create(o.provider, {"n0", "n1"}, {o.a, o.b}, 0, o.secret));
+  r.provider = transport->provider_name();
+  std::unique_ptr<Region> region;  // before `transport` goes
+  // On an early return node 1's side is told to stop too (a local one is
+  // cancelled in any case when `server` goes).
+  base::ScopeGuard stop_on_error([&] {
+    region.reset();
+    (void)link.stop(std::chrono::seconds(2));
+  });
   // Latency: no read-ahead, fresh frames for each pattern, warm-up frames last.
   constexpr uint64_t kWarm = 32;
-  TRY(make_regions(p, o, 4 * n + kWarm, 0, 0));
-  volatile std::byte* mem = p.regions[0]->data();
+  region = TRY(make_region(link, *transport, o, 4 * n + kWarm, 1, 0, 0));
+  volatile std::byte* mem = region->data();
   for (uint64_t f = 4 * n; f < 4 * n + kWarm; ++f) (void)mem[f * kPage];  // handshake, caches
   std::vector<uint64_t> seq(n), rnd(n);
   std::iota(seq.begin(), seq.end(), 0);
@@ -364,18 +355,18 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   r.write_sequential = summarize(std::move(ws));
   r.local_uffd = summarize(std::move(uffd_samples));
   r.fabric_rtt = summarize(std::move(rtt_samples));
-  r.region_stats_json = p.regions[0]->stats().to_json();
-  p.regions.clear();
+  r.region_stats_json = region->stats().to_json();
+  region.reset();
 
   // Scan: read-ahead on; node 0 keeps at most 256 MiB of it.
   const uint64_t frames = std::max<uint64_t>(o.scan_bytes / kPage, 64);
   const uint64_t budget = frames > (256ull << 20) / kPage ? (256ull << 20) / kPage : 0;
-  TRY(make_regions(p, o, frames, o.scan_read_ahead, budget));
+  region = TRY(make_region(link, *transport, o, frames, 2, o.scan_read_ahead, budget));
   r.scan_read_ahead = o.scan_read_ahead;
-  mem = p.regions[0]->data();
+  mem = region->data();
   (void)mem[(frames - 1) * kPage];  // handshake outside the timed part
   // (c) right before and right after the scan, under the load it saw.
-  append(big_samples, TRY(bare_round_trips(*bare_a, *bare_b, 64, bytes, 100)));
+  append(big_samples, TRY(link.round_trips(bytes, 100)));
   const double cpu0 = process_cpu_s();
   const base::ThreadTimes threads0 = base::ThreadTimes::now();
   auto t0 = Clock::now();
@@ -387,15 +378,15 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   uint64_t want = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) want += f & 0xff;
   if (sum != want) return base::Error("scan read other bytes than the home holds", EIO);
-  append(big_samples, TRY(bare_round_trips(*bare_a, *bare_b, 64, bytes, 100)));
+  append(big_samples, TRY(link.round_trips(bytes, 100)));
   Latency big = summarize(std::move(big_samples));
   r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
   r.scan_bytes = (frames - 1) * kPage;
   r.scan_mb_s = us > 0 ? static_cast<double>(r.scan_bytes) / us : 0;
-  r.read_ahead_hits = p.regions[0]->stats().engine.read_ahead_hits;
-  r.scan_stats_json = p.regions[0]->stats().to_json();
+  r.read_ahead_hits = region->stats().engine.read_ahead_hits;
+  r.scan_stats_json = region->stats().to_json();
   {
-    const FaultStatsSnapshot e = p.regions[0]->engine().stats();
+    const FaultStatsSnapshot e = region->engine().stats();
     r.scan_run_copies = e.run_copies;
     r.scan_run_copy_pages = e.run_copy_pages;
     r.scan_punches = e.punches;
@@ -405,6 +396,12 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   const double raw = r.local_uffd.p50_us + r.fabric_rtt.p50_us;
   r.read_fault_p50_ratio = raw > 0 ? r.read_random.p50_us / raw : 0;
   r.scan_bandwidth_ratio = r.raw_mb_s > 0 ? r.scan_mb_s / r.raw_mb_s : 0;
+  stop_on_error.dismiss();
+  region.reset();
+  TRY(link.stop(std::chrono::seconds(30)));
+  if (base::Status served = server.join(); !served.ok()) {
+    return base::Error("node 1's side: " + served.error().message());
+  }
   return r;
 }
 
@@ -450,7 +447,7 @@ std::string format_fault_json(const FaultBenchReport& r) {
                            threads.empty() ? "" : ",", name, t.on_cpu_s, t.waiting_s);
   }
   return fmt::format(
-      R"({{"provider":"{}","protocol":"{}","read_random":{},"read_sequential":{},)"
+      R"({{"provider":"{}","protocol":"{}","role":"{}","read_random":{},"read_sequential":{},)"
       R"("write_random":{},"write_sequential":{},"local_uffd_fault":{},"fabric_rtt_64_4096":{},)"
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
@@ -458,7 +455,7 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
-      r.provider, r.protocol, lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
+      r.provider, r.protocol, r.role_measure ? "measure" : "both", lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
       lat(r.write_sequential), lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s,
       r.raw_mb_s, r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio,
       r.scan_read_ahead, r.scan_run_copies, r.scan_run_copy_pages, r.scan_punches, r.scan_evictions,

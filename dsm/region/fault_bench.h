@@ -7,14 +7,21 @@
 //  (c) bare libfabric bandwidth: 64 B requests answered by large replies.
 // (a), (b), (c) and the remote faults are measured in rounds, one slice of
 // each per round, so that all of them see the same machine load.
-// Two Regions (node 0 faults, node 1 homes every frame) and the bare
-// endpoints live in this process, each bound to its own address.
+// Two Regions (node 0 faults, node 1 homes every frame) and a pair of bare
+// endpoints, each bound to its own address. Node 1's side (its Region and
+// the echo end of the ping-pong) runs in a thread of this process
+// (FaultBenchRole::kBoth) or alone on another host (kServe there, kMeasure
+// here), driven by commands sealed with the cluster secret
+// (fault_bench_link.h).
 //
 // Ratios (targets in issue 3): read_fault_p50_ratio = remote read fault p50
 // (random order, no read-ahead) / (a.p50 + b.p50), target <= 1.2;
 // scan_bandwidth_ratio = sequential scan with read-ahead / (c), target >= 0.5.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -25,8 +32,20 @@
 
 namespace dsm {
 
+enum class FaultBenchRole { kBoth, kMeasure, kServe };
+
+// Largest region node 1's side makes on command (64 GiB).
+inline constexpr uint64_t kMaxBenchFrames = 16ull << 20;
+
 struct FaultBenchOptions {
+  FaultBenchRole role = FaultBenchRole::kBoth;
   std::string provider = "tcp";
+  // Seals the commands to node 1's side and keys the regions' transports.
+  std::string secret = "pangaea-bench-fault";
+  // kMeasure: how long to wait for node 1's side to answer at the start.
+  std::chrono::milliseconds server_wait = std::chrono::seconds(30);
+  // kServe: how long without a command before node 1's side gives up.
+  std::chrono::milliseconds serve_idle = std::chrono::minutes(5);
   // The regions' transports use a and b, the bare ping-pong bare_a and bare_b.
   rpc::FabricAddress a{"127.0.0.1", 47100}, b{"127.0.0.1", 47101};
   rpc::FabricAddress bare_a{"127.0.0.1", 47102}, bare_b{"127.0.0.1", 47103};
@@ -59,6 +78,8 @@ struct FaultBenchReport {
   std::string scan_stats_json;  // node 0's region after the scan
   // Node 0's engine during the scan: UFFDIO_COPYs of page runs and the pages
   // they installed, evictor punches (ranges) and evictions.
+  // Node 1's side ran elsewhere (kMeasure): the CPU figures below are node 0's only.
+  bool role_measure = false;
   // CPU time of the whole process (both nodes) during the scan, seconds.
   double scan_cpu_s = 0;
   // The same by thread name (pg-fabric0 is node 0's progress thread, ...).
@@ -69,7 +90,13 @@ struct FaultBenchReport {
   std::string region_stats_json;  // node 0's region after the latency runs
 };
 
+// Node 0's side: measures (and, with kBoth, runs node 1's side in a thread).
 base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& options);
+// Node 1's side (fault_bench_serve.cc): serves commands until the measuring
+// side says stop. `ready` runs once its endpoints are bound; `cancel` (may
+// be null) ends it early.
+base::Status serve_fault_bench(const FaultBenchOptions& options, const std::atomic<bool>* cancel,
+                               const std::function<void()>& ready);
 
 std::string format_fault_table(const FaultBenchReport& report);
 std::string format_fault_json(const FaultBenchReport& report);

@@ -1,0 +1,63 @@
+#pragma once
+// How the measuring side of `pangaea bench fault` (node 0) drives node 1's
+// side (fault_bench_serve.cc), in this process or on another host: commands
+// over the bare endpoint pair that also carries the baselines' ping-pong.
+//
+// A command is one 64-byte message (little-endian):
+//   0  u32  magic 0x42464750 ("PGFB")
+//   4  u32  op: 1 echo, 2 region, 3 stop
+//   8  u64  seq: 1, 2, 3, ...; node 1 takes only a seq above the last it took
+//   16 u64  arg0: echo: bytes of the answer; region: frames (0: none)
+//   24 u64  arg1: region: region id (bits 0-31), protocol (bits 32-39, index
+//           in protocol::protocol_names())
+//   32 32 B HMAC-SHA-512-256 (libsodium crypto_auth) of bytes 0-31, keyed
+//           by the BLAKE2b-256 hash of the cluster secret
+// Answers: echo: arg0 bytes (the ping-pong's reply); region and stop: 64
+// bytes, u64 0 or the errno of a failure, then a NUL-terminated message.
+// Every answer carries the command's seq as u64 at offset 56, so an answer
+// that arrives after its command timed out is told apart and dropped. A
+// command that fails a check is counted and not answered: the measuring
+// side times out and says so.
+
+#include <sodium.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+
+namespace dsm {
+
+inline constexpr size_t kCommandBytes = 64;
+inline constexpr uint32_t kCommandMagic = 0x42464750;
+
+struct BenchCommand {
+  enum Op : uint32_t { kEcho = 1, kRegion = 2, kStop = 3 };
+  Op op = kEcho;
+  uint64_t seq = 0;
+  uint64_t arg0 = 0;
+  uint64_t arg1 = 0;
+};
+
+class CommandSeal {
+ public:
+  static base::StatusOr<CommandSeal> Create(std::string_view secret);
+  void seal(const BenchCommand& c, std::byte* out) const;
+  // Checks the magic, the op and the MAC (not the seq: the caller's state).
+  base::StatusOr<BenchCommand> open(const std::byte* in) const;
+
+ private:
+  std::array<uint8_t, crypto_auth_KEYBYTES> key_{};
+};
+
+inline constexpr size_t kAnswerSeqOffset = 56;
+// The answer to a region or stop command (`seq` at kAnswerSeqOffset).
+void write_answer(std::byte* out, uint64_t seq, int error, std::string_view message);
+base::Status read_answer(const std::byte* in);
+void put_answer_seq(std::byte* out, uint64_t seq);
+uint64_t answer_seq(const std::byte* in);
+
+}  // namespace dsm
