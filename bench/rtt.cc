@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "rpc/bare_end.h"
 #include "rpc/fabric_transport.h"
 
 namespace bench {
@@ -135,92 +136,9 @@ class OursDriver {
 
 // --- bare: one message each way, straight on the endpoint, one thread per end.
 
-class BareEnd {
- public:
-  BareEnd(rpc::FabricEndpoint& ep, fid_mr* mr, std::byte* send_buf, std::byte* recv_buf,
-          size_t size, int peer)
-      : ep_(ep),
-        desc_(ep.needs_desc() ? fi_mr_desc(mr) : nullptr),
-        send_buf_(send_buf),
-        recv_buf_(recv_buf),
-        size_(size),
-        peer_(ep.fi_addr(peer)) {}
-
-  base::Status post_recv() {
-    for (;;) {
-      ssize_t ret = fi_recv(ep_.ep(), recv_buf_, size_, desc_, FI_ADDR_UNSPEC, &recv_ctx_);
-      if (ret == 0) return base::ok_status();
-      if (ret != -FI_EAGAIN)
-        return base::Error(rpc::fabric_error("fi_recv", static_cast<int>(ret)));
-      TRY(poll(0));
-    }
-  }
-
-  base::Status send() {
-    for (;;) {
-      ssize_t ret = fi_send(ep_.ep(), send_buf_, size_, desc_, peer_, &send_ctx_);
-      if (ret == 0) {
-        sends_posted_++;
-        return base::ok_status();
-      }
-      if (ret != -FI_EAGAIN)
-        return base::Error(rpc::fabric_error("fi_send", static_cast<int>(ret)));
-      TRY(poll(0));
-    }
-  }
-
-  // Large messages go by rendezvous: the peer reads from our buffer, which
-  // needs our progress, so an end must not stop polling before its sends
-  // completed.
-  base::Status wait_sends() {
-    auto until = Clock::now() + kStall;
-    while (sends_done_ < sends_posted_) {
-      if (Clock::now() > until)
-        return base::Error("bare: a send did not complete in 5 s", ETIMEDOUT);
-      TRY(poll(kWaitMs));
-    }
-    return base::ok_status();
-  }
-
-  base::Status wait_recv() {
-    auto until = Clock::now() + kStall;
-    while (received_ == consumed_) {
-      if (Clock::now() > until) return base::Error("bare: no message for 5 s", ETIMEDOUT);
-      TRY(poll(kWaitMs));
-    }
-    consumed_++;
-    return base::ok_status();
-  }
-
- private:
-  base::Status poll(int timeout_ms) {
-    fi_cq_msg_entry entries[8];
-    ssize_t n = ep_.read_cq(entries, 8, timeout_ms);
-    if (n == -FI_EAVAIL) {
-      fi_cq_err_entry err{};
-      fi_cq_readerr(ep_.cq(), &err, 0);
-      return base::Error(std::string("bare: completion error: ") + fi_strerror(err.err));
-    }
-    for (ssize_t i = 0; i < n; ++i) {
-      if (entries[i].flags & FI_RECV) received_++;
-      if (entries[i].flags & FI_SEND) sends_done_++;
-    }
-    return base::ok_status();
-  }
-
-  rpc::FabricEndpoint& ep_;
-  void* desc_;
-  std::byte* send_buf_;
-  std::byte* recv_buf_;
-  size_t size_;
-  fi_addr_t peer_;
-  fi_context2 send_ctx_{};
-  fi_context2 recv_ctx_{};
-  uint64_t received_ = 0;
-  uint64_t consumed_ = 0;
-  uint64_t sends_posted_ = 0;
-  uint64_t sends_done_ = 0;
-};
+// rpc::BareEnd; its waits sleep in the completion queue as FabricTransport's
+// progress thread does.
+using BareEnd = rpc::BareEnd;
 
 base::StatusOr<std::vector<double>> run_bare(BareEnd& a, BareEnd& b, int total, int warmup) {
   base::Status echo_status;
@@ -321,8 +239,8 @@ base::StatusOr<RttReport> run_rtt(const RttOptions& o) {
   for (size_t size : o.sizes) {
     RttRow row;
     row.size = size;
-    BareEnd a(*ea, mra, bare_a.data, bare_a.data + max_size, size, 1);
-    BareEnd b(*eb, mrb, bare_b.data, bare_b.data + max_size, size, 0);
+    BareEnd a(*ea, mra, bare_a.data, bare_a.data + max_size, size, 1, kWaitMs);
+    BareEnd b(*eb, mrb, bare_b.data, bare_b.data + max_size, size, 0, kWaitMs);
     std::vector<double> ours_samples, bare_samples;
     for (int round = 0; round < kRounds; ++round) {
       int n = o.iterations / kRounds + (round < o.iterations % kRounds ? 1 : 0);

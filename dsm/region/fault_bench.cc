@@ -115,7 +115,7 @@ base::StatusOr<Latency> local_uffd_faults(uint64_t n) {
 // with the cluster secret (fault_bench_link.h) over the bare endpoint pair.
 class Link {
  public:
-  Link(BareEnd& end, CommandSeal seal) : end_(end), seal_(std::move(seal)) {}
+  Link(rpc::BareEnd& end, CommandSeal seal) : end_(end), seal_(std::move(seal)) {}
 
   // Waits until node 1's side answers (it may start after this side, on
   // another host), up to `wait`.
@@ -191,7 +191,7 @@ class Link {
     }
   }
 
-  BareEnd& end_;
+  rpc::BareEnd& end_;
   CommandSeal seal_;
   uint64_t seq_ = 0;
 };
@@ -296,8 +296,8 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   LocalServer server(&cancel);
   base::ScopeGuard cancel_server([&] { cancel = true; });  // runs before `server` joins
   if (o.role == FaultBenchRole::kBoth) TRY(server.start(o));
-  auto bare = TRY(BareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
-  Link link(*bare, TRY(CommandSeal::Create(o.secret)));
+  auto bare = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
+  Link link(bare->end(), TRY(CommandSeal::Create(o.secret)));
   TRY(link.hello(o.server_wait));
   (void)TRY(link.round_trips(kPage, 100));  // connect, warm up
   std::vector<double> uffd_samples, rtt_samples, big_samples;
@@ -455,11 +455,12 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
-      r.provider, r.protocol, r.role_measure ? "measure" : "both", lat(r.read_random), lat(r.read_sequential), lat(r.write_random),
-      lat(r.write_sequential), lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s,
-      r.raw_mb_s, r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio,
-      r.scan_read_ahead, r.scan_run_copies, r.scan_run_copy_pages, r.scan_punches, r.scan_evictions,
-      r.scan_cpu_s, threads, r.region_stats_json.empty() ? "null" : r.region_stats_json,
+      r.provider, r.protocol, r.role_measure ? "measure" : "both", lat(r.read_random),
+      lat(r.read_sequential), lat(r.write_random), lat(r.write_sequential), lat(r.local_uffd),
+      lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s, r.raw_mb_s, r.read_ahead_hits,
+      r.read_fault_p50_ratio, r.scan_bandwidth_ratio, r.scan_read_ahead, r.scan_run_copies,
+      r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.scan_cpu_s, threads,
+      r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }
 

@@ -51,8 +51,7 @@ TEST(BenchCommandLink, AnswersCarryErrorMessageAndSeq) {
   auto st = read_answer(buf.data());
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), EINVAL);
-  EXPECT_EQ(st.error().message().rfind("node 1: region too large", 0), 0u)
-      << st.error().message();
+  EXPECT_EQ(st.error().message().rfind("node 1: region too large", 0), 0u) << st.error().message();
   EXPECT_EQ(answer_seq(buf.data()), 43u);  // the message did not run over the seq
 }
 

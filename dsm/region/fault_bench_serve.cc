@@ -88,7 +88,8 @@ struct NodeOne {
 base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<bool>* cancel,
                                const std::function<void()>& ready) {
   const size_t bytes = std::max<size_t>(o.raw_reply_bytes, kPage);
-  auto bare = TRY(BareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, bytes));
+  auto owned = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, bytes));
+  rpc::BareEnd* bare = &owned->end();
   NodeOne one;
   one.transport =
       TRY(rpc::FabricTransport::Create(o.provider, {"n0", "n1"}, {o.a, o.b}, 1, o.secret));
@@ -115,7 +116,7 @@ base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<boo
     auto c = seal.open(bare->recv_buffer());
     const bool fresh = c.ok() && c->seq > last_seq;
     const bool echo_ok = c.ok() && (c->op != BenchCommand::kEcho ||
-                                    (c->arg0 >= kCommandBytes && c->arg0 <= bare->bytes()));
+                                    (c->arg0 >= kCommandBytes && c->arg0 <= bare->size()));
     if (!fresh || !echo_ok) {
       ++refused;
       spdlog::warn("bench fault: refused a command: {}", !c.ok()  ? c.error().message()
