@@ -16,6 +16,7 @@
 #include "dsm/protocol/placement.h"
 #include "dsm/region/region.h"
 #include "node/membership.h"
+#include "node/region_counters.h"
 #include "rpc/control/server.h"
 #include "rpc/fabric_transport.h"
 
@@ -48,49 +49,6 @@ void add_transport_counters(std::vector<rpc::control::Counter>& out, const std::
   add("timeouts", c.timeouts);
   add("retries", c.retries);
   add("page_copies", c.page_copies);
-}
-
-// The region's counters a table of the spread needs (tools/spread_table.h),
-// plus the usual fault and message totals.
-void add_region_counters(std::vector<rpc::control::Counter>& out, const dsm::RegionStats& r,
-                         uint64_t frames_homed, uint64_t budget_frames) {
-  using dsm::protocol::MsgType;
-  auto add = [&](const char* name, uint64_t v) { out.push_back({"region", name, v}); };
-  auto at = [](const auto& array, MsgType t) { return array[static_cast<size_t>(t)]; };
-  const dsm::DriverCounters& d = r.driver;
-  uint64_t sent = 0, received = 0, bytes_sent = 0, bytes_received = 0;
-  for (size_t i = 0; i < dsm::DriverCounters::kTypes; ++i) {
-    sent += d.messages_sent[i];
-    received += d.messages_received[i];
-    bytes_sent += d.bytes_sent[i];
-    bytes_received += d.bytes_received[i];
-  }
-  add("frames", r.frames);
-  add("frames_homed", frames_homed + r.proto.homes_won);  // + first-touch's claims won
-  add("resident", r.engine.resident);
-  add("resident_max", r.engine.resident_max);
-  add("budget_frames", budget_frames);  // 0: no budget
-  add("read_misses", r.engine.read_misses);
-  add("write_misses", r.engine.write_misses);
-  add("write_upgrades", r.engine.write_upgrades);
-  add("read_ahead_hits", r.engine.read_ahead_hits);
-  add("lost_frames", r.proto.lost_frames);      // died with a node (dsm/PROTOCOLS.md)
-  add("failed_faults", r.proto.failed_faults);  // accesses that got SIGBUS
-  add("nodes_down", r.proto.nodes_down);
-  // Grants carry the pages: received = fetched by this node, sent = served.
-  add("grants_received",
-      at(d.messages_received, MsgType::kReadGrant) + at(d.messages_received, MsgType::kWriteGrant));
-  add("grants_sent",
-      at(d.messages_sent, MsgType::kReadGrant) + at(d.messages_sent, MsgType::kWriteGrant));
-  add("write_backs_received", at(d.messages_received, MsgType::kWriteBack));
-  add("invalidations", r.engine.invalidations);
-  add("evictions", r.engine.evictions);
-  add("messages_sent", sent);
-  add("messages_received", received);
-  add("bytes_sent", bytes_sent);
-  add("bytes_received", bytes_received);
-  add("rejected", r.rejected());
-  add("fetch_errors", r.engine.fetch_errors);
 }
 
 }  // namespace

@@ -97,13 +97,38 @@ TEST_P(DsmCluster, WrittenOnOneNodeIsReadOnTheOthers) {
       ASSERT_EQ(w.status, 0) << w.out << logs();
       for (int reader = 0; reader < 3; ++reader) {
         if (reader == writer) continue;
-        ProcResult r = client(reader, {"read", std::to_string(f * 4096 + 8),
-                                       std::to_string(text.size())});
+        ProcResult r =
+            client(reader, {"read", std::to_string(f * 4096 + 8), std::to_string(text.size())});
         EXPECT_EQ(r.out, text + "\n") << "frame " << f << " read on n" << reader << logs();
       }
     }
   }
   for (int i = 0; i < 3; ++i) EXPECT_EQ(counter(i, "rejected"), 0u) << "n" << i;
+  // `pangaea stats` serves messages by type and the latency histograms of
+  // the demand faults, split into userfaultfd, network and protocol time.
+  for (int i = 0; i < 3; ++i) {
+    auto s = nodes_.stats(node(i));
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    EXPECT_GT(s->get("region.messages", "ReadGrant_received"), 0u) << "n" << i;
+    EXPECT_GE(s->get("region.messages", "ReadGrant_bytes_received"),
+              4096 * s->get("region.messages", "ReadGrant_received"))  // each carries its page
+        << "n" << i;
+    const uint64_t faults = s->get("region.latency", "total_count");
+    EXPECT_GT(faults, 0u) << "n" << i;
+    for (const char* kind : {"uffd", "network", "protocol"}) {
+      EXPECT_EQ(s->get("region.latency", std::string(kind) + "_count"), faults) << kind;
+    }
+    uint64_t in_buckets = 0;
+    for (const auto& c : s->counters) {
+      if (c.group == "region.latency" && c.name.rfind("total_lt_", 0) == 0) in_buckets += c.value;
+    }
+    EXPECT_EQ(in_buckets, faults) << "n" << i;
+    EXPECT_GT(s->get("region.latency", "total_p50_ns"), 0u);
+  }
+  RunResult shown = run_pangaea({"stats", "--config", config_.source, "--node", "n1"});
+  EXPECT_EQ(shown.status, 0) << shown.err;
+  EXPECT_NE(shown.out.find("region.latency"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("network_p99_ns"), std::string::npos) << shown.out;
 }
 
 TEST_P(DsmCluster, FalseSharingLosesNoUpdate) {
@@ -113,9 +138,9 @@ TEST_P(DsmCluster, FalseSharingLosesNoUpdate) {
   const uint64_t page = 7 * 4096;
   std::vector<std::unique_ptr<Proc>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(std::make_unique<Proc>(helper(
-        i, {"bump", std::to_string(page + 64 * i), std::to_string(kBumps),
-            std::to_string(page + 2048), "3"})));
+    clients.push_back(std::make_unique<Proc>(
+        helper(i, {"bump", std::to_string(page + 64 * i), std::to_string(kBumps),
+                   std::to_string(page + 2048), "3"})));
   }
   for (int i = 0; i < 3; ++i) {
     ASSERT_EQ(clients[static_cast<size_t>(i)]->wait(90s), 0)
@@ -138,9 +163,9 @@ TEST_P(DsmCluster, CounterUnderADsmLockIsExact) {
   constexpr int kIncrements = 200;
   std::vector<std::unique_ptr<Proc>> clients;
   for (int i = 0; i < 3; ++i) {
-    clients.push_back(std::make_unique<Proc>(std::vector<std::string>{
-        PANGAEA_DSM_COUNTER, config_.source + ":" + node(i).name, std::to_string(kIncrements),
-        "100", "3"}));
+    clients.push_back(std::make_unique<Proc>(
+        std::vector<std::string>{PANGAEA_DSM_COUNTER, config_.source + ":" + node(i).name,
+                                 std::to_string(kIncrements), "100", "3"}));
   }
   for (auto& c : clients) ASSERT_EQ(c->wait(90s), 0) << c->out() << logs();
   ProcResult total = run_proc({PANGAEA_DSM_COUNTER, config_.source + ":n2", "0"});
@@ -166,8 +191,7 @@ TEST_P(DsmCluster, WritesBeyondANodesBudgetAreEvictedAndKept) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Nets, DsmCluster,
-                         ::testing::Values(Where::kLoopback, Where::kNamespaces),
+INSTANTIATE_TEST_SUITE_P(Nets, DsmCluster, ::testing::Values(Where::kLoopback, Where::kNamespaces),
                          [](const auto& info) {
                            return info.param == Where::kLoopback ? std::string("Loopback")
                                                                  : std::string("Namespaces");
