@@ -112,7 +112,8 @@ base::StatusOr<Latency> local_uffd_faults(uint64_t n) {
 }
 
 // The measuring side's end of the link to node 1's side: commands sealed
-// with the cluster secret (fault_bench_link.h) over the bare endpoint pair.
+// with the cluster secret, echoes with the session's token
+// (fault_bench_link.h), over the bare endpoint pair.
 class Link {
  public:
   Link(rpc::BareEnd& end, CommandSeal seal) : end_(end), seal_(std::move(seal)) {}
@@ -123,7 +124,7 @@ class Link {
     const auto until = Clock::now() + wait;
     base::Status last;
     while (Clock::now() < until) {
-      last = echo(kCommandBytes, std::chrono::seconds(1));
+      last = command({BenchCommand::kHello, 0, session_, 0}, std::chrono::seconds(1));
       if (last.ok()) return {};
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -136,10 +137,10 @@ class Link {
 
   // Round trips of a 64-byte request answered by `reply` bytes, timed.
   base::StatusOr<std::vector<double>> round_trips(size_t reply, int total) {
-    // Sealed before the clock starts: the MAC is not part of a round trip.
+    // Written before the clock starts.
     std::vector<std::array<std::byte, kCommandBytes>> sealed(static_cast<size_t>(total));
     uint64_t first = seq_;
-    for (auto& c : sealed) seal_.seal({BenchCommand::kEcho, ++seq_, reply, 0}, c.data());
+    for (auto& c : sealed) seal_.seal({BenchCommand::kEcho, ++seq_, reply, session_}, c.data());
     std::vector<double> samples;
     samples.reserve(sealed.size());
     for (const auto& c : sealed) {
@@ -163,12 +164,6 @@ class Link {
   base::Status stop(std::chrono::milliseconds wait) { return command({BenchCommand::kStop}, wait); }
 
  private:
-  base::Status echo(size_t reply, std::chrono::milliseconds wait) {
-    seal_.seal({BenchCommand::kEcho, ++seq_, reply, 0}, end_.send_buffer());
-    TRY(end_.post_recv());
-    TRY(end_.send(kCommandBytes, wait));
-    return wait_answer(seq_, wait);
-  }
   base::Status command(BenchCommand c, std::chrono::milliseconds wait) {
     c.seq = ++seq_;
     seal_.seal(c, end_.send_buffer());
@@ -194,6 +189,8 @@ class Link {
   rpc::BareEnd& end_;
   CommandSeal seal_;
   uint64_t seq_ = 0;
+  // Echoes carry it instead of a MAC (fault_bench_link.h); never 0.
+  const uint64_t session_ = ((uint64_t{randombytes_random()} << 32) | randombytes_random()) | 1;
 };
 
 // Node 1's side in a thread of this process (--role both).

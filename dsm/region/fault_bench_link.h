@@ -5,19 +5,25 @@
 //
 // A command is one 64-byte message (little-endian):
 //   0  u32  magic 0x42464750 ("PGFB")
-//   4  u32  op: 1 echo, 2 region, 3 stop
+//   4  u32  op: 1 echo, 2 region, 3 stop, 4 hello
 //   8  u64  seq: 1, 2, 3, ...; node 1 takes only a seq above the last it took
-//   16 u64  arg0: echo: bytes of the answer; region: frames (0: none)
-//   24 u64  arg1: region: region id (bits 0-31), protocol (bits 32-39, index
-//           in protocol::protocol_names())
+//   16 u64  arg0: echo: bytes of the answer; region: frames (0: none);
+//           hello: the session token
+//   24 u64  arg1: echo: the session token; region: region id (bits 0-31),
+//           protocol (bits 32-39, index in protocol::protocol_names())
 //   32 32 B HMAC-SHA-512-256 (libsodium crypto_auth) of bytes 0-31, keyed
-//           by the BLAKE2b-256 hash of the cluster secret
-// Answers: echo: arg0 bytes (the ping-pong's reply); region and stop: 64
-// bytes, u64 0 or the errno of a failure, then a NUL-terminated message.
-// Every answer carries the command's seq as u64 at offset 56, so an answer
-// that arrives after its command timed out is told apart and dropped. A
-// command that fails a check is counted and not answered: the measuring
-// side times out and says so.
+//           by the BLAKE2b-256 hash of the cluster secret; zero in an echo
+// Hello, region and stop must carry the MAC. An echo (the baselines'
+// ping-pong request) carries instead the random token of the session that
+// the last hello opened: checking a MAC there would add ~1 us of HMAC to
+// every bare round trip the benchmark compares against. So a peer that
+// sees the traffic can make node 1 echo during that session, nothing more.
+// Answers: echo: arg0 bytes (the ping-pong's reply); hello, region and
+// stop: 64 bytes, u64 0 or the errno of a failure, then a NUL-terminated
+// message. Every answer carries the command's seq as u64 at offset 56, so
+// an answer that arrives after its command timed out is told apart and
+// dropped. A command that fails a check is counted and not answered: the
+// measuring side times out and says so.
 
 #include <sodium.h>
 
@@ -35,7 +41,7 @@ inline constexpr size_t kCommandBytes = 64;
 inline constexpr uint32_t kCommandMagic = 0x42464750;
 
 struct BenchCommand {
-  enum Op : uint32_t { kEcho = 1, kRegion = 2, kStop = 3 };
+  enum Op : uint32_t { kEcho = 1, kRegion = 2, kStop = 3, kHello = 4 };
   Op op = kEcho;
   uint64_t seq = 0;
   uint64_t arg0 = 0;
@@ -45,8 +51,10 @@ struct BenchCommand {
 class CommandSeal {
  public:
   static base::StatusOr<CommandSeal> Create(std::string_view secret);
+  // With the MAC (an echo without: see above).
   void seal(const BenchCommand& c, std::byte* out) const;
-  // Checks the magic, the op and the MAC (not the seq: the caller's state).
+  // Checks the magic, the op and, but for an echo, the MAC; not the seq nor
+  // an echo's token (the caller's state).
   base::StatusOr<BenchCommand> open(const std::byte* in) const;
 
  private:

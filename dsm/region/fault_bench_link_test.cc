@@ -41,6 +41,22 @@ TEST(BenchCommandLink, OtherSecretChangedByteOrGarbageIsRefused) {
   EXPECT_EQ(seal->open(garbage.data()).error().code(), EPROTO);
 }
 
+TEST(BenchCommandLink, EchoesCarryTheSessionTokenNotAMac) {
+  auto seal = CommandSeal::Create("s3cret");
+  auto other = CommandSeal::Create("another");
+  ASSERT_TRUE(seal.ok() && other.ok());
+  std::array<std::byte, kCommandBytes> buf{};
+  seal->seal({BenchCommand::kEcho, 9, 4096, 0x1234}, buf.data());
+  for (size_t i = 32; i < kCommandBytes; ++i) EXPECT_EQ(buf[i], std::byte{0}) << i;
+  // No MAC to check: node 1 checks the token against its session instead.
+  auto c = other->open(buf.data());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->arg1, 0x1234u);
+  // Every other command needs the MAC: an echo's bytes relabelled are refused.
+  buf[4] = std::byte{BenchCommand::kHello};
+  EXPECT_EQ(seal->open(buf.data()).error().code(), EACCES);
+}
+
 TEST(BenchCommandLink, AnswersCarryErrorMessageAndSeq) {
   std::array<std::byte, kCommandBytes> buf{};
   write_answer(buf.data(), 42, 0, "");

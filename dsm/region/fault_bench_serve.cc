@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "base/bytes.h"
@@ -96,7 +97,7 @@ base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<boo
   const CommandSeal seal = TRY(CommandSeal::Create(o.secret));
   if (ready) ready();
   TRY(bare->post_recv());
-  uint64_t last_seq = 0, refused = 0;
+  uint64_t last_seq = 0, refused = 0, session = 0;
   auto idle_since = std::chrono::steady_clock::now();
   for (;;) {
     // Waits in slices, to notice `cancel`.
@@ -114,14 +115,20 @@ base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<boo
     }
     idle_since = std::chrono::steady_clock::now();
     auto c = seal.open(bare->recv_buffer());
-    const bool fresh = c.ok() && c->seq > last_seq;
-    const bool echo_ok = c.ok() && (c->op != BenchCommand::kEcho ||
-                                    (c->arg0 >= kCommandBytes && c->arg0 <= bare->size()));
-    if (!fresh || !echo_ok) {
+    std::string refusal;
+    if (!c.ok()) {
+      refusal = c.error().message();
+    } else if (c->seq <= last_seq) {
+      refusal = "replayed";
+    } else if (c->op == BenchCommand::kEcho && (session == 0 || c->arg1 != session)) {
+      refusal = "echo outside the session";
+    } else if (c->op == BenchCommand::kEcho &&
+               (c->arg0 < kCommandBytes || c->arg0 > bare->size())) {
+      refusal = "bad echo size";
+    }
+    if (!refusal.empty()) {
       ++refused;
-      spdlog::warn("bench fault: refused a command: {}", !c.ok()  ? c.error().message()
-                                                         : !fresh ? "replayed"
-                                                                  : "bad echo size");
+      spdlog::warn("bench fault: refused a command: {}", refusal);
       TRY(bare->post_recv());
       continue;
     }
@@ -140,6 +147,12 @@ base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<boo
         TRY(bare->send(kCommandBytes));
         break;
       }
+      case BenchCommand::kHello:
+        session = c->arg0;
+        write_answer(bare->send_buffer(), c->seq, 0, "");
+        TRY(bare->post_recv());
+        TRY(bare->send(kCommandBytes));
+        break;
       case BenchCommand::kStop:
         one.region.reset();
         write_answer(bare->send_buffer(), c->seq, 0, "");
