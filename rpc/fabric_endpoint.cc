@@ -135,8 +135,12 @@ base::Status FabricEndpoint::open(fi_info* info, const std::string& where, bool 
   }
   if (ret != 0) return base::Error(fabric_error("fi_cq_open", ret));
 
-  if ((ret = fi_endpoint(domain_, info, &ep_, nullptr)) != 0)
-    return base::Error(fabric_error("fi_endpoint on " + where, ret), EADDRINUSE);
+  if ((ret = fi_endpoint(domain_, info, &ep_, nullptr)) != 0) {
+    // libfabric's codes below 256 are errno values (EADDRINUSE,
+    // EADDRNOTAVAIL: the address is not this host's, ...).
+    const int code = -ret > 0 && -ret < 256 ? -ret : EADDRINUSE;
+    return base::Error(fabric_error("fi_endpoint on " + where, ret), code);
+  }
   return base::ok_status();
 }
 

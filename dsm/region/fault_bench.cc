@@ -292,7 +292,15 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   std::atomic<bool> cancel{false};
   LocalServer server(&cancel);
   base::ScopeGuard cancel_server([&] { cancel = true; });  // runs before `server` joins
-  if (o.role == FaultBenchRole::kBoth) TRY(server.start(o));
+  if (o.role == FaultBenchRole::kBoth) {
+    if (base::Status st = server.start(o); !st.ok()) {
+      if (st.error().code() != EADDRNOTAVAIL) return st.error();
+      return base::Error(st.error().message() +
+                             ": node 1's address is not on this host; run `pangaea bench fault "
+                             "--role serve` on its host and `--role measure` here",
+                         EADDRNOTAVAIL);
+    }
+  }
   auto bare = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
   Link link(bare->end(), TRY(CommandSeal::Create(o.secret)));
   TRY(link.hello(o.server_wait));

@@ -69,6 +69,11 @@ TEST_F(BenchFaultTwoHosts, MeasuringWithoutNodeOneSaysWhatIsMissing) {
       run_proc(bench(0, "cluster.toml", {"--role", "measure", "--server-wait", "2"}), 60s);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("no answer from node 1's side"), std::string::npos) << r.out;
+  // Both sides in one process cannot bind node 1's address on node 0's host.
+  ProcResult both = run_proc(bench(0, "cluster.toml", {}), 60s);
+  EXPECT_EQ(both.status, 1) << both.out;
+  EXPECT_NE(both.out.find("run `pangaea bench fault --role serve` on its host"), std::string::npos)
+      << both.out;
 }
 
 TEST_F(BenchFaultTwoHosts, CommandsUnderAnotherSecretAreRefused) {
