@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <future>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <thread>
@@ -199,17 +200,19 @@ class LocalServer {
   explicit LocalServer(const std::atomic<bool>* cancel) : cancel_(cancel) {}
   // Returns once node 1's endpoints are up (or failed).
   base::Status start(const FaultBenchOptions& o) {
-    std::promise<void> up;
-    auto ready = up.get_future();
-    thread_ = std::thread([this, o, &up] {
+    // Shared with the thread: it may still be inside set_value() when this
+    // function has returned.
+    auto up = std::make_shared<std::promise<void>>();
+    auto ready = up->get_future();
+    thread_ = std::thread([this, o, up] {
       bool told = false;
       status_ = serve_fault_bench(o, cancel_, [&] {
         told = true;
-        up.set_value();
+        up->set_value();
       });
       if (!told) {
         failed_early_ = true;
-        up.set_value();
+        up->set_value();
       }
     });
     ready.wait();
