@@ -6,7 +6,8 @@
 // A command is one 64-byte message (little-endian):
 //   0  u32  magic 0x42464750 ("PGFB")
 //   4  u32  op: 1 echo, 2 region, 3 stop, 4 hello
-//   8  u64  seq: 1, 2, 3, ...; node 1 takes only a seq above the last it took
+//   8  u64  seq: 1, 2, 3, ...; node 1 takes only a seq above the last it
+//           took, but for a hello (a new measuring side starts again at 1)
 //   16 u64  arg0: echo: bytes of the answer; region: frames (0: none);
 //           hello: the session token
 //   24 u64  arg1: echo: the session token; region: region id (bits 0-31),
