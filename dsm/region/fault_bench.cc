@@ -34,8 +34,8 @@
 #include "dsm/fault/uffd.h"
 #include "dsm/protocol/protocol.h"
 #include "dsm/region/fault_bench_bare.h"
-#include "dsm/region/fault_bench_link.h"
 #include "dsm/region/region.h"
+#include "rpc/bench_link.h"
 #include "rpc/fabric_transport.h"
 
 namespace dsm {
@@ -112,88 +112,6 @@ base::StatusOr<Latency> local_uffd_faults(uint64_t n) {
   return summarize(std::move(samples));
 }
 
-// The measuring side's end of the link to node 1's side: commands sealed
-// with the cluster secret, echoes with the session's token
-// (fault_bench_link.h), over the bare endpoint pair.
-class Link {
- public:
-  Link(rpc::BareEnd& end, CommandSeal seal) : end_(end), seal_(std::move(seal)) {}
-
-  // Waits until node 1's side answers (it may start after this side, on
-  // another host), up to `wait`.
-  base::Status hello(std::chrono::milliseconds wait) {
-    const auto until = Clock::now() + wait;
-    base::Status last;
-    while (Clock::now() < until) {
-      last = command({BenchCommand::kHello, 0, session_, 0}, std::chrono::seconds(1));
-      if (last.ok()) return {};
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    return base::Error(fmt::format("no answer from node 1's side of the benchmark in {} s (is "
-                                   "`pangaea bench fault --role serve` running there with the "
-                                   "same cluster secret?): {}",
-                                   wait.count() / 1000, last.ok() ? "" : last.error().message()),
-                       ETIMEDOUT);
-  }
-
-  // Round trips of a 64-byte request answered by `reply` bytes, timed.
-  base::StatusOr<std::vector<double>> round_trips(size_t reply, int total) {
-    // Written before the clock starts.
-    std::vector<std::array<std::byte, kCommandBytes>> sealed(static_cast<size_t>(total));
-    uint64_t first = seq_;
-    for (auto& c : sealed) seal_.seal({BenchCommand::kEcho, ++seq_, reply, session_}, c.data());
-    std::vector<double> samples;
-    samples.reserve(sealed.size());
-    for (const auto& c : sealed) {
-      std::memcpy(end_.send_buffer(), c.data(), kCommandBytes);
-      auto t0 = Clock::now();
-      TRY(end_.post_recv());
-      TRY(end_.send(kCommandBytes));
-      TRY(wait_answer(++first, std::chrono::seconds(5)));
-      samples.push_back(micros(Clock::now() - t0));
-    }
-    TRY(end_.wait_sends());
-    return samples;
-  }
-
-  // Node 1 drops its region and makes one of `frames` (0: none), homing
-  // every frame, its home copies filled.
-  base::Status region(uint64_t frames, uint32_t region_id, size_t protocol) {
-    return command({BenchCommand::kRegion, 0, frames, region_id | (uint64_t{protocol} << 32)},
-                   std::chrono::minutes(5));
-  }
-  base::Status stop(std::chrono::milliseconds wait) { return command({BenchCommand::kStop}, wait); }
-
- private:
-  base::Status command(BenchCommand c, std::chrono::milliseconds wait) {
-    c.seq = ++seq_;
-    seal_.seal(c, end_.send_buffer());
-    TRY(end_.post_recv());
-    TRY(end_.send(kCommandBytes, wait));
-    TRY(wait_answer(c.seq, wait));
-    return read_answer(end_.recv_buffer());
-  }
-  // The answer to command `seq`; answers to earlier commands that timed
-  // out (node 1 still starting) are dropped.
-  base::Status wait_answer(uint64_t seq, std::chrono::milliseconds wait) {
-    const auto until = Clock::now() + wait;
-    for (;;) {
-      TRY(end_.wait_recv(std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::max(until - Clock::now(), Clock::duration::zero()))));
-      const uint64_t got = answer_seq(end_.recv_buffer());
-      if (got == seq) return {};
-      if (got > seq) return base::Error("node 1 answered a command not sent yet", EPROTO);
-      TRY(end_.post_recv());
-    }
-  }
-
-  rpc::BareEnd& end_;
-  CommandSeal seal_;
-  uint64_t seq_ = 0;
-  // Echoes carry it instead of a MAC (fault_bench_link.h); never 0.
-  const uint64_t session_ = ((uint64_t{randombytes_random()} << 32) | randombytes_random()) | 1;
-};
-
 // Node 1's side in a thread of this process (--role both).
 class LocalServer {
  public:
@@ -237,7 +155,7 @@ class LocalServer {
 // Node 0's region: node 1 homes every frame ("range" with node 0 giving
 // nothing), so every fault on node 0 goes over the fabric. Node 1's region
 // (the same id) is made first.
-base::StatusOr<std::unique_ptr<Region>> make_region(Link& link, rpc::Transport& transport,
+base::StatusOr<std::unique_ptr<Region>> make_region(rpc::BenchLink& link, rpc::Transport& transport,
                                                     const FaultBenchOptions& o, uint64_t frames,
                                                     uint32_t id, uint32_t read_ahead,
                                                     uint64_t budget) {
@@ -245,7 +163,10 @@ base::StatusOr<std::unique_ptr<Region>> make_region(Link& link, rpc::Transport& 
   const size_t protocol =
       static_cast<size_t>(std::find(names.begin(), names.end(), o.protocol) - names.begin());
   if (protocol == names.size()) return base::Error("unknown protocol " + o.protocol, EINVAL);
-  TRY(link.region(frames, id, protocol));
+  // Node 1 drops its region and makes one of `frames`, homing every frame,
+  // its home copies filled.
+  TRY(link.command({rpc::BenchCommand::kRegion, 0, frames, id | (uint64_t{protocol} << 32)},
+                   std::chrono::minutes(5)));
   RegionConfig c;
   c.self = 0;
   c.node_count = 2;
@@ -305,9 +226,9 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
     }
   }
   auto bare = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
-  Link link(bare->end(), TRY(CommandSeal::Create(o.secret)));
+  rpc::BenchLink link(bare->end(), TRY(rpc::CommandSeal::Create(o.secret)));
   TRY(link.hello(o.server_wait));
-  (void)TRY(link.round_trips(kPage, 100));  // connect, warm up
+  (void)TRY(link.round_trips(rpc::kCommandBytes, kPage, 100));  // connect, warm up
   std::vector<double> uffd_samples, rtt_samples, big_samples;
   auto append = [](std::vector<double>& to, const std::vector<double>& from) {
     to.insert(to.end(), from.begin(), from.end());
@@ -315,7 +236,8 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   auto raw_round = [&]() -> base::Status {
     append(uffd_samples, TRY(local_uffd_faults(std::max<uint64_t>(n / kRounds, 1))).samples_us);
     append(rtt_samples,
-           TRY(link.round_trips(kPage, std::max(o.raw_iterations / static_cast<int>(kRounds), 1))));
+           TRY(link.round_trips(rpc::kCommandBytes, kPage,
+                                std::max(o.raw_iterations / static_cast<int>(kRounds), 1))));
     return {};
   };
 
@@ -374,7 +296,7 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   mem = region->data();
   (void)mem[(frames - 1) * kPage];  // handshake outside the timed part
   // (c) right before and right after the scan, under the load it saw.
-  append(big_samples, TRY(link.round_trips(bytes, 100)));
+  append(big_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, 100)));
   const double cpu0 = process_cpu_s();
   const base::ThreadTimes threads0 = base::ThreadTimes::now();
   auto t0 = Clock::now();
@@ -386,7 +308,7 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   uint64_t want = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) want += f & 0xff;
   if (sum != want) return base::Error("scan read other bytes than the home holds", EIO);
-  append(big_samples, TRY(link.round_trips(bytes, 100)));
+  append(big_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, 100)));
   Latency big = summarize(std::move(big_samples));
   r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
   r.scan_bytes = (frames - 1) * kPage;

@@ -12,7 +12,7 @@
 // the echo end of the ping-pong) runs in a thread of this process
 // (FaultBenchRole::kBoth) or alone on another host (kServe there, kMeasure
 // here), driven by commands sealed with the cluster secret
-// (fault_bench_link.h).
+// (rpc/bench_command.h, rpc/bench_link.h).
 //
 // Ratios (targets in issue 3): read_fault_p50_ratio = remote read fault p50
 // (random order, no read-ahead) / (a.p50 + b.p50), target <= 1.2;

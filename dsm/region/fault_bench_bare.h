@@ -2,7 +2,7 @@
 // The fault benchmark's end of the bare libfabric ping-pong (rpc::BareEnd)
 // with its own endpoint and registered buffers [send | receive]. The
 // baselines (b) and (c) are measured over a pair of these, and the measuring
-// side drives node 1's side through the same pair (fault_bench_link.h).
+// side drives node 1's side through the same pair (rpc/bench_command.h, rpc/bench_link.h).
 
 #include <cstddef>
 #include <cstdlib>

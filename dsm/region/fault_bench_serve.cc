@@ -1,6 +1,6 @@
 // Node 1's side of `pangaea bench fault`: the echo end of the bare
 // ping-pong, and node 1's Region, which homes every frame the measuring
-// side faults on. Driven by commands (fault_bench_link.h); in a thread of
+// side faults on. Driven by commands (rpc/bench_command.h, rpc/bench_link.h); in a thread of
 // the measuring process (--role both) or alone on node 1's host
 // (--role serve).
 
@@ -21,8 +21,8 @@
 #include "dsm/protocol/protocol.h"
 #include "dsm/region/fault_bench.h"
 #include "dsm/region/fault_bench_bare.h"
-#include "dsm/region/fault_bench_link.h"
 #include "dsm/region/region.h"
+#include "rpc/bench_link.h"
 #include "rpc/fabric_transport.h"
 
 namespace dsm {
@@ -89,78 +89,19 @@ struct NodeOne {
 base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<bool>* cancel,
                                const std::function<void()>& ready) {
   const size_t bytes = std::max<size_t>(o.raw_reply_bytes, kPage);
-  auto owned = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, bytes));
-  rpc::BareEnd* bare = &owned->end();
+  auto bare = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, bytes));
   NodeOne one;
   one.transport =
       TRY(rpc::FabricTransport::Create(o.provider, {"n0", "n1"}, {o.a, o.b}, 1, o.secret));
-  const CommandSeal seal = TRY(CommandSeal::Create(o.secret));
-  if (ready) ready();
-  TRY(bare->post_recv());
-  uint64_t last_seq = 0, refused = 0, session = 0;
-  auto idle_since = std::chrono::steady_clock::now();
-  for (;;) {
-    // Waits in slices, to notice `cancel`.
-    if (auto st = bare->wait_recv(std::chrono::milliseconds(200), /*idle=*/true); !st.ok()) {
-      if (st.error().code() != ETIMEDOUT) return st;
-      if (cancel != nullptr && cancel->load()) return base::Error("cancelled", ECANCELED);
-      if (std::chrono::steady_clock::now() - idle_since > o.serve_idle) {
-        return base::Error(
-            fmt::format("no command from the measuring side in {} s ({} refused)",
-                        std::chrono::duration_cast<std::chrono::seconds>(o.serve_idle).count(),
-                        refused),
-            ETIMEDOUT);
-      }
-      continue;
-    }
-    idle_since = std::chrono::steady_clock::now();
-    auto c = seal.open(bare->recv_buffer());
-    std::string refusal;
-    if (!c.ok()) {
-      refusal = c.error().message();
-    } else if (c->seq <= last_seq && c->op != BenchCommand::kHello) {
-      // (A hello starts a new session with its own seqs: a measuring side
-      // that was killed leaves this side usable for the next one.)
-      refusal = "replayed";
-    } else if (c->op == BenchCommand::kEcho && (session == 0 || c->arg1 != session)) {
-      refusal = "echo outside the session";
-    } else if (c->op == BenchCommand::kEcho &&
-               (c->arg0 < kCommandBytes || c->arg0 > bare->size())) {
-      refusal = "bad echo size";
-    }
-    if (!refusal.empty()) {
-      if (++refused <= 10) spdlog::warn("bench fault: refused a command: {}", refusal);
-      TRY(bare->post_recv());
-      continue;
-    }
-    last_seq = c->seq;
-    switch (c->op) {
-      case BenchCommand::kEcho:
-        TRY(bare->post_recv());
-        put_answer_seq(bare->send_buffer(), c->seq);
-        TRY(bare->send(c->arg0));
-        break;
-      case BenchCommand::kRegion: {
-        base::Status st = one.make_region(c->arg0, c->arg1);
-        write_answer(bare->send_buffer(), c->seq, st.ok() ? 0 : st.error().code(),
-                     st.ok() ? "" : st.error().message());
-        TRY(bare->post_recv());
-        TRY(bare->send(kCommandBytes));
-        break;
-      }
-      case BenchCommand::kHello:
-        session = c->arg0;
-        write_answer(bare->send_buffer(), c->seq, 0, "");
-        TRY(bare->post_recv());
-        TRY(bare->send(kCommandBytes));
-        break;
-      case BenchCommand::kStop:
-        one.region.reset();
-        write_answer(bare->send_buffer(), c->seq, 0, "");
-        TRY(bare->send(kCommandBytes));
-        return bare->wait_sends();
-    }
-  }
+  const rpc::CommandSeal seal = TRY(rpc::CommandSeal::Create(o.secret));
+  rpc::BenchServeHooks hooks;
+  hooks.ready = ready;
+  hooks.command = [&one](const rpc::BenchCommand& c) -> base::Status {
+    if (c.op != rpc::BenchCommand::kRegion) return base::Error("not a fault bench command", EPROTO);
+    return one.make_region(c.arg0, c.arg1);
+  };
+  hooks.stopping = [&one] { one.region.reset(); };
+  return rpc::serve_bench(bare->end(), seal, o.serve_idle, cancel, hooks);
 }
 
 }  // namespace dsm

@@ -1,15 +1,16 @@
 #pragma once
-// How the measuring side of `pangaea bench fault` (node 0) drives node 1's
-// side (fault_bench_serve.cc), in this process or on another host: commands
-// over the bare endpoint pair that also carries the baselines' ping-pong.
+// How the measuring side of a two-host benchmark (`pangaea bench fault`,
+// `pangaea bench rtt` with --role measure) drives the serving side (--role
+// serve) on the other host: commands over the pair of bare endpoints that
+// also carries the baselines' ping-pong (rpc/bench_link.h runs both ends).
 //
 // A command is one 64-byte message (little-endian):
 //   0  u32  magic 0x42464750 ("PGFB")
 //   4  u32  op: 1 echo, 2 region, 3 stop, 4 hello
-//   8  u64  seq: 1, 2, 3, ...; node 1 takes only a seq above the last it
-//           took, but for a hello (a new measuring side starts again at 1)
-//   16 u64  arg0: echo: bytes of the answer; region: frames (0: none);
-//           hello: the session token
+//   8  u64  seq: 1, 2, 3, ...; the serving side takes only a seq above the
+//           last it took, but for a hello (a new measuring side starts at 1)
+//   16 u64  arg0: echo: bytes of the answer; region (bench fault): frames
+//           (0: none); hello: the session token
 //   24 u64  arg1: echo: the session token; region: region id (bits 0-31),
 //           protocol (bits 32-39, index in protocol::protocol_names())
 //   32 32 B HMAC-SHA-512-256 (libsodium crypto_auth) of bytes 0-31, keyed
@@ -18,7 +19,9 @@
 // ping-pong request) carries instead the random token of the session that
 // the last hello opened: checking a MAC there would add ~1 us of HMAC to
 // every bare round trip the benchmark compares against. So a peer that
-// sees the traffic can make node 1 echo during that session, nothing more.
+// sees the traffic can make the serving side echo during that session,
+// nothing more. An echo request may be longer than 64 bytes (bench rtt sends
+// its size each way); the bytes past the command are not looked at.
 // Answers: echo: arg0 bytes (the ping-pong's reply); hello, region and
 // stop: 64 bytes, u64 0 or the errno of a failure, then a NUL-terminated
 // message. Every answer carries the command's seq as u64 at offset 56, so
@@ -36,7 +39,7 @@
 
 #include "base/result.h"
 
-namespace dsm {
+namespace rpc {
 
 inline constexpr size_t kCommandBytes = 64;
 inline constexpr uint32_t kCommandMagic = 0x42464750;
@@ -69,4 +72,4 @@ base::Status read_answer(const std::byte* in);
 void put_answer_seq(std::byte* out, uint64_t seq);
 uint64_t answer_seq(const std::byte* in);
 
-}  // namespace dsm
+}  // namespace rpc

@@ -1,17 +1,17 @@
-// The fault benchmark's command link (fault_bench_link.h): commands open
-// only with the secret they were sealed with, and unchanged.
+// The benchmarks' command format (rpc/bench_command.h): commands open only
+// with the secret they were sealed with, and unchanged.
 
-#include "dsm/region/fault_bench_link.h"
+#include "rpc/bench_command.h"
 
 #include <gtest/gtest.h>
 
 #include <array>
 #include <cstddef>
 
-namespace dsm {
+namespace rpc {
 namespace {
 
-TEST(BenchCommandLink, SealedCommandOpensUnchanged) {
+TEST(BenchCommand, SealedCommandOpensUnchanged) {
   auto seal = CommandSeal::Create("s3cret");
   ASSERT_TRUE(seal.ok());
   std::array<std::byte, kCommandBytes> buf{};
@@ -24,7 +24,7 @@ TEST(BenchCommandLink, SealedCommandOpensUnchanged) {
   EXPECT_EQ(c->arg1, (uint64_t{1} << 32) | 2);
 }
 
-TEST(BenchCommandLink, OtherSecretChangedByteOrGarbageIsRefused) {
+TEST(BenchCommand, OtherSecretChangedByteOrGarbageIsRefused) {
   auto seal = CommandSeal::Create("s3cret");
   auto other = CommandSeal::Create("another");
   ASSERT_TRUE(seal.ok() && other.ok());
@@ -41,7 +41,7 @@ TEST(BenchCommandLink, OtherSecretChangedByteOrGarbageIsRefused) {
   EXPECT_EQ(seal->open(garbage.data()).error().code(), EPROTO);
 }
 
-TEST(BenchCommandLink, EchoesCarryTheSessionTokenNotAMac) {
+TEST(BenchCommand, EchoesCarryTheSessionTokenNotAMac) {
   auto seal = CommandSeal::Create("s3cret");
   auto other = CommandSeal::Create("another");
   ASSERT_TRUE(seal.ok() && other.ok());
@@ -57,7 +57,7 @@ TEST(BenchCommandLink, EchoesCarryTheSessionTokenNotAMac) {
   EXPECT_EQ(seal->open(buf.data()).error().code(), EACCES);
 }
 
-TEST(BenchCommandLink, AnswersCarryErrorMessageAndSeq) {
+TEST(BenchCommand, AnswersCarryErrorMessageAndSeq) {
   std::array<std::byte, kCommandBytes> buf{};
   write_answer(buf.data(), 42, 0, "");
   EXPECT_TRUE(read_answer(buf.data()).ok());
@@ -67,9 +67,9 @@ TEST(BenchCommandLink, AnswersCarryErrorMessageAndSeq) {
   auto st = read_answer(buf.data());
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), EINVAL);
-  EXPECT_EQ(st.error().message().rfind("node 1: region too large", 0), 0u) << st.error().message();
+  EXPECT_EQ(st.error().message().rfind("serving side: region too large", 0), 0u) << st.error().message();
   EXPECT_EQ(answer_seq(buf.data()), 43u);  // the message did not run over the seq
 }
 
 }  // namespace
-}  // namespace dsm
+}  // namespace rpc

@@ -1,9 +1,9 @@
-#include "dsm/region/fault_bench_link.h"
+#include "rpc/bench_command.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace dsm {
+namespace rpc {
 
 namespace {
 
@@ -80,10 +80,10 @@ base::Status read_answer(const std::byte* in) {
   if (error == 0) return {};
   char text[kTextBytes] = {};
   std::memcpy(text, in + 8, kTextBytes - 1);
-  return base::Error(std::string("node 1: ") + text, static_cast<int>(error));
+  return base::Error(std::string("serving side: ") + text, static_cast<int>(error));
 }
 
 void put_answer_seq(std::byte* out, uint64_t seq) { put64(out + kAnswerSeqOffset, seq); }
 uint64_t answer_seq(const std::byte* in) { return get64(in + kAnswerSeqOffset); }
 
-}  // namespace dsm
+}  // namespace rpc
