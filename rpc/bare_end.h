@@ -12,6 +12,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 
 #include "base/result.h"
@@ -123,6 +126,38 @@ class BareEnd {
   fi_context2 send_ctx_{};
   fi_context2 recv_ctx_{};
   uint64_t received_ = 0, consumed_ = 0, sends_posted_ = 0, sends_done_ = 0;
+};
+
+// A BareEnd with its own endpoint and registered buffers [send | receive].
+class OwnedBareEnd {
+ public:
+  // `self` is 0 or 1 of {a, b}; buffers of `bytes` each way.
+  static base::StatusOr<std::unique_ptr<OwnedBareEnd>> Create(const std::string& provider,
+                                                              const FabricAddress& a,
+                                                              const FabricAddress& b, int self,
+                                                              size_t bytes, int wait_ms = 1) {
+    std::unique_ptr<OwnedBareEnd> e(new OwnedBareEnd);
+    e->ep_ = TRY(FabricEndpoint::Create(provider, {a, b}, self));
+    e->mem_ = static_cast<std::byte*>(std::aligned_alloc(4096, (2 * bytes + 4095) / 4096 * 4096));
+    if (e->mem_ == nullptr) return base::Error("out of memory", ENOMEM);
+    std::memset(e->mem_, 0x5a, 2 * bytes);
+    fid_mr* mr = TRY(e->ep_->register_memory(e->mem_, 2 * bytes));
+    e->end_ =
+        std::make_unique<BareEnd>(*e->ep_, mr, e->mem_, e->mem_ + bytes, bytes, 1 - self, wait_ms);
+    return e;
+  }
+  ~OwnedBareEnd() {
+    end_.reset();
+    ep_.reset();
+    std::free(mem_);
+  }
+  BareEnd& end() { return *end_; }
+
+ private:
+  OwnedBareEnd() = default;
+  std::unique_ptr<FabricEndpoint> ep_;
+  std::byte* mem_ = nullptr;
+  std::unique_ptr<BareEnd> end_;
 };
 
 }  // namespace rpc

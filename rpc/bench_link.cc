@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <future>
+#include <memory>
 #include <thread>
 
 #include <fmt/format.h>
@@ -151,6 +153,37 @@ base::Status serve_bench(BareEnd& end, const CommandSeal& seal, std::chrono::mil
       }
     }
   }
+}
+
+base::Status LocalBenchServer::start(Serve serve) {
+  // Shared with the thread: it may still be inside set_value() when this
+  // function has returned.
+  auto up = std::make_shared<std::promise<void>>();
+  auto ready = up->get_future();
+  thread_ = std::thread([this, serve = std::move(serve), up] {
+    bool told = false;
+    status_ = serve(&cancel_, [&] {
+      told = true;
+      up->set_value();
+    });
+    if (!told) {
+      failed_early_ = true;
+      up->set_value();
+    }
+  });
+  ready.wait();
+  if (failed_early_) return join();
+  return {};
+}
+
+base::Status LocalBenchServer::join() {
+  if (thread_.joinable()) thread_.join();
+  return status_;
+}
+
+LocalBenchServer::~LocalBenchServer() {
+  cancel_ = true;
+  (void)join();
 }
 
 }  // namespace rpc

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
@@ -58,5 +59,25 @@ struct BenchServeHooks {
 // command for `idle` (ETIMEDOUT).
 base::Status serve_bench(BareEnd& end, const CommandSeal& seal, std::chrono::milliseconds idle,
                          const std::atomic<bool>* cancel, const BenchServeHooks& hooks);
+
+// The serving side in a thread of the measuring process (--role both).
+// Destruction cancels it and joins.
+class LocalBenchServer {
+ public:
+  // Serves until stop, `cancel`, or an error; calls `ready` once listening.
+  using Serve = std::function<base::Status(const std::atomic<bool>* cancel,
+                                           const std::function<void()>& ready)>;
+  // Returns once the side listens, or with its error if it could not.
+  base::Status start(Serve serve);
+  // Joins; what the serving side ended with (ok if never started).
+  base::Status join();
+  ~LocalBenchServer();
+
+ private:
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> failed_early_{false};
+  std::thread thread_;
+  base::Status status_;
+};
 
 }  // namespace rpc

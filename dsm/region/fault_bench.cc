@@ -13,13 +13,11 @@
 #include <rdma/fi_errno.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <future>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -33,8 +31,8 @@
 #include "dsm/fault/fault_engine.h"
 #include "dsm/fault/uffd.h"
 #include "dsm/protocol/protocol.h"
-#include "dsm/region/fault_bench_bare.h"
 #include "dsm/region/region.h"
+#include "rpc/bare_end.h"
 #include "rpc/bench_link.h"
 #include "rpc/fabric_transport.h"
 
@@ -112,46 +110,6 @@ base::StatusOr<Latency> local_uffd_faults(uint64_t n) {
   return summarize(std::move(samples));
 }
 
-// Node 1's side in a thread of this process (--role both).
-class LocalServer {
- public:
-  explicit LocalServer(const std::atomic<bool>* cancel) : cancel_(cancel) {}
-  // Returns once node 1's endpoints are up (or failed).
-  base::Status start(const FaultBenchOptions& o) {
-    // Shared with the thread: it may still be inside set_value() when this
-    // function has returned.
-    auto up = std::make_shared<std::promise<void>>();
-    auto ready = up->get_future();
-    thread_ = std::thread([this, o, up] {
-      bool told = false;
-      status_ = serve_fault_bench(o, cancel_, [&] {
-        told = true;
-        up->set_value();
-      });
-      if (!told) {
-        failed_early_ = true;
-        up->set_value();
-      }
-    });
-    ready.wait();
-    // A side that failed to come up has ended: its status says why.
-    if (failed_early_) return join();
-    return {};
-  }
-  // Joins; what node 1's side ended with.
-  base::Status join() {
-    if (thread_.joinable()) thread_.join();
-    return status_;
-  }
-  ~LocalServer() { (void)join(); }
-
- private:
-  const std::atomic<bool>* cancel_;
-  std::atomic<bool> failed_early_{false};
-  std::thread thread_;
-  base::Status status_;
-};
-
 // Node 0's region: node 1 homes every frame ("range" with node 0 giving
 // nothing), so every fault on node 0 goes over the fabric. Node 1's region
 // (the same id) is made first.
@@ -213,11 +171,13 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   // compare figures taken under the same load.
   constexpr uint64_t kRounds = 10;
   const size_t bytes = std::max<size_t>(o.raw_reply_bytes, kPage);
-  std::atomic<bool> cancel{false};
-  LocalServer server(&cancel);
-  base::ScopeGuard cancel_server([&] { cancel = true; });  // runs before `server` joins
+  rpc::LocalBenchServer server;  // node 1's side here (--role both)
   if (o.role == FaultBenchRole::kBoth) {
-    if (base::Status st = server.start(o); !st.ok()) {
+    if (base::Status st =
+            server.start([&o](const std::atomic<bool>* cancel, const std::function<void()>& ready) {
+              return serve_fault_bench(o, cancel, ready);
+            });
+        !st.ok()) {
       if (st.error().code() != EADDRNOTAVAIL) return st.error();
       return base::Error(st.error().message() +
                              ": node 1's address is not on this host; run `pangaea bench fault "
@@ -225,7 +185,7 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
                          EADDRNOTAVAIL);
     }
   }
-  auto bare = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
+  auto bare = TRY(rpc::OwnedBareEnd::Create(o.provider, o.bare_a, o.bare_b, 0, bytes));
   rpc::BenchLink link(bare->end(), TRY(rpc::CommandSeal::Create(o.secret)));
   TRY(link.hello(o.server_wait));
   (void)TRY(link.round_trips(rpc::kCommandBytes, kPage, 100));  // connect, warm up

@@ -20,8 +20,8 @@
 #include "base/unique_fd.h"
 #include "dsm/protocol/protocol.h"
 #include "dsm/region/fault_bench.h"
-#include "dsm/region/fault_bench_bare.h"
 #include "dsm/region/region.h"
+#include "rpc/bare_end.h"
 #include "rpc/bench_link.h"
 #include "rpc/fabric_transport.h"
 
@@ -89,7 +89,7 @@ struct NodeOne {
 base::Status serve_fault_bench(const FaultBenchOptions& o, const std::atomic<bool>* cancel,
                                const std::function<void()>& ready) {
   const size_t bytes = std::max<size_t>(o.raw_reply_bytes, kPage);
-  auto bare = TRY(BenchBareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, bytes));
+  auto bare = TRY(rpc::OwnedBareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, bytes));
   NodeOne one;
   one.transport =
       TRY(rpc::FabricTransport::Create(o.provider, {"n0", "n1"}, {o.a, o.b}, 1, o.secret));
