@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <rdma/fi_errno.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,7 +13,9 @@
 #include <mutex>
 #include <thread>
 
+#include "base/scope_guard.h"
 #include "rpc/bare_end.h"
+#include "rpc/bench_link.h"
 #include "rpc/fabric_transport.h"
 
 namespace bench {
@@ -136,46 +139,41 @@ class OursDriver {
 
 // --- bare: one message each way, straight on the endpoint, one thread per end.
 
-// rpc::BareEnd; its waits sleep in the completion queue as FabricTransport's
-// progress thread does.
-using BareEnd = rpc::BareEnd;
-
-base::StatusOr<std::vector<double>> run_bare(BareEnd& a, BareEnd& b, int total, int warmup) {
-  base::Status echo_status;
-  std::thread echo([&] {
-    auto run = [&]() -> base::Status {
-      TRY(b.post_recv());
-      for (int i = 0; i < total; ++i) {
-        TRY(b.wait_recv());
-        // None left posted at the end: the next size uses new buffers.
-        if (i + 1 < total) TRY(b.post_recv());
-        TRY(b.send());
-      }
-      return b.wait_sends();
-    };
-    echo_status = run();
-  });
-  std::vector<double> samples;
-  samples.reserve(static_cast<size_t>(total));
-  base::Status st;
-  for (int i = 0; i < total && st.ok(); ++i) {
-    auto start = Clock::now();
-    st = a.post_recv();
-    if (st.ok()) st = a.send();
-    if (st.ok()) st = a.wait_recv();
-    if (st.ok() && i >= warmup) samples.push_back(micros(Clock::now() - start));
-  }
-  if (st.ok()) st = a.wait_sends();
-  echo.join();
-  // The echo side's error is usually the cause of the driver's.
-  if (!echo_status.ok()) return base::Error("echo side: " + echo_status.error().message());
-  if (!st.ok()) return st.error();
-  return samples;
-}
-
 std::string hostport(const rpc::FabricAddress& a) { return a.host + ":" + std::to_string(a.port); }
 
+const std::vector<std::string> kNames{"bench-a", "bench-b"};
+
+// The serving side's buffers: the largest size check_sizes() allows.
+constexpr size_t kMaxSize = 1u << 20;
+
 }  // namespace
+
+base::Status serve_rtt(const RttOptions& o, const std::atomic<bool>* cancel,
+                       const std::function<void()>& ready) {
+  auto tb = TRY(rpc::FabricTransport::Create(o.provider, kNames, {o.a, o.b}, 1, o.secret));
+  PageBuffer page_b(kPage);
+  if (!page_b.data) return base::Error("out of memory", ENOMEM);
+  TRY(tb->register_memory(page_b.data, page_b.bytes));
+  // The responder answers with a page of its own registered memory, as a
+  // node serving from its page store would.
+  rpc::Transport* responder = tb.get();
+  std::byte* reply_page = page_b.data;
+  tb->set_handler(rpc::BodyKind::ECHO, [responder, reply_page](const rpc::Incoming& in) {
+    rpc::OutMessage m;
+    auto req = in.header.getBody().getEcho();
+    auto echo = m.header().initBody().initEcho();
+    echo.setSequence(req.getSequence());
+    if (req.getData().size() > 0) echo.setData(req.getData());
+    (void)responder->respond(in, m, in.page ? reply_page : nullptr);
+  });
+  auto bare = TRY(rpc::OwnedBareEnd::Create(o.provider, o.bare_a, o.bare_b, 1, kMaxSize, kWaitMs));
+  const rpc::CommandSeal seal = TRY(rpc::CommandSeal::Create(o.secret));
+  rpc::BenchServeHooks hooks;
+  hooks.ready = ready;
+  base::Status st = rpc::serve_bench(bare->end(), seal, o.serve_idle, cancel, hooks);
+  tb->set_handler(rpc::BodyKind::ECHO, nullptr);
+  return st;
+}
 
 base::Status check_sizes(const std::vector<size_t>& sizes) {
   if (sizes.empty()) return base::Error("no sizes given", EINVAL);
@@ -192,41 +190,36 @@ base::Status check_sizes(const std::vector<size_t>& sizes) {
   return base::ok_status();
 }
 
-base::StatusOr<RttReport> run_rtt(const RttOptions& o) {
-  TRY(check_sizes(o.sizes));
-  if (o.iterations < 1 || o.warmup < 0) return base::Error("iterations must be positive", EINVAL);
-  size_t max_size = *std::max_element(o.sizes.begin(), o.sizes.end());
+base::StatusOr<RttReport> run_rtt(const RttOptions& options) {
+  TRY(check_sizes(options.sizes));
+  if (options.iterations < 1 || options.warmup < 0) {
+    return base::Error("iterations must be positive", EINVAL);
+  }
+  RttOptions o = options;
+  if (o.secret.empty()) {
+    // A fresh secret: the benchmark's ends only ever talk to each other.
+    uint64_t secret_bits[4];
+    randombytes_buf(secret_bits, sizeof(secret_bits));
+    o.secret.assign(reinterpret_cast<const char*>(secret_bits), sizeof(secret_bits));
+  }
+  const size_t max_size = *std::max_element(o.sizes.begin(), o.sizes.end());
 
-  // A fresh secret: the benchmark's ends only ever talk to each other.
-  uint64_t secret_bits[4];
-  randombytes_buf(secret_bits, sizeof(secret_bits));
-  std::string secret(reinterpret_cast<const char*>(secret_bits), sizeof(secret_bits));
-  std::vector<std::string> names{"bench-a", "bench-b"};
-  auto ta = TRY(rpc::FabricTransport::Create(o.provider, names, {o.a, o.b}, 0, secret));
-  auto tb = TRY(rpc::FabricTransport::Create(o.provider, names, {o.a, o.b}, 1, secret));
-  PageBuffer pages_a(max_size), page_b(kPage);
-  if (!pages_a.data || !page_b.data) return base::Error("out of memory", ENOMEM);
+  rpc::LocalBenchServer server;  // the answering end here (--role both)
+  if (o.role == RttRole::kBoth) {
+    TRY(server.start([&o](const std::atomic<bool>* cancel, const std::function<void()>& ready) {
+      return serve_rtt(o, cancel, ready);
+    }));
+  }
+  auto bare = TRY(rpc::OwnedBareEnd::Create(o.provider, o.bare_a, o.bare_b, 0,
+                                            std::max(max_size, rpc::kCommandBytes), kWaitMs));
+  rpc::BenchLink link(bare->end(), TRY(rpc::CommandSeal::Create(o.secret)));
+  TRY(link.hello(o.server_wait));
+  base::ScopeGuard stop_on_error([&] { (void)link.stop(std::chrono::seconds(2)); });
+
+  auto ta = TRY(rpc::FabricTransport::Create(o.provider, kNames, {o.a, o.b}, 0, o.secret));
+  PageBuffer pages_a(max_size);
+  if (!pages_a.data) return base::Error("out of memory", ENOMEM);
   TRY(ta->register_memory(pages_a.data, pages_a.bytes));
-  TRY(tb->register_memory(page_b.data, page_b.bytes));
-  // The responder answers with a page of its own registered memory, as a
-  // node serving from its page store would.
-  rpc::Transport* responder = tb.get();
-  std::byte* reply_page = page_b.data;
-  tb->set_handler(rpc::BodyKind::ECHO, [responder, reply_page](const rpc::Incoming& in) {
-    rpc::OutMessage m;
-    auto req = in.header.getBody().getEcho();
-    auto echo = m.header().initBody().initEcho();
-    echo.setSequence(req.getSequence());
-    if (req.getData().size() > 0) echo.setData(req.getData());
-    (void)responder->respond(in, m, in.page ? reply_page : nullptr);
-  });
-
-  auto ea = TRY(rpc::FabricEndpoint::Create(o.provider, {o.bare_a, o.bare_b}, 0));
-  auto eb = TRY(rpc::FabricEndpoint::Create(o.provider, {o.bare_a, o.bare_b}, 1));
-  PageBuffer bare_a(2 * max_size), bare_b(2 * max_size);
-  if (!bare_a.data || !bare_b.data) return base::Error("out of memory", ENOMEM);
-  fid_mr* mra = TRY(ea->register_memory(bare_a.data, bare_a.bytes));
-  fid_mr* mrb = TRY(eb->register_memory(bare_b.data, bare_b.bytes));
 
   RttReport report;
   report.provider = ta->provider_name();
@@ -239,8 +232,6 @@ base::StatusOr<RttReport> run_rtt(const RttOptions& o) {
   for (size_t size : o.sizes) {
     RttRow row;
     row.size = size;
-    BareEnd a(*ea, mra, bare_a.data, bare_a.data + max_size, size, 1, kWaitMs);
-    BareEnd b(*eb, mrb, bare_b.data, bare_b.data + max_size, size, 0, kWaitMs);
     std::vector<double> ours_samples, bare_samples;
     for (int round = 0; round < kRounds; ++round) {
       int n = o.iterations / kRounds + (round < o.iterations % kRounds ? 1 : 0);
@@ -252,16 +243,23 @@ base::StatusOr<RttReport> run_rtt(const RttOptions& o) {
         return base::Error(ours.error().message() + " (size " + std::to_string(size) + ")");
       }
       ours_samples.insert(ours_samples.end(), ours->begin(), ours->end());
-      auto bare = run_bare(a, b, n + warmup, warmup);
-      if (!bare.ok()) {
-        return base::Error(bare.error().message() + " (size " + std::to_string(size) + ")");
+      // The bare ping-pong moves at least 64 B each way (the echo command
+      // one way, its seq the other: rpc/bench_command.h).
+      auto bare_rt = link.round_trips(size, std::max(size, rpc::kCommandBytes), n + warmup);
+      if (!bare_rt.ok()) {
+        return base::Error(bare_rt.error().message() + " (size " + std::to_string(size) + ")");
       }
-      bare_samples.insert(bare_samples.end(), bare->begin(), bare->end());
+      bare_samples.insert(bare_samples.end(), bare_rt->begin() + warmup, bare_rt->end());
     }
     row.ours = summarize(std::move(ours_samples), size);
     row.bare = summarize(std::move(bare_samples), size);
     row.p50_ratio = row.bare.p50_us > 0 ? row.ours.p50_us / row.bare.p50_us : 0;
     report.rows.push_back(row);
+  }
+  stop_on_error.dismiss();
+  TRY(link.stop(std::chrono::seconds(30)));
+  if (base::Status served = server.join(); !served.ok()) {
+    return base::Error("answering side: " + served.error().message());
   }
   return report;
 }

@@ -40,12 +40,14 @@ void add_rtt(CLI::App& bench, int& exit_code) {
     int warmup = 100;
     int port = kDefaultLocalPort;
     bool json = false;
+    std::string role = "both";
+    int server_wait_s = 30;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = bench.add_subcommand(
       "rtt",
       "Round trip of our request/response path vs a bare libfabric ping-pong over the same "
-      "provider; both ends run in this process");
+      "provider; the answering end in this process, or on its own host with --role");
   auto* config = cmd->add_option("--config", opts->config,
                                  "cluster.toml: take addresses and "
                                  "provider from it")
@@ -71,9 +73,21 @@ void add_rtt(CLI::App& bench, int& exit_code) {
   cmd->add_option("--port", opts->port, "Without --config: first of four 127.0.0.1 ports to use")
       ->check(CLI::Range(1, 65532));
   cmd->add_flag("--json", opts->json, "Print JSON (with p50_ratio per size)");
+  cmd->add_option("--role", opts->role,
+                  "both: both ends here (default); serve: the answering end only (run it first "
+                  "on --to's host); measure: the requesting end, the answering one served "
+                  "elsewhere")
+      ->check(CLI::IsMember({"both", "measure", "serve"}));
+  cmd->add_option("--server-wait", opts->server_wait_s,
+                  "--role measure: seconds to wait for the answering end")
+      ->check(CLI::Range(1, 3600));
 
   cmd->callback([opts, &exit_code] {
     bench::RttOptions o;
+    o.role = opts->role == "serve"     ? bench::RttRole::kServe
+             : opts->role == "measure" ? bench::RttRole::kMeasure
+                                       : bench::RttRole::kBoth;
+    o.server_wait = std::chrono::seconds(opts->server_wait_s);
     o.sizes = opts->sizes;
     o.iterations = opts->iterations;
     o.warmup = opts->warmup;
@@ -111,6 +125,7 @@ void add_rtt(CLI::App& bench, int& exit_code) {
       o.bare_a = at(a, kBarePortOffset);
       o.bare_b = at(b, kBarePortOffset);
       o.provider = std::string(node::to_string(c->provider));
+      o.secret = c->secret;
     } else {
       auto port = [&](int i) {
         return rpc::FabricAddress{"127.0.0.1", static_cast<uint16_t>(opts->port + i)};
@@ -121,6 +136,26 @@ void add_rtt(CLI::App& bench, int& exit_code) {
       o.bare_b = port(3);
     }
     if (!opts->provider.empty()) o.provider = opts->provider;
+    // Without --config both ends of a two-process run share a fixed secret
+    // (the fault bench does the same); --role both picks a random one.
+    if (o.role != bench::RttRole::kBoth && o.secret.empty()) o.secret = "pangaea-bench-rtt";
+    if (o.role == bench::RttRole::kServe) {
+      base::Status st = bench::serve_rtt(o, nullptr, [&] {
+        std::printf(
+            "pangaea bench rtt: answering on %s:%u (bare %s:%u); waiting for --role "
+            "measure\n",
+            o.b.host.c_str(), o.b.port, o.bare_b.host.c_str(), o.bare_b.port);
+        std::fflush(stdout);
+      });
+      if (!st.ok()) {
+        std::fprintf(stderr, "pangaea bench rtt: %s\n", st.error().message().c_str());
+        exit_code = kExitFailure;
+        return;
+      }
+      std::printf("pangaea bench rtt: answering end done\n");
+      exit_code = kExitOk;
+      return;
+    }
     auto report = bench::run_rtt(o);
     if (!report.ok()) {
       std::fprintf(stderr, "pangaea bench rtt: %s\n", report.error().message().c_str());

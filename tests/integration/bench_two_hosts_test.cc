@@ -1,7 +1,7 @@
-// `pangaea bench fault` across two hosts: node 1's side (`--role serve`) in
-// one network namespace, the measuring side (`--role measure`) in another,
-// as on two lab machines; and what each side says when the other is missing
-// or holds another cluster secret.
+// `pangaea bench fault` and `pangaea bench rtt` across two hosts: the
+// serving side (`--role serve`) in one network namespace, the measuring side
+// (`--role measure`) in another, as on two lab machines; and what each side
+// says when the other is missing or holds another cluster secret.
 
 #include <gtest/gtest.h>
 
@@ -31,12 +31,12 @@ class BenchFaultTwoHosts : public ::testing::Test {
     }
     return text;
   }
-  std::vector<std::string> bench(int host, const std::string& config,
-                                 std::vector<std::string> args) const {
+  std::vector<std::string> bench(int host, const std::string& config, std::vector<std::string> args,
+                                 const std::string& which = "fault") const {
     // (Proc runs argv[0] as given, without a PATH search.)
     std::vector<std::string> cmd = {"/bin/ip",      "netns",          "exec",
                                     lab_->ns(host), pangaea_binary(), "bench",
-                                    "fault",        "--config",       dir_.file(config)};
+                                    which,          "--config",       dir_.file(config)};
     cmd.insert(cmd.end(), args.begin(), args.end());
     return cmd;
   }
@@ -89,6 +89,25 @@ TEST_F(BenchFaultTwoHosts, CommandsUnderAnotherSecretAreRefused) {
       bench(0, "cluster.toml", {"--role", "measure", "--faults", "16", "--scan-mib", "1"}), 120s);
   EXPECT_EQ(ok.status, 0) << ok.out << "\n--- server:\n" << server.out();
   EXPECT_EQ(server.wait(20s), 0) << server.out();
+}
+
+using BenchRttTwoHosts = BenchFaultTwoHosts;
+
+TEST_F(BenchRttTwoHosts, MeasuresAgainstTheAnsweringEndOnTheOtherHost) {
+  Proc server(bench(1, "cluster.toml", {"--from", "n0", "--to", "n1", "--role", "serve"}, "rtt"));
+  ASSERT_TRUE(server.wait_for_output("waiting for --role measure", 20s)) << server.out();
+  ProcResult r = run_proc(bench(0, "cluster.toml",
+                                {"--from", "n0", "--to", "n1", "--role", "measure", "--size",
+                                 "64,8192", "--iterations", "50", "--json"},
+                                "rtt"),
+                          120s);
+  ASSERT_EQ(r.status, 0) << r.out << "\n--- server:\n" << server.out();
+  // Our path and the bare one both went to the other namespace's address.
+  EXPECT_NE(r.out.find(lab_->address(1)), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"size\": 8192"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("\"p50_ratio\": 0.000"), std::string::npos) << r.out;
+  EXPECT_EQ(server.wait(20s), 0) << server.out();
+  EXPECT_NE(server.out().find("answering end done"), std::string::npos) << server.out();
 }
 
 }  // namespace
