@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "base/result.h"
 #include "rpc/fabric_endpoint.h"
@@ -59,6 +60,7 @@ class BareEnd {
       ssize_t r = fi_send(ep_.ep(), send_buf_, len == 0 ? size_ : len, desc_, peer_, &send_ctx_);
       if (r == 0) {
         ++sends_posted_;
+        spin_until_ = std::chrono::steady_clock::now() + kSpin;
         return {};
       }
       if (r != -FI_EAGAIN) return base::Error(fabric_error("fi_send", static_cast<int>(r)));
@@ -72,13 +74,20 @@ class BareEnd {
   // The next message (ETIMEDOUT after `timeout`). `idle`: sleep for as long
   // as the endpoint lets it (polling with backoff where the provider cannot
   // wait) instead of `wait_ms` at a time.
+  // Like FabricTransport's progress thread, it polls without sleeping (and
+  // yields) for kSpin after its last send or completion, so neither side of
+  // the comparison pays a wake-up the other does not.
   base::Status wait_recv(std::chrono::milliseconds timeout = kStall, bool idle = false) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (received_ == consumed_) {
-      if (std::chrono::steady_clock::now() > until) {
-        return base::Error("bare: no message in time", ETIMEDOUT);
+      const auto now = std::chrono::steady_clock::now();
+      if (now > until) return base::Error("bare: no message in time", ETIMEDOUT);
+      if (now < spin_until_) {
+        TRY(poll(0));
+        if (received_ == consumed_) std::this_thread::yield();
+      } else {
+        TRY(poll(wait_ms_, idle));
       }
-      TRY(poll(wait_ms_, idle));
     }
     ++consumed_;
     return {};
@@ -100,6 +109,8 @@ class BareEnd {
 
  private:
   static constexpr std::chrono::milliseconds kStall{5000};
+  // As FabricTransport::kSpin.
+  static constexpr std::chrono::microseconds kSpin{200};
 
   base::Status poll(int timeout_ms, bool idle = false) {
     fi_cq_msg_entry e[8];
@@ -113,6 +124,7 @@ class BareEnd {
       if (e[i].flags & FI_RECV) ++received_;
       if (e[i].flags & FI_SEND) ++sends_done_;
     }
+    if (n > 0) spin_until_ = std::chrono::steady_clock::now() + kSpin;
     return {};
   }
 
@@ -126,6 +138,7 @@ class BareEnd {
   fi_context2 send_ctx_{};
   fi_context2 recv_ctx_{};
   uint64_t received_ = 0, consumed_ = 0, sends_posted_ = 0, sends_done_ = 0;
+  std::chrono::steady_clock::time_point spin_until_{};
 };
 
 // A BareEnd with its own endpoint and registered buffers [send | receive].
