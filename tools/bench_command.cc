@@ -4,6 +4,7 @@
 // its library in bench/) and list it in kBenchmarks.
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,33 @@ namespace {
 constexpr int kOursPortOffset = 1000;
 constexpr int kBarePortOffset = 2000;
 constexpr uint16_t kDefaultLocalPort = 47000;
+
+// --role and --server-wait of a benchmark that can run across two hosts.
+void add_role_options(CLI::App* cmd, std::string* role, int* server_wait_s,
+                      const std::string& role_help) {
+  cmd->add_option("--role", *role, role_help)->check(CLI::IsMember({"both", "measure", "serve"}));
+  cmd->add_option("--server-wait", *server_wait_s,
+                  "--role measure: seconds to wait for the serving side to answer")
+      ->check(CLI::Range(1, 3600));
+}
+
+// `--role serve` of a benchmark: runs `serve` (which calls `ready` once it
+// listens) until the measuring side says stop; the exit code.
+int serve_role(const char* bench, const char* side, const rpc::FabricAddress& at,
+               const rpc::FabricAddress& bare,
+               const std::function<base::Status(const std::function<void()>&)>& serve) {
+  base::Status st = serve([&] {
+    std::printf("pangaea bench %s: %s on %s:%u (bare %s:%u); waiting for --role measure\n", bench,
+                side, at.host.c_str(), at.port, bare.host.c_str(), bare.port);
+    std::fflush(stdout);
+  });
+  if (!st.ok()) {
+    std::fprintf(stderr, "pangaea bench %s: %s\n", bench, st.error().message().c_str());
+    return kExitFailure;
+  }
+  std::printf("pangaea bench %s: %s done\n", bench, side);
+  return kExitOk;
+}
 
 void add_rtt(CLI::App& bench, int& exit_code) {
   struct Options {
@@ -73,14 +101,10 @@ void add_rtt(CLI::App& bench, int& exit_code) {
   cmd->add_option("--port", opts->port, "Without --config: first of four 127.0.0.1 ports to use")
       ->check(CLI::Range(1, 65532));
   cmd->add_flag("--json", opts->json, "Print JSON (with p50_ratio per size)");
-  cmd->add_option("--role", opts->role,
-                  "both: both ends here (default); serve: the answering end only (run it first "
-                  "on --to's host); measure: the requesting end, the answering one served "
-                  "elsewhere")
-      ->check(CLI::IsMember({"both", "measure", "serve"}));
-  cmd->add_option("--server-wait", opts->server_wait_s,
-                  "--role measure: seconds to wait for the answering end")
-      ->check(CLI::Range(1, 3600));
+  add_role_options(cmd, &opts->role, &opts->server_wait_s,
+                   "both: both ends here (default); serve: the answering end only (run it first "
+                   "on --to's host); measure: the requesting end, the answering one served "
+                   "elsewhere");
 
   cmd->callback([opts, &exit_code] {
     bench::RttOptions o;
@@ -140,20 +164,9 @@ void add_rtt(CLI::App& bench, int& exit_code) {
     // (the fault bench does the same); --role both picks a random one.
     if (o.role != bench::RttRole::kBoth && o.secret.empty()) o.secret = "pangaea-bench-rtt";
     if (o.role == bench::RttRole::kServe) {
-      base::Status st = bench::serve_rtt(o, nullptr, [&] {
-        std::printf(
-            "pangaea bench rtt: answering on %s:%u (bare %s:%u); waiting for --role "
-            "measure\n",
-            o.b.host.c_str(), o.b.port, o.bare_b.host.c_str(), o.bare_b.port);
-        std::fflush(stdout);
+      exit_code = serve_role("rtt", "answering end", o.b, o.bare_b, [&o](const auto& ready) {
+        return bench::serve_rtt(o, nullptr, ready);
       });
-      if (!st.ok()) {
-        std::fprintf(stderr, "pangaea bench rtt: %s\n", st.error().message().c_str());
-        exit_code = kExitFailure;
-        return;
-      }
-      std::printf("pangaea bench rtt: answering end done\n");
-      exit_code = kExitOk;
       return;
     }
     auto report = bench::run_rtt(o);
@@ -206,14 +219,9 @@ void add_fault(CLI::App& bench, int& exit_code) {
   cmd->add_flag("--json", opts->json, "Print JSON (read_fault_p50_ratio, scan_bandwidth_ratio)");
   cmd->add_option("--plot", opts->plot, "Write a latency histogram (gnuplot)")
       ->type_name("FILE.svg");
-  cmd->add_option("--role", opts->role,
-                  "both: both nodes here (default); serve: node 1's side only (run "
-                  "it first on the second node's host); measure: node 0's side, "
-                  "node 1's served elsewhere")
-      ->check(CLI::IsMember({"both", "measure", "serve"}));
-  cmd->add_option("--server-wait", opts->server_wait_s,
-                  "--role measure: seconds to wait for node 1's side to answer")
-      ->check(CLI::Range(1, 3600));
+  add_role_options(cmd, &opts->role, &opts->server_wait_s,
+                   "both: both nodes here (default); serve: node 1's side only (run it first on "
+                   "the second node's host); measure: node 0's side, node 1's served elsewhere");
   cmd->callback([opts, &exit_code] {
     dsm::FaultBenchOptions o;
     o.role = opts->role == "serve"     ? dsm::FaultBenchRole::kServe
@@ -253,20 +261,9 @@ void add_fault(CLI::App& bench, int& exit_code) {
     }
     if (!opts->provider.empty()) o.provider = opts->provider;
     if (o.role == dsm::FaultBenchRole::kServe) {
-      base::Status st = dsm::serve_fault_bench(o, nullptr, [&] {
-        std::printf(
-            "pangaea bench fault: serving node 1 on %s:%u (bare %s:%u); waiting for "
-            "--role measure\n",
-            o.b.host.c_str(), o.b.port, o.bare_b.host.c_str(), o.bare_b.port);
-        std::fflush(stdout);
+      exit_code = serve_role("fault", "node 1's side", o.b, o.bare_b, [&o](const auto& ready) {
+        return dsm::serve_fault_bench(o, nullptr, ready);
       });
-      if (!st.ok()) {
-        std::fprintf(stderr, "pangaea bench fault: %s\n", st.error().message().c_str());
-        exit_code = kExitFailure;
-        return;
-      }
-      std::printf("pangaea bench fault: node 1's side done\n");
-      exit_code = kExitOk;
       return;
     }
     auto report = dsm::run_fault_bench(o);
