@@ -16,12 +16,17 @@ void add_stats_command(CLI::App& app, int& exit_code) {
   struct Options {
     std::string config;
     std::string node;
+    std::string group;
   };
   auto opts = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
       "stats", "Counters of each node (transport, membership, page store, guest-memory region)");
   cmd->add_option("--config", opts->config, "cluster.toml")->required()->type_name("FILE");
   cmd->add_option("--node", opts->node, "Only this node")->type_name("NAME");
+  cmd->add_option("--group", opts->group,
+                  "Only counters of this group and its subgroups (e.g. region, region.latency, "
+                  "transport)")
+      ->type_name("GROUP");
   cmd->callback([opts, &exit_code] {
     auto config = node::load_config(opts->config);
     if (!config.ok()) {
@@ -52,6 +57,9 @@ void add_stats_command(CLI::App& app, int& exit_code) {
       }
       std::printf("%s:\n", n.name.c_str());
       for (const auto& c : st->counters) {
+        const bool in_group = opts->group.empty() || c.group == opts->group ||
+                              c.group.rfind(opts->group + ".", 0) == 0;
+        if (!in_group) continue;
         std::fputs(fmt::format("  {:<28} {:<26} {}\n", c.group, c.name, c.value).c_str(), stdout);
       }
     }

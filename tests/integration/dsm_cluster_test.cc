@@ -125,10 +125,13 @@ TEST_P(DsmCluster, WrittenOnOneNodeIsReadOnTheOthers) {
     EXPECT_EQ(in_buckets, faults) << "n" << i;
     EXPECT_GT(s->get("region.latency", "total_p50_ns"), 0u);
   }
-  RunResult shown = run_pangaea({"stats", "--config", config_.source, "--node", "n1"});
+  RunResult shown = run_pangaea(
+      {"stats", "--config", config_.source, "--node", "n1", "--group", "region.latency"});
   EXPECT_EQ(shown.status, 0) << shown.err;
   EXPECT_NE(shown.out.find("region.latency"), std::string::npos) << shown.out;
   EXPECT_NE(shown.out.find("network_p99_ns"), std::string::npos) << shown.out;
+  EXPECT_EQ(shown.out.find("region.messages"), std::string::npos) << shown.out;  // other groups
+  EXPECT_EQ(shown.out.find("transport "), std::string::npos) << shown.out;
 }
 
 TEST_P(DsmCluster, FalseSharingLosesNoUpdate) {
