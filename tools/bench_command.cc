@@ -187,6 +187,7 @@ void add_fault(CLI::App& bench, int& exit_code) {
     std::string config, protocol = "msi-home", plot, provider;
     uint64_t faults = 2000, scan_mib = 64;
     uint32_t scan_read_ahead = dsm::FaultBenchOptions{}.scan_read_ahead;
+    uint64_t scan_budget_mib = dsm::FaultBenchOptions{}.scan_budget_bytes >> 20;
     bool gib = false, json = false;
     int port = kDefaultLocalPort + 100;
     std::string role = "both";
@@ -211,6 +212,9 @@ void add_fault(CLI::App& bench, int& exit_code) {
   cmd->add_option("--scan-mib", opts->scan_mib, "Remote memory scanned, MiB")
       ->check(CLI::Range(1, 65536));
   cmd->add_flag("--scan-1gib", opts->gib, "Scan 1 GiB (the issue's target size)");
+  cmd->add_option("--scan-budget-mib", opts->scan_budget_mib,
+                  "Node 0's cache during the scan, MiB (0: no budget, no eviction; default 256)")
+      ->check(CLI::Range(0, 65536));
   cmd->add_option("--scan-read-ahead", opts->scan_read_ahead,
                   "Largest read-ahead window of the scan, pages (default 256)")
       ->check(CLI::Range(0, 65536));
@@ -232,6 +236,7 @@ void add_fault(CLI::App& bench, int& exit_code) {
     o.faults = opts->faults;
     o.scan_bytes = (opts->gib ? 1024 : opts->scan_mib) << 20;
     o.scan_read_ahead = opts->scan_read_ahead;
+    o.scan_budget_bytes = opts->scan_budget_mib << 20;
     auto at = [](const std::string& host, int port) {
       return rpc::FabricAddress{host, static_cast<uint16_t>(port)};
     };

@@ -248,9 +248,11 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   r.region_stats_json = region->stats().to_json();
   region.reset();
 
-  // Scan: read-ahead on; node 0 keeps at most 256 MiB of it.
+  // Scan: read-ahead on; node 0 keeps at most scan_budget_bytes of it.
   const uint64_t frames = std::max<uint64_t>(o.scan_bytes / kPage, 64);
-  const uint64_t budget = frames > (256ull << 20) / kPage ? (256ull << 20) / kPage : 0;
+  const uint64_t budget_frames = o.scan_budget_bytes / kPage;
+  const uint64_t budget = budget_frames != 0 && frames > budget_frames ? budget_frames : 0;
+  r.scan_budget_frames = budget;
   region = TRY(make_region(link, *transport, o, frames, 2, o.scan_read_ahead, budget));
   r.scan_read_ahead = o.scan_read_ahead;
   mem = region->data();
@@ -342,15 +344,15 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
       R"("scan_engine":{{"run_copies":{},"run_copy_pages":{},"punches":{},"evictions":{}}},)"
-      R"("scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
+      R"("scan_budget_frames":{},"scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
       r.provider, r.protocol, r.role_measure ? "measure" : "both", lat(r.read_random),
       lat(r.read_sequential), lat(r.write_random), lat(r.write_sequential), lat(r.local_uffd),
       lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s, r.raw_mb_s, r.read_ahead_hits,
       r.read_fault_p50_ratio, r.scan_bandwidth_ratio, r.scan_read_ahead, r.scan_run_copies,
-      r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.scan_cpu_s, threads,
-      r.region_stats_json.empty() ? "null" : r.region_stats_json,
+      r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.scan_budget_frames, r.scan_cpu_s,
+      threads, r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }
 

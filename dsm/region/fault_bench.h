@@ -54,6 +54,9 @@ struct FaultBenchOptions {
   uint64_t scan_bytes = 64ull << 20;  // remote memory scanned (1 GiB: --scan-gib 1)
   // Largest read-ahead window of the scan, in frames (RegionConfig::read_ahead_max).
   uint32_t scan_read_ahead = 256;
+  // Node 0's cache budget during the scan, bytes (0: none). The default
+  // keeps a quarter of a 1 GiB scan, so the evictor works throughout.
+  uint64_t scan_budget_bytes = 256ull << 20;
   uint64_t raw_reply_bytes = 256 << 10;
   int raw_iterations = 2000;
 };
@@ -75,7 +78,8 @@ struct FaultBenchReport {
   double raw_mb_s = 0;   // (c)
   uint64_t read_ahead_hits = 0;
   uint32_t scan_read_ahead = 0;
-  std::string scan_stats_json;  // node 0's region after the scan
+  uint64_t scan_budget_frames = 0;  // 0: none
+  std::string scan_stats_json;      // node 0's region after the scan
   // Node 0's engine during the scan: UFFDIO_COPYs of page runs and the pages
   // they installed, evictor punches (ranges) and evictions.
   // Node 1's side ran elsewhere (kMeasure): the CPU figures below are node 0's only.

@@ -20,11 +20,16 @@ TEST(FaultBench, RunsAndReportsEveryFigure) {
   o.bare_b.port = base + 3;
   o.faults = 64;
   o.scan_bytes = 1 << 20;
+  o.scan_budget_bytes = 512 << 10;  // half of it: the evictor works during the scan
   o.raw_iterations = 50;
   o.raw_reply_bytes = 64 << 10;
   auto r = run_fault_bench(o);
   ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->read_random.count, 64u);
+  // The scan read back every byte it expected (or run_fault_bench fails)
+  // through a cache of half its size.
+  EXPECT_EQ(r->scan_budget_frames, 128u);
+  EXPECT_GT(r->scan_evictions, 0u);
   EXPECT_EQ(r->write_sequential.count, 64u);
   EXPECT_GT(r->read_random.p50_us, 0);
   EXPECT_GT(r->fabric_rtt.p50_us, 0);
