@@ -15,6 +15,20 @@ using testing::echo_request;
 using testing::serve_echo;
 using testing::wait_for;
 
+// Nodes of one loopback network sharing a secret (tests replace an end to
+// restart that node).
+struct TwoNodes {
+  LoopbackNetwork net{{"n0", "n1"}};
+  std::unique_ptr<Transport> a = net.attach(0, "s").value();
+  std::unique_ptr<Transport> b = net.attach(1, "s").value();
+};
+struct ThreeNodes {
+  LoopbackNetwork net{{"n0", "n1", "n2"}};
+  std::unique_ptr<Transport> a = net.attach(0, "s").value();
+  std::unique_ptr<Transport> b = net.attach(1, "s").value();
+  std::unique_ptr<Transport> c = net.attach(2, "s").value();
+};
+
 std::vector<std::byte> pattern_page(int seed) {
   std::vector<std::byte> page(base::kPageSize);
   for (size_t i = 0; i < page.size(); ++i) page[i] = std::byte((i * 31 + seed) & 0xff);
@@ -22,9 +36,8 @@ std::vector<std::byte> pattern_page(int seed) {
 }
 
 TEST(Loopback, RequestResponseWithPage) {
-  LoopbackNetwork net({"n0", "n1"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
+  TwoNodes nodes;
+  auto& [net, a, b] = nodes;
   serve_echo(*b);
   auto page = pattern_page(3);
   auto reply = echo_request(*a, 1, 17, page.data());
@@ -38,9 +51,8 @@ TEST(Loopback, RequestResponseWithPage) {
 }
 
 TEST(Loopback, OneWayBeforeHandshakeIsDeliveredAfterIt) {
-  LoopbackNetwork net({"n0", "n1"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
+  TwoNodes nodes;
+  auto& [net, a, b] = nodes;
   std::atomic<int> got{0};
   b->set_handler(BodyKind::DSM, [&](const Incoming& in) {
     if (in.from == 0 && in.header.getBody().getDsm().size() == 3) got++;
@@ -110,9 +122,8 @@ TEST(Loopback, MalformedAndUnauthenticatedFramesAreCounted) {
 }
 
 TEST(Loopback, ThrowingHandlerDoesNotStopTheTransport) {
-  LoopbackNetwork net({"n0", "n1"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
+  TwoNodes nodes;
+  auto& [net, a, b] = nodes;
   b->set_handler(BodyKind::DSM, [](const Incoming&) { throw std::runtime_error("handler bug"); });
   serve_echo(*b);
   OutMessage m;
@@ -123,9 +134,8 @@ TEST(Loopback, ThrowingHandlerDoesNotStopTheTransport) {
 }
 
 TEST(Loopback, RestartedPeerIsReachableAgain) {
-  LoopbackNetwork net({"n0", "n1"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
+  TwoNodes nodes;
+  auto& [net, a, b] = nodes;
   serve_echo(*b);
   ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
   b.reset();
@@ -148,9 +158,8 @@ void send_blob(Transport& t, NodeId to, uint8_t tag) {
 }
 
 TEST(Loopback, RestartIsReportedBeforeTheNewIncarnationIsHeard) {
-  LoopbackNetwork net({"n0", "n1"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
+  TwoNodes nodes;
+  auto& [net, a, b] = nodes;
   std::atomic<int> got{0}, restarts{0}, heard_at_restart{-1};
   a->set_handler(BodyKind::DSM, [&](const Incoming& in) {
     if (in.from == 1) got++;
@@ -183,10 +192,8 @@ TEST(Loopback, RestartIsReportedBeforeTheNewIncarnationIsHeard) {
 }
 
 TEST(Loopback, RestartedNodeIsToldItIsARestart) {
-  LoopbackNetwork net({"n0", "n1", "n2"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
-  auto c = net.attach(2, "s").value();
+  ThreeNodes nodes;
+  auto& [net, a, b, c] = nodes;
   std::atomic<int> b_told{0};
   auto count_self = [](std::atomic<int>& n) {
     return [&n](NodeId, Transport::Incarnation what) {
@@ -222,10 +229,8 @@ TEST(Loopback, RestartedNodeIsToldItIsARestart) {
 }
 
 TEST(Loopback, DeclaredDeadIncarnationIsRefusedAndToldSoEitherWay) {
-  LoopbackNetwork net({"n0", "n1", "n2"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
-  auto c = net.attach(2, "s").value();
+  ThreeNodes nodes;
+  auto& [net, a, b, c] = nodes;
   std::atomic<int> b_fenced{0}, b_fenced_by{-1};
   auto fence_counter = [&](NodeId peer, Transport::Incarnation what) {
     if (what != Transport::Incarnation::kSelfDeclaredDead) return;
@@ -264,9 +269,8 @@ TEST(Loopback, DeclaredDeadIncarnationIsRefusedAndToldSoEitherWay) {
 }
 
 TEST(Loopback, FramesQueuedForADeadIncarnationAreDropped) {
-  LoopbackNetwork net({"n0", "n1"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
+  TwoNodes nodes;
+  auto& [net, a, b] = nodes;
   serve_echo(*b);
   ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);
   b.reset();
@@ -320,10 +324,8 @@ TEST(Loopback, FaultsAreSurvivedByRetries) {
 }
 
 TEST(Loopback, IsolatedNodeIsCutOffAndRejoins) {
-  LoopbackNetwork net({"n0", "n1", "n2"});
-  auto a = net.attach(0, "s").value();
-  auto b = net.attach(1, "s").value();
-  auto c = net.attach(2, "s").value();
+  ThreeNodes nodes;
+  auto& [net, a, b, c] = nodes;
   serve_echo(*b);
   serve_echo(*c);
   ASSERT_TRUE(echo_request(*a, 1, 1, nullptr).ok);

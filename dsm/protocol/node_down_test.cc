@@ -350,6 +350,13 @@ class FirstTouchNodeDown : public ::testing::TestWithParam<std::string> {
       nodes_.push_back(std::move(proto).value());
     }
   }
+  // `claimant` reads kFt: its claim goes to `arbiter`, whose one message back
+  // is returned.
+  static Message arbiter_answer(Protocol& claimant, Protocol& arbiter) {
+    Message claim = only_sent(fault(claimant, kFt, Access::kRead));
+    EXPECT_EQ(claim.type, MsgType::kClaim);
+    return only_sent(deliver(arbiter, claim));
+  }
   std::vector<std::unique_ptr<Protocol>> nodes_;
 };
 
@@ -384,14 +391,10 @@ TEST_P(FirstTouchNodeDown, RestartedArbiterDecidesNothing) {
   Protocol& arbiter = *nodes_[2];
   node_down(arbiter, 2);
   Protocol& claimant = *nodes_[1];  // not told of the restart yet
-  Actions a = fault(claimant, kFt, Access::kRead);
-  Message claim = only_sent(a);
-  ASSERT_EQ(claim.type, MsgType::kClaim);
-  a = deliver(arbiter, claim);
-  Message lost = only_sent(a);
+  Message lost = arbiter_answer(claimant, arbiter);
   EXPECT_EQ(lost.type, MsgType::kLost);
   EXPECT_EQ(lost.to, 1);
-  a = deliver(claimant, lost);
+  Actions a = deliver(claimant, lost);
   EXPECT_TRUE(find(a, ActionType::kFail)) << "the claim would be retried forever";
   EXPECT_EQ(claimant.view(kFt).pending, Access::kNone);
   // Its own faults on frames it arbitrates fail at once.
@@ -405,14 +408,10 @@ TEST_P(FirstTouchNodeDown, RestartedNodeTheArbiterNamesHomeHomesNothing) {
   Protocol& restarted = *nodes_[1];
   Protocol& arbiter = *nodes_[2];
   node_down(restarted, 1);
-  Actions a = fault(restarted, kFt, Access::kRead);
-  Message claim = only_sent(a);
-  ASSERT_EQ(claim.type, MsgType::kClaim);
-  a = deliver(arbiter, claim);
-  Message reply = only_sent(a);
+  Message reply = arbiter_answer(restarted, arbiter);
   ASSERT_EQ(reply.type, MsgType::kClaimReply);
   ASSERT_EQ(reply.requester, 1);
-  a = deliver(restarted, reply);
+  Actions a = deliver(restarted, reply);
   EXPECT_TRUE(find(a, ActionType::kFail)) << "a restarted node served a frame it homed";
   EXPECT_FALSE(find(a, ActionType::kInstall));
   EXPECT_EQ(restarted.home_of(kFt), 1);

@@ -9,9 +9,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <rdma/fi_endpoint.h>
-#include <rdma/fi_errno.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>

@@ -1,13 +1,11 @@
 // Node 1's side of `pangaea bench fault`: the echo end of the bare
 // ping-pong, and node 1's Region, which homes every frame the measuring
-// side faults on. Driven by commands (rpc/bench_command.h, rpc/bench_link.h); in a thread of
-// the measuring process (--role both) or alone on node 1's host
-// (--role serve).
+// side faults on. Driven by commands (rpc/bench_command.h, served by
+// rpc/bench_link.h); in a thread of the measuring process (--role both) or
+// alone on node 1's host (--role serve).
 
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
