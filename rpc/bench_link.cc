@@ -42,8 +42,8 @@ base::Status BenchLink::hello(std::chrono::milliseconds wait) {
       ETIMEDOUT);
 }
 
-base::StatusOr<std::vector<double>> BenchLink::round_trips(size_t request, size_t reply,
-                                                           int total) {
+base::StatusOr<std::vector<double>> BenchLink::round_trips(size_t request, size_t reply, int total,
+                                                           const ReplyFn& on_reply) {
   request = std::max(request, kCommandBytes);
   // Written before the clock starts.
   std::vector<std::array<std::byte, kCommandBytes>> commands(static_cast<size_t>(total));
@@ -57,6 +57,7 @@ base::StatusOr<std::vector<double>> BenchLink::round_trips(size_t request, size_
     TRY(end_.post_recv());
     TRY(end_.send(request));
     TRY(wait_answer(++seq, std::chrono::seconds(5)));
+    if (on_reply) TRY(on_reply({end_.recv_buffer(), reply}));
     samples.push_back(micros(Clock::now() - t0));
   }
   TRY(end_.wait_sends());

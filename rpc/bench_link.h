@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,8 +30,12 @@ class BenchLink {
   // start after this side, on another host), up to `wait`.
   base::Status hello(std::chrono::milliseconds wait);
   // Timed round trips: `request` bytes (>= kCommandBytes, the echo command
-  // first) answered by `reply` bytes; microseconds each.
-  base::StatusOr<std::vector<double>> round_trips(size_t request, size_t reply, int total);
+  // first) answered by `reply` bytes; microseconds each. `on_reply` (if
+  // set) runs on each reply inside its timed interval, before the next
+  // request goes.
+  using ReplyFn = std::function<base::Status(std::span<const std::byte> reply)>;
+  base::StatusOr<std::vector<double>> round_trips(size_t request, size_t reply, int total,
+                                                  const ReplyFn& on_reply = {});
   // A sealed command (region, stop) and its answer.
   base::Status command(BenchCommand c, std::chrono::milliseconds wait);
   base::Status stop(std::chrono::milliseconds wait) { return command({BenchCommand::kStop}, wait); }

@@ -8,31 +8,29 @@
 //                         since the last MADV_DONTNEED: allocate and clear
 //   UffdCopyFreshPages    UFFDIO_COPY into holes of a registered memfd
 //                         mapping: what installing a fetched run costs
-//   UffdCopyAndPunch      the same, punching the 64 pages installed 4096
-//                         pages earlier (a full cache evicting as it fills)
+//   UffdCopyAndPunch      the same into a full cache of 4096 pages: each
+//                         run's pages punched before it is installed again
 // docs/PERFORMANCE.md "Remote faults" cites it: a DSM receiver pays the
 // fresh-page rows for every page, the baseline only the first.
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
 #include "base/bytes.h"
-#include "base/unique_fd.h"
-#include "dsm/fault/uffd.h"
+#include "dsm/fault/install_sink.h"
 
 namespace {
 
 constexpr uint64_t kPage = base::kPageSize;
-constexpr uint64_t kRun = 64;               // pages per operation
-constexpr uint64_t kArea = 65536;           // pages (256 MiB) an operation moves through
-constexpr uint64_t kPunchBehind = 4096;     // UffdCopyAndPunch: the cache's size, pages
+constexpr uint64_t kRun = 64;            // pages per operation
+constexpr uint64_t kArea = 65536;        // pages (256 MiB) an operation moves through
+constexpr uint64_t kPunchBehind = 4096;  // UffdCopyAndPunch: the cache's size, pages
 
 std::vector<char> source() { return std::vector<char>(kRun * kPage, 7); }
 
@@ -54,8 +52,8 @@ void CopyIntoReusedBuffer(benchmark::State& state) {
 }
 
 char* anon_area() {
-  void* p = mmap(nullptr, kArea * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                 -1, 0);
+  void* p =
+      mmap(nullptr, kArea * kPage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : static_cast<char*>(p);
 }
 
@@ -93,65 +91,34 @@ void PopulateFreshPages(benchmark::State& state) {
   munmap(area, kArea * kPage);
 }
 
-// A memfd mapping registered with userfaultfd (MISSING | WP, as the engine's).
-struct Registered {
-  base::UniqueFd memfd, uffd;
-  char* base = nullptr;
-  bool ok = false;
-  Registered() {
-    memfd.reset(memfd_create("page-cost", MFD_CLOEXEC));
-    if (!memfd.valid() || ftruncate(memfd.get(), kArea * kPage) != 0) return;
-    void* p = mmap(nullptr, kArea * kPage, PROT_READ | PROT_WRITE, MAP_SHARED, memfd.get(), 0);
-    if (p == MAP_FAILED) return;
-    base = static_cast<char*>(p);
-    auto fd = dsm::uffd::open(dsm::uffd::kShmemFeatures);
-    if (!fd.ok()) return;
-    uffd = std::move(fd).value();
-    ok = dsm::uffd::register_range(uffd.get(), reinterpret_cast<uint64_t>(base), kArea * kPage)
-             .ok();
-  }
-  ~Registered() {
-    if (base) munmap(base, kArea * kPage);
-  }
-  bool install(uint64_t page, const char* src) {
-    return dsm::uffd::copy(uffd.get(), reinterpret_cast<uint64_t>(base + page * kPage), src,
-                           kRun * kPage, false)
-        .ok();
-  }
-  void punch(uint64_t page, uint64_t pages) {
-    fallocate(memfd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, page * kPage,
-              pages * kPage);
-  }
-};
-
+// Installs into holes of a registered memfd mapping (dsm/fault/install_sink.h);
+// a fresh sink every kArea pages, so that every install finds holes.
 void UffdCopyFreshPages(benchmark::State& state) {
   auto src = source();
-  Registered r;
-  if (!r.ok) return state.SkipWithError("userfaultfd on a memfd");
-  uint64_t at = 0;
+  const std::span<const std::byte> run(reinterpret_cast<const std::byte*>(src.data()), src.size());
+  auto sink = dsm::InstallSink::Create(kArea);
+  if (!sink.ok()) return state.SkipWithError(sink.error().message().c_str());
   for (auto _ : state) {
-    if (!r.install(at, src.data())) return state.SkipWithError("UFFDIO_COPY");
-    at += kRun;
-    if (at == kArea) {
+    if ((*sink)->installed_pages() == kArea) {
       state.PauseTiming();
-      r.punch(0, kArea);
-      at = 0;
+      sink = dsm::InstallSink::Create(kArea);
+      if (!sink.ok()) return state.SkipWithError(sink.error().message().c_str());
       state.ResumeTiming();
     }
+    if (!(*sink)->install(run).ok()) return state.SkipWithError("UFFDIO_COPY");
   }
   per_page(state);
 }
 
+// The same into a full cache of kPunchBehind pages: each run's pages are
+// punched before it is installed again.
 void UffdCopyAndPunch(benchmark::State& state) {
   auto src = source();
-  Registered r;
-  if (!r.ok) return state.SkipWithError("userfaultfd on a memfd");
-  uint64_t at = 0, installed = 0;
+  const std::span<const std::byte> run(reinterpret_cast<const std::byte*>(src.data()), src.size());
+  auto sink = dsm::InstallSink::Create(kPunchBehind);
+  if (!sink.ok() || !(*sink)->fill().ok()) return state.SkipWithError("install sink");
   for (auto _ : state) {
-    if (installed >= kPunchBehind) r.punch((at + kArea - kPunchBehind) % kArea, kRun);
-    if (!r.install(at, src.data())) return state.SkipWithError("UFFDIO_COPY");
-    installed += kRun;
-    at = (at + kRun) % kArea;
+    if (!(*sink)->install(run).ok()) return state.SkipWithError("UFFDIO_COPY");
   }
   per_page(state);
 }

@@ -18,6 +18,7 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -26,6 +27,7 @@
 #include "base/scope_guard.h"
 #include "base/unique_fd.h"
 #include "dsm/fault/fault_engine.h"
+#include "dsm/fault/install_sink.h"
 #include "dsm/fault/uffd.h"
 #include "dsm/protocol/protocol.h"
 #include "dsm/region/region.h"
@@ -267,11 +269,6 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   uint64_t want = 0;
   for (uint64_t f = 0; f + 1 < frames; ++f) want += f & 0xff;
   if (sum != want) return base::Error("scan read other bytes than the home holds", EIO);
-  append(big_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, 100)));
-  Latency big = summarize(std::move(big_samples));
-  r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
-  r.scan_bytes = (frames - 1) * kPage;
-  r.scan_mb_s = us > 0 ? static_cast<double>(r.scan_bytes) / us : 0;
   r.read_ahead_hits = region->stats().engine.read_ahead_hits;
   r.scan_stats_json = region->stats().to_json();
   {
@@ -281,10 +278,31 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
     r.scan_punches = e.punches;
     r.scan_evictions = e.evictions;
   }
+  append(big_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, 100)));
+  Latency big = summarize(std::move(big_samples));
+  r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
+  {
+    // (d): (c) again, each reply installed as node 0 installs a run, into a
+    // cache at the scan's budget (or, with none, into fresh holes).
+    constexpr int kFloorTrips = 200;
+    const uint64_t run_pages = (bytes + kPage - 1) / kPage;
+    region.reset();  // its cache goes before the sink fills
+    auto sink = TRY(InstallSink::Create(budget != 0 ? budget : run_pages * kFloorTrips));
+    if (budget != 0) TRY(sink->fill());
+    Latency floor = summarize(TRY(link.round_trips(
+        rpc::kCommandBytes, bytes, kFloorTrips, [&](std::span<const std::byte> reply) {
+          return sink->install(reply.first(reply.size() / kPage * kPage));
+        })));
+    r.floor_mb_s = floor.p50_us > 0 ? static_cast<double>(bytes) / floor.p50_us : 0;
+  }
+  r.scan_bytes = (frames - 1) * kPage;
+  r.scan_mb_s = us > 0 ? static_cast<double>(r.scan_bytes) / us : 0;
 
   const double raw = r.local_uffd.p50_us + r.fabric_rtt.p50_us;
   r.read_fault_p50_ratio = raw > 0 ? r.read_random.p50_us / raw : 0;
   r.scan_bandwidth_ratio = r.raw_mb_s > 0 ? r.scan_mb_s / r.raw_mb_s : 0;
+  r.floor_ratio = r.raw_mb_s > 0 ? r.floor_mb_s / r.raw_mb_s : 0;
+  r.scan_to_floor_ratio = r.floor_mb_s > 0 ? r.scan_mb_s / r.floor_mb_s : 0;
   stop_on_error.dismiss();
   region.reset();
   TRY(link.stop(std::chrono::seconds(30)));
@@ -312,7 +330,11 @@ std::string format_fault_table(const FaultBenchReport& r) {
   s += fmt::format(
       "scan of {} MiB with read-ahead (window up to {} pages): {:.0f} MB/s ({} read-ahead hits)\n",
       r.scan_bytes >> 20, r.scan_read_ahead, r.scan_mb_s, r.read_ahead_hits);
-  s += fmt::format("bare fabric bandwidth: {:.0f} MB/s\n", r.raw_mb_s);
+  s += fmt::format("(c) bare fabric bandwidth: {:.0f} MB/s\n", r.raw_mb_s);
+  s += fmt::format(
+      "(d) (c) with each reply installed and the cache kept at budget: {:.0f} MB/s "
+      "(d/c {:.2f}, scan/d {:.2f})\n",
+      r.floor_mb_s, r.floor_ratio, r.scan_to_floor_ratio);
   s += fmt::format("scan CPU: {:.2f} s;", r.scan_cpu_s);
   for (const auto& [name, t] : r.scan_threads) {
     if (t.on_cpu_s >= 0.01)
@@ -341,6 +363,7 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
       R"("scan_engine":{{"run_copies":{},"run_copy_pages":{},"punches":{},"evictions":{}}},)"
+      R"("install_floor_mb_s":{:.1f},"install_floor_ratio":{:.3f},"scan_to_floor_ratio":{:.3f},)"
       R"("scan_budget_frames":{},"scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
@@ -348,8 +371,9 @@ std::string format_fault_json(const FaultBenchReport& r) {
       lat(r.read_sequential), lat(r.write_random), lat(r.write_sequential), lat(r.local_uffd),
       lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s, r.raw_mb_s, r.read_ahead_hits,
       r.read_fault_p50_ratio, r.scan_bandwidth_ratio, r.scan_read_ahead, r.scan_run_copies,
-      r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.scan_budget_frames, r.scan_cpu_s,
-      threads, r.region_stats_json.empty() ? "null" : r.region_stats_json,
+      r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.floor_mb_s, r.floor_ratio,
+      r.scan_to_floor_ratio, r.scan_budget_frames, r.scan_cpu_s, threads,
+      r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }
 

@@ -4,7 +4,13 @@
 // mechanism measured in the same run:
 //  (a) a local userfaultfd fault resolved by UFFDIO_COPY (no DSM, no network),
 //  (b) a bare libfabric round trip of a 64 B request and a 4 KiB reply,
-//  (c) bare libfabric bandwidth: 64 B requests answered by large replies.
+//  (c) bare libfabric bandwidth: 64 B requests answered by large replies,
+//  (d) (c) with each reply installed as node 0 installs a fetched run (one
+//      UFFDIO_COPY into holes of a registered memfd mapping) and, with a
+//      budget, the cache kept at it by punching (dsm/fault/install_sink.h):
+//      the kernel work any shmem-backed scan pays per page on top of the
+//      network, done in line, with no DSM. Not a target; it says how much of
+//      the gap between the scan and (c) is the install mechanism itself.
 // (a), (b), (c) and the remote faults are measured in rounds, one slice of
 // each per round, so that all of them see the same machine load.
 // Two Regions (node 0 faults, node 1 homes every frame) and a pair of bare
@@ -74,8 +80,9 @@ struct FaultBenchReport {
   Latency local_uffd;  // (a)
   Latency fabric_rtt;  // (b)
   uint64_t scan_bytes = 0;
-  double scan_mb_s = 0;  // MB = 1e6 bytes
-  double raw_mb_s = 0;   // (c)
+  double scan_mb_s = 0;   // MB = 1e6 bytes
+  double raw_mb_s = 0;    // (c)
+  double floor_mb_s = 0;  // (d)
   uint64_t read_ahead_hits = 0;
   uint32_t scan_read_ahead = 0;
   uint64_t scan_budget_frames = 0;  // 0: none
@@ -91,7 +98,9 @@ struct FaultBenchReport {
   uint64_t scan_run_copies = 0, scan_run_copy_pages = 0, scan_punches = 0, scan_evictions = 0;
   double read_fault_p50_ratio = 0;
   double scan_bandwidth_ratio = 0;
-  std::string region_stats_json;  // node 0's region after the latency runs
+  double floor_ratio = 0;          // (d) / (c)
+  double scan_to_floor_ratio = 0;  // scan / (d)
+  std::string region_stats_json;   // node 0's region after the latency runs
 };
 
 // Node 0's side: measures (and, with kBoth, runs node 1's side in a thread).

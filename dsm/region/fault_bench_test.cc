@@ -36,9 +36,13 @@ TEST(FaultBench, RunsAndReportsEveryFigure) {
   EXPECT_GT(r->local_uffd.p50_us, 0);
   EXPECT_GT(r->scan_mb_s, 0);
   EXPECT_GT(r->read_fault_p50_ratio, 0);
+  // (d): (c)'s replies installed into a cache at the scan's budget.
+  EXPECT_GT(r->floor_mb_s, 0);
+  EXPECT_GT(r->scan_to_floor_ratio, 0);
   std::string json = format_fault_json(*r);
   EXPECT_NE(json.find("\"read_fault_p50_ratio\""), std::string::npos);
   EXPECT_NE(json.find("\"scan_bandwidth_ratio\""), std::string::npos);
+  EXPECT_NE(json.find("\"install_floor_mb_s\""), std::string::npos);
   // The scan's CPU by thread: both nodes' progress threads worked in it.
   EXPECT_GT(r->scan_threads["pg-fabric0"].on_cpu_s, 0);
   EXPECT_GT(r->scan_threads["pg-fabric1"].on_cpu_s, 0);
