@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "base/load_average.h"
 #include "tools/exit_codes.h"
 
 extern "C" {
@@ -278,14 +279,6 @@ EnvResult run_env(GuestEnv env, const GuestBenchOptions& o, const fs::path& root
   return r;
 }
 
-std::string load_average() {
-  std::string s = read_all("/proc/loadavg");
-  std::stringstream ss(s);
-  std::string a, b, c;
-  ss >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 std::string format_ns(double ns) {
   if (ns >= 1e6) return fmt::format("{:.2f} ms", ns / 1e6);
   if (ns >= 1e3) return fmt::format("{:.2f} us", ns / 1e3);
@@ -367,7 +360,7 @@ base::StatusOr<GuestBenchReport> run_guest_bench(const GuestBenchOptions& o) {
   GuestBenchReport report;
   report.iterations = o.iterations;
   report.passes = std::max(o.passes, 1);
-  report.load_average = load_average();
+  report.load_average = base::load_average();
   fs::path root = TRY(prepare_root());
   report.envs.resize(std::size(kGuestEnvs));
   report.sysemu = {1e300, 1e300};

@@ -24,6 +24,7 @@
 #include <fmt/format.h>
 
 #include "base/bytes.h"
+#include "base/load_average.h"
 #include "base/scope_guard.h"
 #include "base/unique_fd.h"
 #include "dsm/fault/fault_engine.h"
@@ -162,6 +163,7 @@ Latency time_faults(const std::vector<uint64_t>& frames, Touch touch) {
 base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   FaultBenchReport r;
   r.protocol = o.protocol;
+  r.load_start = base::load_average();
   r.role_measure = o.role == FaultBenchRole::kMeasure;
   const uint64_t n = std::max<uint64_t>(o.faults, 16);
 
@@ -303,6 +305,7 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   r.scan_bandwidth_ratio = r.raw_mb_s > 0 ? r.scan_mb_s / r.raw_mb_s : 0;
   r.floor_ratio = r.raw_mb_s > 0 ? r.floor_mb_s / r.raw_mb_s : 0;
   r.scan_to_floor_ratio = r.floor_mb_s > 0 ? r.scan_mb_s / r.floor_mb_s : 0;
+  r.load_end = base::load_average();
   stop_on_error.dismiss();
   region.reset();
   TRY(link.stop(std::chrono::seconds(30)));
@@ -313,8 +316,10 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
 }
 
 std::string format_fault_table(const FaultBenchReport& r) {
-  std::string s =
-      fmt::format("pangaea bench fault: provider {}, protocol {}\n", r.provider, r.protocol);
+  std::string s = fmt::format(
+      "pangaea bench fault: provider {}, protocol {}; load average {} at the start, {} "
+      "at the end\n",
+      r.provider, r.protocol, r.load_start, r.load_end);
   s += fmt::format("{:<34} {:>8} {:>10} {:>10} {:>10}\n", "4 KiB fault (us)", "count", "p50", "p99",
                    "p999");
   auto row = [&](const char* name, const Latency& l) {
@@ -358,7 +363,8 @@ std::string format_fault_json(const FaultBenchReport& r) {
                            threads.empty() ? "" : ",", name, t.on_cpu_s, t.waiting_s);
   }
   return fmt::format(
-      R"({{"provider":"{}","protocol":"{}","role":"{}","read_random":{},"read_sequential":{},)"
+      R"({{"provider":"{}","protocol":"{}","role":"{}","load_average_start":"{}",)"
+      R"("load_average_end":"{}","read_random":{},"read_sequential":{},)"
       R"("write_random":{},"write_sequential":{},"local_uffd_fault":{},"fabric_rtt_64_4096":{},)"
       R"("scan_bytes":{},"scan_mb_s":{:.1f},"raw_fabric_mb_s":{:.1f},"read_ahead_hits":{},)"
       R"("read_fault_p50_ratio":{:.3f},"scan_bandwidth_ratio":{:.3f},"scan_read_ahead":{},)"
@@ -367,12 +373,12 @@ std::string format_fault_json(const FaultBenchReport& r) {
       R"("scan_budget_frames":{},"scan_cpu_s":{:.3f},"scan_threads":{{{}}},)"
       R"("region_stats":{},"scan_region_stats":{}}})"
       "\n",
-      r.provider, r.protocol, r.role_measure ? "measure" : "both", lat(r.read_random),
-      lat(r.read_sequential), lat(r.write_random), lat(r.write_sequential), lat(r.local_uffd),
-      lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s, r.raw_mb_s, r.read_ahead_hits,
-      r.read_fault_p50_ratio, r.scan_bandwidth_ratio, r.scan_read_ahead, r.scan_run_copies,
-      r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.floor_mb_s, r.floor_ratio,
-      r.scan_to_floor_ratio, r.scan_budget_frames, r.scan_cpu_s, threads,
+      r.provider, r.protocol, r.role_measure ? "measure" : "both", r.load_start, r.load_end,
+      lat(r.read_random), lat(r.read_sequential), lat(r.write_random), lat(r.write_sequential),
+      lat(r.local_uffd), lat(r.fabric_rtt), r.scan_bytes, r.scan_mb_s, r.raw_mb_s,
+      r.read_ahead_hits, r.read_fault_p50_ratio, r.scan_bandwidth_ratio, r.scan_read_ahead,
+      r.scan_run_copies, r.scan_run_copy_pages, r.scan_punches, r.scan_evictions, r.floor_mb_s,
+      r.floor_ratio, r.scan_to_floor_ratio, r.scan_budget_frames, r.scan_cpu_s, threads,
       r.region_stats_json.empty() ? "null" : r.region_stats_json,
       r.scan_stats_json.empty() ? "null" : r.scan_stats_json);
 }

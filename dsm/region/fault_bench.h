@@ -76,6 +76,9 @@ struct Latency {
 struct FaultBenchReport {
   std::string provider;  // as libfabric names it
   std::string protocol;
+  // /proc/loadavg's three figures at the start and at the end: how busy
+  // the machine was (its other load moves every figure here).
+  std::string load_start, load_end;
   Latency read_random, read_sequential, write_random, write_sequential;
   Latency local_uffd;  // (a)
   Latency fabric_rtt;  // (b)

@@ -4,7 +4,9 @@
 #include "dsm/region/fault_bench.h"
 
 #include <gtest/gtest.h>
+
 #include <unistd.h>
+#include <algorithm>
 
 #include "dsm/region/region_test_util.h"
 
@@ -43,6 +45,9 @@ TEST(FaultBench, RunsAndReportsEveryFigure) {
   EXPECT_NE(json.find("\"read_fault_p50_ratio\""), std::string::npos);
   EXPECT_NE(json.find("\"scan_bandwidth_ratio\""), std::string::npos);
   EXPECT_NE(json.find("\"install_floor_mb_s\""), std::string::npos);
+  // Three figures each ("0.66 0.67 0.93").
+  EXPECT_EQ(std::count(r->load_start.begin(), r->load_start.end(), ' '), 2) << r->load_start;
+  EXPECT_NE(json.find("\"load_average_end\":\"" + r->load_end + "\""), std::string::npos);
   // The scan's CPU by thread: both nodes' progress threads worked in it.
   EXPECT_GT(r->scan_threads["pg-fabric0"].on_cpu_s, 0);
   EXPECT_GT(r->scan_threads["pg-fabric1"].on_cpu_s, 0);
