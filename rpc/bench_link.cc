@@ -57,7 +57,7 @@ base::StatusOr<std::vector<double>> BenchLink::round_trips(size_t request, size_
     TRY(end_.post_recv());
     TRY(end_.send(request));
     TRY(wait_answer(++seq, std::chrono::seconds(5)));
-    if (on_reply) TRY(on_reply({end_.recv_buffer(), reply}));
+    if (on_reply) TRY(on_reply({end_.recv_buffer(), std::min(reply, end_.size())}));
     samples.push_back(micros(Clock::now() - t0));
   }
   TRY(end_.wait_sends());

@@ -2,7 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "base/bytes.h"
@@ -62,12 +64,13 @@ base::Status InstallSink::install(std::span<const std::byte> run) {
 base::Status InstallSink::fill() {
   constexpr uint64_t kChunk = 64;
   const std::vector<std::byte> zeros(kChunk * kPage);
+  const uint64_t cursor = at_;
   at_ = held_;
   while (held_ < pages_) {
     const uint64_t n = std::min(kChunk, pages_ - held_);
     TRY(install({zeros.data(), n * kPage}));
   }
-  at_ = 0;
+  at_ = cursor;
   return {};
 }
 

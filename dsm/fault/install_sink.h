@@ -29,9 +29,11 @@ class InstallSink {
 
   // Installs `run` (whole pages, at most the ring) at the cursor; wraps to
   // the start when it would not fit, punching pages installed before.
+  // After an error the sink's idea of which pages are present may be wrong:
+  // make a new one.
   base::Status install(std::span<const std::byte> run);
   // Fills every hole (with zeros), so that each install from now on also
-  // punches: a cache at its budget.
+  // punches: a cache at its budget. The cursor stays where it was.
   base::Status fill();
 
   // The mapping (ring_pages pages); reading a hole blocks, nobody serves it.

@@ -7,7 +7,10 @@
 //   PopulateFreshPages    MADV_POPULATE_WRITE of anonymous pages never used
 //                         since the last MADV_DONTNEED: allocate and clear
 //   UffdCopyFreshPages    UFFDIO_COPY into holes of a registered memfd
-//                         mapping: what installing a fetched run costs
+//                         mapping, write-protected like a Shared page: what
+//                         installing a fetched run costs (since 2026-11-29
+//                         12:20 UTC through dsm/fault/install_sink.h; the
+//                         figures in docs before it installed writable)
 //   UffdCopyAndPunch      the same into a full cache of 4096 pages: each
 //                         run's pages punched before it is installed again
 // docs/PERFORMANCE.md "Remote faults" cites it: a DSM receiver pays the
@@ -116,7 +119,8 @@ void UffdCopyAndPunch(benchmark::State& state) {
   auto src = source();
   const std::span<const std::byte> run(reinterpret_cast<const std::byte*>(src.data()), src.size());
   auto sink = dsm::InstallSink::Create(kPunchBehind);
-  if (!sink.ok() || !(*sink)->fill().ok()) return state.SkipWithError("install sink");
+  if (!sink.ok()) return state.SkipWithError(sink.error().message().c_str());
+  if (auto st = (*sink)->fill(); !st.ok()) return state.SkipWithError(st.error().message().c_str());
   for (auto _ : state) {
     if (!(*sink)->install(run).ok()) return state.SkipWithError("UFFDIO_COPY");
   }

@@ -35,6 +35,7 @@
 #include "rpc/bare_end.h"
 #include "rpc/bench_link.h"
 #include "rpc/fabric_transport.h"
+#include "rpc/wire.h"
 
 namespace dsm {
 
@@ -280,23 +281,34 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
     r.scan_punches = e.punches;
     r.scan_evictions = e.evictions;
   }
-  append(big_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, 100)));
-  Latency big = summarize(std::move(big_samples));
-  r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
   {
-    // (d): (c) again, each reply installed as node 0 installs a run, into a
-    // cache at the scan's budget (or, with none, into fresh holes).
-    constexpr int kFloorTrips = 200;
+    // (d): (c) again, each reply installed as node 0 installs a fetched
+    // run (runs of at most rpc::kMaxRunPages pages) into a cache at the
+    // scan's budget, or with none into fresh holes. (c) and (d) alternate
+    // in blocks, so that d/c compares figures taken under the same load.
+    constexpr int kBlocks = 4, kBlockTrips = 50;
     const uint64_t run_pages = (bytes + kPage - 1) / kPage;
     region.reset();  // its cache goes before the sink fills
-    auto sink = TRY(InstallSink::Create(budget != 0 ? budget : run_pages * kFloorTrips));
+    auto sink = TRY(InstallSink::Create(budget != 0 ? budget : run_pages * kBlocks * kBlockTrips));
     if (budget != 0) TRY(sink->fill());
-    Latency floor = summarize(TRY(link.round_trips(
-        rpc::kCommandBytes, bytes, kFloorTrips, [&](std::span<const std::byte> reply) {
-          return sink->install(reply.first(reply.size() / kPage * kPage));
-        })));
+    auto install = [&](std::span<const std::byte> reply) -> base::Status {
+      reply = reply.first(reply.size() / kPage * kPage);
+      for (size_t at = 0; at < reply.size(); at += rpc::kMaxRunPages * kPage) {
+        TRY(sink->install(
+            reply.subspan(at, std::min(rpc::kMaxRunPages * kPage, reply.size() - at))));
+      }
+      return {};
+    };
+    std::vector<double> floor_samples;
+    for (int block = 0; block < kBlocks; ++block) {
+      append(big_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, kBlockTrips)));
+      append(floor_samples, TRY(link.round_trips(rpc::kCommandBytes, bytes, kBlockTrips, install)));
+    }
+    const Latency floor = summarize(std::move(floor_samples));
     r.floor_mb_s = floor.p50_us > 0 ? static_cast<double>(bytes) / floor.p50_us : 0;
   }
+  const Latency big = summarize(std::move(big_samples));
+  r.raw_mb_s = big.p50_us > 0 ? static_cast<double>(bytes) / big.p50_us : 0;
   r.scan_bytes = (frames - 1) * kPage;
   r.scan_mb_s = us > 0 ? static_cast<double>(r.scan_bytes) / us : 0;
 
@@ -307,7 +319,6 @@ base::StatusOr<FaultBenchReport> run_fault_bench(const FaultBenchOptions& o) {
   r.scan_to_floor_ratio = r.floor_mb_s > 0 ? r.scan_mb_s / r.floor_mb_s : 0;
   r.load_end = base::load_average();
   stop_on_error.dismiss();
-  region.reset();
   TRY(link.stop(std::chrono::seconds(30)));
   if (base::Status served = server.join(); !served.ok()) {
     return base::Error("node 1's side: " + served.error().message());

@@ -6,11 +6,15 @@
 //  (b) a bare libfabric round trip of a 64 B request and a 4 KiB reply,
 //  (c) bare libfabric bandwidth: 64 B requests answered by large replies,
 //  (d) (c) with each reply installed as node 0 installs a fetched run (one
-//      UFFDIO_COPY into holes of a registered memfd mapping) and, with a
-//      budget, the cache kept at it by punching (dsm/fault/install_sink.h):
-//      the kernel work any shmem-backed scan pays per page on top of the
-//      network, done in line, with no DSM. Not a target; it says how much of
-//      the gap between the scan and (c) is the install mechanism itself.
+//      UFFDIO_COPY per run into holes of a registered memfd mapping) and,
+//      with a budget, the cache kept at it by punching
+//      (dsm/fault/install_sink.h): the kernel work any memfd-backed scan
+//      pays per page on top of the network, done in line with the
+//      transfer, with no DSM. A scan that overlaps installing with the
+//      transfer could in principle pass it (docs/PERFORMANCE.md measures
+//      that on two vCPUs). Not a target: it says how much of the gap
+//      between the scan and (c) is the install mechanism itself. (c) and
+//      (d) alternate after the scan, (c) also runs right before it.
 // (a), (b), (c) and the remote faults are measured in rounds, one slice of
 // each per round, so that all of them see the same machine load.
 // Two Regions (node 0 faults, node 1 homes every frame) and a pair of bare
