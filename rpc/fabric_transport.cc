@@ -333,11 +333,7 @@ void FabricTransport::run() {
   auto last_tick = std::chrono::steady_clock::now();
   auto last_refresh = last_tick;
   while (!stop_.load(std::memory_order_relaxed)) {
-    bool has_deferred;
-    {
-      std::lock_guard lock(send_mu_);
-      has_deferred = deferred_count_ > 0;
-    }
+    const bool has_deferred = deferred_count_.load(std::memory_order_relaxed) > 0;
     // Spin (yielding the core to anyone runnable) while an answer is
     // expected soon; else sleep in the CQ. With sends deferred, come back
     // soon to retry them. sleeping_ is set before spin_until_ns_ is read

@@ -132,7 +132,11 @@ class FabricTransport final : public TransportBase {
   // Sends the provider refused for now (FI_EAGAIN: no credits, or still
   // connecting), per peer so that a dead peer does not hold up the others.
   std::vector<std::deque<Deferred>> deferred_ GUARDED_BY(send_mu_);
-  size_t deferred_count_ GUARDED_BY(send_mu_) = 0;
+  // deferred_'s size: changed under send_mu_, read without it by the
+  // progress thread on every turn of its loop (taking send_mu_ there made
+  // each sender holding it across fi_sendv wake a progress thread blocked
+  // on it, docs/PERFORMANCE.md "Remote faults").
+  std::atomic<size_t> deferred_count_{0};
   std::vector<Region> regions_ GUARDED_BY(send_mu_);
 
   std::vector<size_t> unposted_;  // progress thread only
