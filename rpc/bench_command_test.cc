@@ -11,11 +11,17 @@
 namespace rpc {
 namespace {
 
+// A command sealed with `seal`.
+std::array<std::byte, kCommandBytes> sealed(const CommandSeal& seal, const BenchCommand& c) {
+  std::array<std::byte, kCommandBytes> buf{};
+  seal.seal(c, buf.data());
+  return buf;
+}
+
 TEST(BenchCommand, SealedCommandOpensUnchanged) {
   auto seal = CommandSeal::Create("s3cret");
   ASSERT_TRUE(seal.ok());
-  std::array<std::byte, kCommandBytes> buf{};
-  seal->seal({BenchCommand::kRegion, 7, 262144, (uint64_t{1} << 32) | 2}, buf.data());
+  const auto buf = sealed(*seal, {BenchCommand::kRegion, 7, 262144, (uint64_t{1} << 32) | 2});
   auto c = seal->open(buf.data());
   ASSERT_TRUE(c.ok()) << c.error().message();
   EXPECT_EQ(c->op, BenchCommand::kRegion);
@@ -28,8 +34,7 @@ TEST(BenchCommand, OtherSecretChangedByteOrGarbageIsRefused) {
   auto seal = CommandSeal::Create("s3cret");
   auto other = CommandSeal::Create("another");
   ASSERT_TRUE(seal.ok() && other.ok());
-  std::array<std::byte, kCommandBytes> buf{};
-  seal->seal({BenchCommand::kStop, 1, 0, 0}, buf.data());
+  const auto buf = sealed(*seal, {BenchCommand::kStop, 1, 0, 0});
   EXPECT_EQ(other->open(buf.data()).error().code(), EACCES);
   for (size_t i : {4u, 8u, 16u, 31u, 40u}) {
     auto changed = buf;
@@ -45,8 +50,7 @@ TEST(BenchCommand, EchoesCarryTheSessionTokenNotAMac) {
   auto seal = CommandSeal::Create("s3cret");
   auto other = CommandSeal::Create("another");
   ASSERT_TRUE(seal.ok() && other.ok());
-  std::array<std::byte, kCommandBytes> buf{};
-  seal->seal({BenchCommand::kEcho, 9, 4096, 0x1234}, buf.data());
+  auto buf = sealed(*seal, {BenchCommand::kEcho, 9, 4096, 0x1234});
   for (size_t i = 32; i < kCommandBytes; ++i) EXPECT_EQ(buf[i], std::byte{0}) << i;
   // No MAC to check: node 1 checks the token against its session instead.
   auto c = other->open(buf.data());
@@ -67,7 +71,8 @@ TEST(BenchCommand, AnswersCarryErrorMessageAndSeq) {
   auto st = read_answer(buf.data());
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code(), EINVAL);
-  EXPECT_EQ(st.error().message().rfind("serving side: region too large", 0), 0u) << st.error().message();
+  EXPECT_EQ(st.error().message().rfind("serving side: region too large", 0), 0u)
+      << st.error().message();
   EXPECT_EQ(answer_seq(buf.data()), 43u);  // the message did not run over the seq
 }
 
